@@ -1,0 +1,1 @@
+"""The web edge: litestar controllers for /api, error rendering, authentication, logging."""

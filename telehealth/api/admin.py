@@ -1,0 +1,157 @@
+"""/api routes for administrators: accounts, system clients and the audit log."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from litestar import Controller, get, patch, post
+from litestar.params import JSONBody, Parameter
+from pydantic import BaseModel, ConfigDict, Field
+
+from telehealth.api.dependencies import CallerDep, SessionDep
+from telehealth.api.directory import Limit, Offset
+from telehealth.auth import service
+from telehealth.auth.audit import AuditQuery, search_audit
+from telehealth.auth.models import AuditOutcome, Role
+
+
+class AccountCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(pattern=r"^[a-z0-9._-]{3,64}$")
+    password: str = Field(min_length=1, max_length=200)
+    display_name: str = Field(min_length=1, max_length=120)
+    role: Role
+    organization_id: uuid.UUID
+    practitioner_id: uuid.UUID | None = None
+    language: str = Field(default="vi", pattern="^(vi|en)$")
+    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=200)
+
+
+class AccountUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    active: bool | None = None
+    role: Role | None = None
+    unlock: bool = False
+    new_password: str | None = Field(default=None, min_length=1, max_length=200)
+    language: str | None = Field(default=None, pattern="^(vi|en)$")
+
+
+class AccountRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    username: str
+    display_name: str
+    role: Role
+    organization_id: uuid.UUID
+    practitioner_id: uuid.UUID | None
+    language: str
+    active: bool
+    locked_until: datetime | None
+
+
+class ClientCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    client_id: str = Field(pattern=r"^[a-z0-9._-]{3,64}$")
+    name: str = Field(min_length=1, max_length=120)
+    scopes: str = Field(
+        min_length=1, max_length=2000, examples=["system/Patient.rs system/Appointment.cruds"]
+    )
+    organization_id: uuid.UUID | None = None
+
+
+class ClientCreated(BaseModel):
+    client_id: str
+    name: str
+    scopes: str
+    client_secret: str = Field(description="shown once; store it now")
+
+
+class AuditEventRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    recorded_at: datetime
+    actor_kind: str
+    actor_id: str | None
+    actor_name: str | None
+    action: str
+    entity_type: str
+    entity_id: str | None
+    patient_id: uuid.UUID | None
+    outcome: AuditOutcome
+    ip: str | None
+    user_agent: str | None
+    request_id: str | None
+    detail: str | None
+
+
+class AdminController(Controller):
+    path = "/api/admin"
+    tags = ["administration"]
+
+    @post("/accounts")
+    async def create_account(
+        self, data: JSONBody[AccountCreate], session: SessionDep, caller: CallerDep
+    ) -> AccountRead:
+        account = await service.create_account(
+            session, caller, service.NewAccount(**data.model_dump())
+        )
+        return AccountRead.model_validate(account)
+
+    @get("/accounts")
+    async def list_accounts(
+        self, session: SessionDep, caller: CallerDep, limit: Limit = 50, offset: Offset = 0
+    ) -> list[AccountRead]:
+        rows = await service.list_accounts(session, caller, limit=limit, offset=offset)
+        return [AccountRead.model_validate(r) for r in rows]
+
+    @patch("/accounts/{account_id:uuid}")
+    async def update_account(
+        self,
+        account_id: uuid.UUID,
+        data: JSONBody[AccountUpdate],
+        session: SessionDep,
+        caller: CallerDep,
+    ) -> AccountRead:
+        account = await service.update_account(session, caller, account_id, **data.model_dump())
+        return AccountRead.model_validate(account)
+
+    @post("/clients")
+    async def create_client(
+        self, data: JSONBody[ClientCreate], session: SessionDep, caller: CallerDep
+    ) -> ClientCreated:
+        client, secret = await service.create_client(session, caller, **data.model_dump())
+        return ClientCreated(
+            client_id=client.client_id, name=client.name, scopes=client.scopes, client_secret=secret
+        )
+
+    @get("/audit")
+    async def audit(
+        self,
+        session: SessionDep,
+        caller: CallerDep,
+        actor_id: Annotated[str | None, Parameter(max_length=64)] = None,
+        patient_id: uuid.UUID | None = None,
+        entity_type: Annotated[str | None, Parameter(max_length=40)] = None,
+        action: Annotated[str | None, Parameter(max_length=32)] = None,
+        outcome: AuditOutcome | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: Limit = 100,
+        offset: Offset = 0,
+    ) -> list[AuditEventRead]:
+        query = AuditQuery(
+            actor_id=actor_id,
+            patient_id=patient_id,
+            entity_type=entity_type,
+            action=action,
+            outcome=outcome,
+            since=since,
+            until=until,
+            limit=limit,
+            offset=offset,
+        )
+        return [
+            AuditEventRead.model_validate(e) for e in await search_audit(session, caller, query)
+        ]

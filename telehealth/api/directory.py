@@ -1,0 +1,255 @@
+"""/api routes of the directory: organizations, specialties, practitioners, patients."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated
+
+from litestar import Controller, get, patch, post
+from litestar.params import JSONBody, Parameter
+
+from telehealth.api.dependencies import CallerDep, SessionDep
+from telehealth.directory import service
+from telehealth.directory.models import FacilityLevel
+from telehealth.directory.schemas import (
+    OrganizationCreate,
+    OrganizationRead,
+    OrganizationUpdate,
+    Page,
+    PatientCreate,
+    PatientRead,
+    PatientUpdate,
+    PractitionerCreate,
+    PractitionerRead,
+    PractitionerRoleCreate,
+    PractitionerRoleRead,
+    PractitionerUpdate,
+    SpecialtyRead,
+)
+
+Limit = Annotated[int, Parameter(ge=1, le=200, description="page size")]
+Offset = Annotated[int, Parameter(ge=0, le=1_000_000, description="items to skip")]
+SearchText = Annotated[
+    str | None, Parameter(max_length=120, description="words of the name; diacritics optional")
+]
+
+
+class OrganizationController(Controller):
+    path = "/api/organizations"
+    tags = ["directory"]
+
+    @post("/")
+    async def create(
+        self, data: JSONBody[OrganizationCreate], session: SessionDep, caller: CallerDep
+    ) -> OrganizationRead:
+        return OrganizationRead.model_validate(
+            await service.create_organization(session, caller, data)
+        )
+
+    @get("/")
+    async def search(
+        self,
+        session: SessionDep,
+        caller: CallerDep,
+        name: SearchText = None,
+        level: FacilityLevel | None = None,
+        parent_id: uuid.UUID | None = None,
+        moh_code: Annotated[str | None, Parameter(max_length=16)] = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> Page[OrganizationRead]:
+        rows, total = await service.search_organizations(
+            session,
+            caller,
+            name=name,
+            level=level,
+            parent_id=parent_id,
+            moh_code=moh_code,
+            limit=limit,
+            offset=offset,
+        )
+        return Page(
+            items=[OrganizationRead.model_validate(r) for r in rows],
+            total=total,
+            limit=limit,
+            offset=offset,
+        )
+
+    @get("/{org_id:uuid}")
+    async def read(
+        self, org_id: uuid.UUID, session: SessionDep, caller: CallerDep
+    ) -> OrganizationRead:
+        return OrganizationRead.model_validate(
+            await service.get_organization(session, caller, org_id)
+        )
+
+    @patch("/{org_id:uuid}")
+    async def update(
+        self,
+        org_id: uuid.UUID,
+        data: JSONBody[OrganizationUpdate],
+        session: SessionDep,
+        caller: CallerDep,
+    ) -> OrganizationRead:
+        return OrganizationRead.model_validate(
+            await service.update_organization(session, caller, org_id, data)
+        )
+
+
+class SpecialtyController(Controller):
+    path = "/api/specialties"
+    tags = ["directory"]
+
+    @get("/")
+    async def list_all(self, session: SessionDep) -> list[SpecialtyRead]:
+        return [SpecialtyRead.model_validate(s) for s in await service.list_specialties(session)]
+
+
+class PractitionerController(Controller):
+    path = "/api/practitioners"
+    tags = ["directory"]
+
+    @post("/")
+    async def create(
+        self, data: JSONBody[PractitionerCreate], session: SessionDep, caller: CallerDep
+    ) -> PractitionerRead:
+        return PractitionerRead.model_validate(
+            await service.create_practitioner(session, caller, data)
+        )
+
+    @get("/")
+    async def search(
+        self,
+        session: SessionDep,
+        caller: CallerDep,
+        name: SearchText = None,
+        licence_number: Annotated[str | None, Parameter(max_length=32)] = None,
+        organization_id: uuid.UUID | None = None,
+        specialty: Annotated[
+            str | None, Parameter(max_length=32, description="specialty code")
+        ] = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> Page[PractitionerRead]:
+        rows, total = await service.search_practitioners(
+            session,
+            caller,
+            name=name,
+            licence_number=licence_number,
+            organization_id=organization_id,
+            specialty_code=specialty,
+            limit=limit,
+            offset=offset,
+        )
+        return Page(
+            items=[PractitionerRead.model_validate(r) for r in rows],
+            total=total,
+            limit=limit,
+            offset=offset,
+        )
+
+    @get("/{practitioner_id:uuid}")
+    async def read(
+        self, practitioner_id: uuid.UUID, session: SessionDep, caller: CallerDep
+    ) -> PractitionerRead:
+        return PractitionerRead.model_validate(
+            await service.get_practitioner(session, caller, practitioner_id)
+        )
+
+    @patch("/{practitioner_id:uuid}")
+    async def update(
+        self,
+        practitioner_id: uuid.UUID,
+        data: JSONBody[PractitionerUpdate],
+        session: SessionDep,
+        caller: CallerDep,
+    ) -> PractitionerRead:
+        updated = await service.update_practitioner(session, caller, practitioner_id, data)
+        return PractitionerRead.model_validate(updated)
+
+
+class PractitionerRoleController(Controller):
+    path = "/api/practitioner-roles"
+    tags = ["directory"]
+
+    @post("/")
+    async def create(
+        self, data: JSONBody[PractitionerRoleCreate], session: SessionDep, caller: CallerDep
+    ) -> PractitionerRoleRead:
+        return PractitionerRoleRead.model_validate(
+            await service.add_practitioner_role(session, caller, data)
+        )
+
+    @get("/")
+    async def search(
+        self,
+        session: SessionDep,
+        caller: CallerDep,
+        practitioner_id: uuid.UUID | None = None,
+        organization_id: uuid.UUID | None = None,
+    ) -> list[PractitionerRoleRead]:
+        rows = await service.practitioner_roles(
+            session, caller, practitioner_id=practitioner_id, organization_id=organization_id
+        )
+        return [PractitionerRoleRead.model_validate(r) for r in rows]
+
+
+class PatientController(Controller):
+    path = "/api/patients"
+    tags = ["patients"]
+
+    @post("/")
+    async def register(
+        self, data: JSONBody[PatientCreate], session: SessionDep, caller: CallerDep
+    ) -> PatientRead:
+        return PatientRead.model_validate(await service.register_patient(session, caller, data))
+
+    @get("/")
+    async def search(
+        self,
+        session: SessionDep,
+        caller: CallerDep,
+        name: SearchText = None,
+        identifier: Annotated[
+            str | None, Parameter(max_length=20, description="CCCD or BHYT number")
+        ] = None,
+        organization_id: uuid.UUID | None = None,
+        birth_date: date | None = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> Page[PatientRead]:
+        rows, total = await service.search_patients(
+            session,
+            caller,
+            name=name,
+            identifier=identifier,
+            organization_id=organization_id,
+            birth_date=birth_date,
+            limit=limit,
+            offset=offset,
+        )
+        return Page(
+            items=[PatientRead.model_validate(r) for r in rows],
+            total=total,
+            limit=limit,
+            offset=offset,
+        )
+
+    @get("/{patient_id:uuid}")
+    async def read(
+        self, patient_id: uuid.UUID, session: SessionDep, caller: CallerDep
+    ) -> PatientRead:
+        return PatientRead.model_validate(await service.get_patient(session, caller, patient_id))
+
+    @patch("/{patient_id:uuid}")
+    async def update(
+        self,
+        patient_id: uuid.UUID,
+        data: JSONBody[PatientUpdate],
+        session: SessionDep,
+        caller: CallerDep,
+    ) -> PatientRead:
+        return PatientRead.model_validate(
+            await service.update_patient(session, caller, patient_id, data)
+        )

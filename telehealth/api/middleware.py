@@ -1,0 +1,95 @@
+"""Request id, one structured log line per request, and bearer-token authentication."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import time
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.datastructures import MutableScopeHeaders
+from litestar.enums import ScopeType
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from telehealth.auth.principal import Principal
+from telehealth.auth.tokens import read_access_token
+from telehealth.errors import NotAuthenticated
+
+access_log = logging.getLogger("telehealth.access")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,40}$")
+
+# Reachable without a token: login and token endpoints, health, discovery and API docs.
+PUBLIC_PATHS = [
+    "^/health$",
+    "^/api/auth/(login|refresh|token)$",
+    "^/schema",
+    "^/fhir/metadata$",
+    "^/fhir/\\.well-known/smart-configuration$",
+    "^/static/",
+    "^/favicon.ico$",
+]
+
+
+class RequestLogMiddleware:
+    """Gives each request an id (``X-Request-ID``) and logs it once, without query strings
+    or bodies, so that no patient data reaches the logs."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if _REQUEST_ID.fullmatch(incoming) else secrets.token_hex(8)
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status = 0
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableScopeHeaders.from_message(message)["X-Request-ID"] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            user = scope.get("user")
+            access_log.info(
+                json.dumps(
+                    {
+                        "event": "request",
+                        "request_id": request_id,
+                        "method": scope.get("method", "WS"),
+                        "path": scope["path"],
+                        "status": status,
+                        "ms": round((time.perf_counter() - started) * 1000, 1),
+                        "actor": str(user.id) if isinstance(user, Principal) else None,
+                    }
+                )
+            )
+
+
+class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
+    """Every request carries ``Authorization: Bearer <token>`` (WebSockets may pass
+    ``?access_token=`` since browsers cannot set headers on them)."""
+
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
+        header = connection.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if not token and connection.scope["type"] == ScopeType.WEBSOCKET:
+            token = connection.query_params.get("access_token", "")
+            scheme = "Bearer"
+        if scheme.lower() != "bearer" or not token:
+            raise NotAuthenticated("Log in first: send 'Authorization: Bearer <access token>'")
+        key: str = connection.app.state.settings.signing_key
+        return AuthenticationResult(user=read_access_token(token.strip(), key), auth=token)

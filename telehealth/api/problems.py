@@ -1,0 +1,94 @@
+"""One exception handler: problem+json (RFC 9457) under /api, OperationOutcome under /fhir.
+
+Whatever goes wrong, the client gets a status, a title and a ``detail`` a person can act on;
+unexpected exceptions are logged with their traceback and answered with a bare 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from telehealth.errors import AccountLocked, FieldProblem, TelehealthError
+from telehealth.fhir.outcome import FHIR_JSON, operation_outcome
+
+log = logging.getLogger("telehealth.errors")
+
+_TITLES = {
+    400: "Bad request",
+    401: "Authentication required",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Request too large",
+    415: "Unsupported media type",
+    429: "Too many requests",
+}
+
+
+def _validation_problems(exc: ValidationException) -> tuple[FieldProblem, ...]:
+    problems = []
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        if isinstance(item, dict):
+            field = str(item.get("key") or item.get("source") or "body")
+            problems.append(FieldProblem(field, str(item.get("message", "is invalid"))))
+    return tuple(problems)
+
+
+def _render(
+    request: Request[Any, Any, Any],
+    status: int,
+    title: str,
+    detail: str,
+    problems: tuple[FieldProblem, ...] = (),
+    headers: dict[str, str] | None = None,
+) -> Response[Any]:
+    if request.url.path.startswith("/fhir"):
+        return Response(
+            operation_outcome(status, detail, problems),
+            status_code=status,
+            media_type=FHIR_JSON,
+            headers=headers,
+        )
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+    }
+    if problems:
+        body["errors"] = [{"field": p.field, "message": p.message} for p in problems]
+    return Response(
+        body, status_code=status, media_type="application/problem+json", headers=headers
+    )
+
+
+def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if isinstance(exc, TelehealthError) and exc.status_code < 500:
+        headers = (
+            {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, AccountLocked) else None
+        )
+        if exc.status_code == 401:
+            headers = {**(headers or {}), "WWW-Authenticate": 'Bearer realm="telehealth"'}
+        return _render(request, exc.status_code, exc.title, exc.detail, exc.problems, headers)
+    if isinstance(exc, ValidationException):
+        problems = _validation_problems(exc)
+        detail = "; ".join(f"{p.field}: {p.message}" for p in problems) or str(exc.detail)
+        return _render(request, 400, "Invalid request", detail, problems)
+    if isinstance(exc, HTTPException) and exc.status_code < 500:
+        title = _TITLES.get(exc.status_code, "Request refused")
+        detail = exc.detail if exc.detail and exc.detail != title else title
+        return _render(request, exc.status_code, title, detail, headers=exc.headers)
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _render(
+        request,
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        "Internal error",
+        "Something went wrong on our side; it has been logged. Please try again.",
+    )

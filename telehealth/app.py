@@ -1,0 +1,96 @@
+"""create_app(settings): the one place that wires the service together."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.middleware.base import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+
+from telehealth import __version__
+from telehealth.api.admin import AdminController
+from telehealth.api.auth import AuthController
+from telehealth.api.dependencies import (
+    provide_caller,
+    provide_db,
+    provide_session,
+    provide_settings,
+)
+from telehealth.api.directory import (
+    OrganizationController,
+    PatientController,
+    PractitionerController,
+    PractitionerRoleController,
+    SpecialtyController,
+)
+from telehealth.api.health import health
+from telehealth.api.middleware import PUBLIC_PATHS, BearerTokenMiddleware, RequestLogMiddleware
+from telehealth.api.problems import handle_exception
+from telehealth.db import Database
+from telehealth.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        db = Database(settings)
+        app.state.db = db
+        try:
+            yield
+        finally:
+            await db.dispose()
+
+    return Litestar(
+        route_handlers=[
+            health,
+            AuthController,
+            AdminController,
+            OrganizationController,
+            SpecialtyController,
+            PractitionerController,
+            PractitionerRoleController,
+            PatientController,
+        ],
+        lifespan=[lifespan],
+        state=State({"settings": settings}),
+        dependencies={
+            "settings": Provide(provide_settings, sync_to_thread=False),
+            "db": Provide(provide_db, sync_to_thread=False),
+            "caller": Provide(provide_caller, sync_to_thread=False),
+            "session": Provide(provide_session),
+        },
+        middleware=[
+            RequestLogMiddleware,
+            DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS),
+        ],
+        exception_handlers={Exception: handle_exception},
+        openapi_config=OpenAPIConfig(
+            title="Telehealth API",
+            version=__version__,
+            description="Remote consults between commune/district clinics and provincial specialists.",
+            components=Components(
+                security_schemes={
+                    "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
+                }
+            ),
+            security=[{"bearer": []}],
+        ),
+        cors_config=None
+        if not settings.public_base_url
+        else CORSConfig(allow_origins=[settings.public_base_url]),
+        logging_config=None,
+        debug=False,
+    )
+
+
+def create_app_from_environment() -> Litestar:
+    """Factory for ``uvicorn --factory`` (several worker processes)."""
+    return create_app(Settings())

@@ -1,0 +1,1 @@
+"""Identities, roles, scopes, tokens, access rules and the audit log."""

@@ -1,0 +1,97 @@
+"""The audit log: every read or write of patient data, with its outcome.
+
+Services call ``caller.note(...)`` before they act; ``audited_unit_of_work`` writes those notes
+in the same transaction when the use case succeeds, and in a transaction of their own, marked
+denied or failed, when it raises: a refused access is recorded even though nothing else is.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from telehealth.auth.access import check_account_admin
+from telehealth.auth.models import AuditEvent, AuditOutcome
+from telehealth.auth.principal import Caller
+from telehealth.db import Database
+from telehealth.errors import NotAuthenticated, NotFound, PermissionDenied, TelehealthError
+
+
+def _events(caller: Caller, outcome: AuditOutcome, failure: str | None) -> list[AuditEvent]:
+    principal = caller.principal
+    return [
+        AuditEvent(
+            actor_kind=principal.kind,
+            actor_id=str(principal.id),
+            actor_name=principal.name[:120],
+            action=note.action,
+            entity_type=note.entity_type,
+            entity_id=note.entity_id,
+            patient_id=note.patient_id,
+            outcome=outcome,
+            ip=caller.ip,
+            user_agent=(caller.user_agent or "")[:300] or None,
+            request_id=caller.request_id,
+            detail=(failure or note.detail or "")[:500] or None,
+        )
+        for note in caller.notes
+    ]
+
+
+@asynccontextmanager
+async def audited_unit_of_work(db: Database, caller: Caller) -> AsyncIterator[AsyncSession]:
+    caller.notes.clear()
+    try:
+        async with db.unit_of_work() as session:
+            yield session
+            session.add_all(_events(caller, AuditOutcome.SUCCESS, None))
+    except TelehealthError as exc:
+        if caller.notes:
+            refused = isinstance(exc, PermissionDenied | NotFound | NotAuthenticated)
+            outcome = AuditOutcome.DENIED if refused else AuditOutcome.FAILED
+            async with db.unit_of_work() as session:
+                session.add_all(_events(caller, outcome, exc.detail))
+        raise
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    actor_id: str | None = None
+    patient_id: uuid.UUID | None = None
+    entity_type: str | None = None
+    action: str | None = None
+    outcome: AuditOutcome | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+async def search_audit(
+    session: AsyncSession, caller: Caller, query: AuditQuery
+) -> Sequence[AuditEvent]:
+    check_account_admin(caller.principal)
+    statement = select(AuditEvent)
+    if query.actor_id:
+        statement = statement.where(AuditEvent.actor_id == query.actor_id)
+    if query.patient_id:
+        statement = statement.where(AuditEvent.patient_id == query.patient_id)
+    if query.entity_type:
+        statement = statement.where(AuditEvent.entity_type == query.entity_type)
+    if query.action:
+        statement = statement.where(AuditEvent.action == query.action)
+    if query.outcome:
+        statement = statement.where(AuditEvent.outcome == query.outcome)
+    if query.since:
+        statement = statement.where(col(AuditEvent.recorded_at) >= query.since)
+    if query.until:
+        statement = statement.where(col(AuditEvent.recorded_at) < query.until)
+    statement = statement.order_by(col(AuditEvent.recorded_at).desc(), col(AuditEvent.id))
+    result = await session.exec(statement.offset(query.offset).limit(query.limit))
+    return result.all()

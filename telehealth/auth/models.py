@@ -1,0 +1,95 @@
+"""Accounts of people and systems, refresh tokens, and the audit log."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Index
+from sqlmodel import Field, SQLModel
+
+from telehealth.db import UTCDateTime
+from telehealth.models import Entity, enum_type, new_id
+from telehealth.timeutil import utcnow
+
+
+class Role(StrEnum):
+    REQUESTER = "requester"  # commune or district doctor asking for consults
+    SPECIALIST = "specialist"
+    COORDINATOR = "coordinator"
+    ADMINISTRATOR = "administrator"
+
+
+class UserAccount(Entity, table=True):
+    __tablename__ = "user_account"
+
+    username: str = Field(max_length=64, unique=True)
+    password_hash: str = Field(max_length=200)
+    display_name: str = Field(max_length=120)
+    role: Role = Field(sa_type=enum_type(Role))
+    organization_id: uuid.UUID = Field(foreign_key="organization.id", index=True)
+    practitioner_id: uuid.UUID | None = Field(default=None, foreign_key="practitioner.id")
+    language: str = Field(default="vi", max_length=2)
+    email: str | None = Field(default=None, max_length=200)
+    active: bool = True
+    failed_logins: int = 0
+    locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    password_changed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class SystemClient(Entity, table=True):
+    """A hospital system that calls the APIs with client credentials and scopes."""
+
+    __tablename__ = "system_client"
+
+    client_id: str = Field(max_length=64, unique=True)
+    secret_hash: str = Field(max_length=200)
+    name: str = Field(max_length=120)
+    scopes: str = Field(max_length=2000, description="space-separated SMART system scopes")
+    organization_id: uuid.UUID | None = Field(default=None, foreign_key="organization.id")
+    active: bool = True
+
+
+class RefreshToken(SQLModel, table=True):
+    """One refresh token, stored only as a hash; rotated on every use."""
+
+    __tablename__ = "refresh_token"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    user_id: uuid.UUID = Field(foreign_key="user_account.id", index=True)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class AuditOutcome(StrEnum):
+    SUCCESS = "success"
+    DENIED = "denied"
+    FAILED = "failed"
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what to which record, when, from where, and how it ended."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (
+        Index("ix_audit_event_recorded", "recorded_at"),
+        Index("ix_audit_event_patient", "patient_id", "recorded_at"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    recorded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    actor_kind: str = Field(max_length=16)
+    actor_id: str | None = Field(default=None, max_length=64, index=True)
+    actor_name: str | None = Field(default=None, max_length=120)
+    action: str = Field(max_length=32)
+    entity_type: str = Field(max_length=40)
+    entity_id: str | None = Field(default=None, max_length=64)
+    patient_id: uuid.UUID | None = Field(default=None)
+    outcome: AuditOutcome = Field(sa_type=enum_type(AuditOutcome, 8))
+    ip: str | None = Field(default=None, max_length=64)
+    user_agent: str | None = Field(default=None, max_length=300)
+    request_id: str | None = Field(default=None, max_length=40)
+    detail: str | None = Field(default=None, max_length=500)

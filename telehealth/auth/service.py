@@ -1,0 +1,384 @@
+"""Use cases of accounts: log in, refresh, log out, client credentials, account admin."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from telehealth.auth.access import check_account_admin
+from telehealth.auth.models import (
+    AuditEvent,
+    AuditOutcome,
+    RefreshToken,
+    Role,
+    SystemClient,
+    UserAccount,
+)
+from telehealth.auth.passwords import hash_password, hash_secret, verify_password
+from telehealth.auth.principal import Caller, Principal
+from telehealth.auth.scopes import parse_scopes
+from telehealth.auth.tokens import hash_refresh_token, issue_access_token, new_refresh_token
+from telehealth.directory.models import Organization, Practitioner
+from telehealth.errors import (
+    AccountLocked,
+    DuplicateEntry,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    TelehealthError,
+)
+from telehealth.settings import Settings
+from telehealth.timeutil import utcnow
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    expires_in: int
+    refresh_token: str | None
+    principal: Principal
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    """A login either gives tokens or a refusal; a refusal must still be committed
+    (it counts toward lockout), so it is returned rather than raised."""
+
+    tokens: TokenPair | None = None
+    refusal: TelehealthError | None = None
+
+
+def principal_of(user: UserAccount) -> Principal:
+    return Principal(
+        kind="user",
+        id=user.id,
+        name=user.display_name,
+        role=user.role,
+        organization_id=user.organization_id,
+        practitioner_id=user.practitioner_id,
+        language=user.language,
+    )
+
+
+async def _issue_user_tokens(
+    session: AsyncSession, settings: Settings, user: UserAccount
+) -> TokenPair:
+    principal = principal_of(user)
+    refresh, refresh_hash = new_refresh_token()
+    session.add(
+        RefreshToken(
+            token_hash=refresh_hash,
+            user_id=user.id,
+            expires_at=utcnow() + timedelta(seconds=settings.refresh_token_ttl_s),
+        )
+    )
+    access = issue_access_token(principal, settings.signing_key, settings.access_token_ttl_s)
+    return TokenPair(access, settings.access_token_ttl_s, refresh, principal)
+
+
+def _login_event(
+    user_id: uuid.UUID | None,
+    name: str,
+    outcome: AuditOutcome,
+    ip: str | None,
+    user_agent: str | None,
+    detail: str | None = None,
+) -> AuditEvent:
+    return AuditEvent(
+        actor_kind="user",
+        actor_id=None if user_id is None else str(user_id),
+        actor_name=name[:120],
+        action="login",
+        entity_type="UserAccount",
+        entity_id=None if user_id is None else str(user_id),
+        outcome=outcome,
+        ip=ip,
+        user_agent=(user_agent or "")[:300] or None,
+        detail=detail,
+    )
+
+
+async def log_in(
+    session: AsyncSession,
+    settings: Settings,
+    username: str,
+    password: str,
+    *,
+    ip: str | None = None,
+    user_agent: str | None = None,
+) -> LoginOutcome:
+    """Check a password; count failures and lock the account after too many in a row."""
+    now = utcnow()
+    user = (await session.exec(select(UserAccount).where(UserAccount.username == username))).first()
+    wrong = NotAuthenticated("Wrong username or password")
+    if user is None or not user.active:
+        verify_password(None, password)
+        session.add(
+            _login_event(
+                None, username, AuditOutcome.DENIED, ip, user_agent, "unknown or inactive account"
+            )
+        )
+        return LoginOutcome(refusal=wrong)
+    if user.locked_until is not None and user.locked_until > now:
+        wait = int((user.locked_until - now).total_seconds()) + 1
+        session.add(_login_event(user.id, username, AuditOutcome.DENIED, ip, user_agent, "locked"))
+        return LoginOutcome(
+            refusal=AccountLocked(
+                f"Too many failed logins: the account is locked for {wait // 60 + 1} more minute(s)",
+                retry_after_s=wait,
+            )
+        )
+    if not verify_password(user.password_hash, password):
+        # Counted by the database so that parallel guesses cannot slip past the limit.
+        failures: int = (
+            await session.exec(
+                update(UserAccount)
+                .where(col(UserAccount.id) == user.id)
+                .values(failed_logins=col(UserAccount.failed_logins) + 1)
+                .returning(col(UserAccount.failed_logins))
+            )
+        ).scalar_one()
+        if failures >= settings.login_max_failures:
+            await session.exec(
+                update(UserAccount)
+                .where(col(UserAccount.id) == user.id)
+                .values(
+                    locked_until=now + timedelta(seconds=settings.login_lockout_s), failed_logins=0
+                )
+            )
+        session.add(
+            _login_event(user.id, username, AuditOutcome.DENIED, ip, user_agent, "wrong password")
+        )
+        return LoginOutcome(refusal=wrong)
+    user.failed_logins = 0
+    user.locked_until = None
+    session.add(user)
+    session.add(_login_event(user.id, username, AuditOutcome.SUCCESS, ip, user_agent))
+    return LoginOutcome(tokens=await _issue_user_tokens(session, settings, user))
+
+
+async def refresh(session: AsyncSession, settings: Settings, token: str) -> TokenPair:
+    """Exchange a refresh token for new tokens; the old one is spent (rotation)."""
+    now = utcnow()
+    spent = (
+        await session.exec(
+            update(RefreshToken)
+            .where(col(RefreshToken.token_hash) == hash_refresh_token(token))
+            .where(col(RefreshToken.revoked_at).is_(None))
+            .where(col(RefreshToken.expires_at) > now)
+            .values(revoked_at=now)
+            .returning(col(RefreshToken.user_id))
+        )
+    ).scalar_one_or_none()
+    if spent is None:
+        raise NotAuthenticated("The refresh token is expired, revoked or unknown; log in again")
+    user = await session.get(UserAccount, spent)
+    if (
+        user is None
+        or not user.active
+        or (user.locked_until is not None and user.locked_until > now)
+    ):
+        raise NotAuthenticated("The account is disabled or locked; log in again")
+    return await _issue_user_tokens(session, settings, user)
+
+
+async def log_out(session: AsyncSession, token: str) -> None:
+    await session.exec(
+        update(RefreshToken)
+        .where(col(RefreshToken.token_hash) == hash_refresh_token(token))
+        .where(col(RefreshToken.revoked_at).is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+async def change_password(session: AsyncSession, caller: Caller, current: str, new: str) -> None:
+    user = await session.get(UserAccount, caller.principal.id)
+    if user is None or caller.principal.kind != "user":
+        raise NotAuthenticated("Only people have passwords")
+    if not verify_password(user.password_hash, current):
+        raise InvalidInput.for_field("current_password", "is not your current password")
+    if new == current:
+        raise InvalidInput.for_field("new_password", "must differ from the current password")
+    user.password_hash = hash_password(new)
+    user.password_changed_at = utcnow()
+    session.add(user)
+    await session.exec(
+        update(RefreshToken)
+        .where(col(RefreshToken.user_id) == user.id)
+        .where(col(RefreshToken.revoked_at).is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+async def client_token(
+    session: AsyncSession,
+    settings: Settings,
+    client_id: str,
+    secret: str,
+    scope: str | None,
+) -> TokenPair:
+    """OAuth 2.0 client credentials: scopes are those granted, narrowed to those asked for."""
+    client = (
+        await session.exec(select(SystemClient).where(SystemClient.client_id == client_id))
+    ).first()
+    if (
+        not verify_password(client.secret_hash if client else None, secret)
+        or client is None
+        or not client.active
+    ):
+        raise NotAuthenticated("Unknown client or wrong client secret")
+    granted = parse_scopes(client.scopes)
+    if scope:
+        try:
+            asked = parse_scopes(scope)
+        except ValueError as exc:
+            raise InvalidInput.for_field("scope", str(exc)) from exc
+        if not asked <= granted:
+            raise InvalidInput.for_field("scope", "asks for more than the client was granted")
+        granted = asked
+    principal = Principal(
+        kind="client",
+        id=client.id,
+        name=client.name,
+        organization_id=client.organization_id,
+        scopes=granted,
+    )
+    access = issue_access_token(principal, settings.signing_key, settings.access_token_ttl_s)
+    return TokenPair(access, settings.access_token_ttl_s, None, principal)
+
+
+@dataclass(frozen=True)
+class NewAccount:
+    username: str
+    password: str
+    display_name: str
+    role: Role
+    organization_id: uuid.UUID
+    practitioner_id: uuid.UUID | None = None
+    language: str = "vi"
+    email: str | None = None
+
+
+async def create_account(
+    session: AsyncSession, caller: Caller | None, new: NewAccount
+) -> UserAccount:
+    """Create a person's account; ``caller`` is None only for the command line."""
+    if caller is not None:
+        check_account_admin(caller.principal)
+    if await session.get(Organization, new.organization_id) is None:
+        raise InvalidInput.for_field("organization_id", "no such organization")
+    if (
+        new.practitioner_id is not None
+        and await session.get(Practitioner, new.practitioner_id) is None
+    ):
+        raise InvalidInput.for_field("practitioner_id", "no such practitioner")
+    if (
+        await session.exec(select(UserAccount.id).where(UserAccount.username == new.username))
+    ).first():
+        raise DuplicateEntry(f"The username '{new.username}' is taken")
+    user = UserAccount(
+        username=new.username,
+        password_hash=hash_password(new.password),
+        display_name=new.display_name,
+        role=new.role,
+        organization_id=new.organization_id,
+        practitioner_id=new.practitioner_id,
+        language=new.language,
+        email=new.email,
+    )
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def list_accounts(
+    session: AsyncSession, caller: Caller, *, limit: int, offset: int
+) -> Sequence[UserAccount]:
+    check_account_admin(caller.principal)
+    result = await session.exec(
+        select(UserAccount).order_by(col(UserAccount.username)).offset(offset).limit(limit)
+    )
+    return result.all()
+
+
+async def update_account(
+    session: AsyncSession,
+    caller: Caller,
+    user_id: uuid.UUID,
+    *,
+    active: bool | None = None,
+    role: Role | None = None,
+    unlock: bool = False,
+    new_password: str | None = None,
+    language: str | None = None,
+) -> UserAccount:
+    check_account_admin(caller.principal)
+    user = await session.get(UserAccount, user_id)
+    if user is None:
+        raise NotFound("No such account")
+    if active is not None:
+        user.active = active
+    if role is not None:
+        user.role = role
+    if language is not None:
+        user.language = language
+    if unlock:
+        user.locked_until = None
+        user.failed_logins = 0
+    if new_password is not None:
+        user.password_hash = hash_password(new_password)
+        user.password_changed_at = utcnow()
+    if active is False or new_password is not None:
+        await session.exec(
+            update(RefreshToken)
+            .where(col(RefreshToken.user_id) == user.id)
+            .where(col(RefreshToken.revoked_at).is_(None))
+            .values(revoked_at=utcnow())
+        )
+    user.updated_at = utcnow()
+    session.add(user)
+    return user
+
+
+async def create_client(
+    session: AsyncSession,
+    caller: Caller | None,
+    *,
+    client_id: str,
+    name: str,
+    scopes: str,
+    organization_id: uuid.UUID | None = None,
+    secret: str | None = None,
+) -> tuple[SystemClient, str]:
+    """A new system client and its secret, which is shown this once and stored hashed
+    (``secret`` is given only by the demo data, so that the README can name it)."""
+    if caller is not None:
+        check_account_admin(caller.principal)
+    try:
+        normalised = parse_scopes(scopes)
+    except ValueError as exc:
+        raise InvalidInput.for_field("scopes", str(exc)) from exc
+    if not normalised:
+        raise InvalidInput.for_field("scopes", "at least one scope is needed")
+    if (
+        await session.exec(select(SystemClient.id).where(SystemClient.client_id == client_id))
+    ).first():
+        raise DuplicateEntry(f"The client id '{client_id}' is taken")
+    secret = secret or secrets.token_urlsafe(32)
+    client = SystemClient(
+        client_id=client_id,
+        name=name,
+        scopes=" ".join(sorted(normalised)),
+        secret_hash=hash_secret(secret),
+        organization_id=organization_id,
+    )
+    session.add(client)
+    await session.flush()
+    return client, secret

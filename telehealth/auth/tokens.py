@@ -1,0 +1,80 @@
+"""Short-lived signed access tokens (JWT, HS256) and opaque refresh tokens.
+
+An access token carries everything an authorisation decision needs (role, facility, scopes),
+so checking a request costs no database round trip; it lives ``access_token_ttl_s`` seconds.
+Refresh tokens are random strings stored only as SHA-256 hashes and rotated on every use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import timedelta
+
+import jwt
+
+from telehealth.auth.models import Role
+from telehealth.auth.principal import Principal
+from telehealth.errors import NotAuthenticated
+from telehealth.timeutil import utcnow
+
+ISSUER = "telehealth"
+_ALGORITHM = "HS256"
+
+
+def issue_access_token(principal: Principal, key: str, ttl_s: int) -> str:
+    now = utcnow()
+    claims: dict[str, object] = {
+        "iss": ISSUER,
+        "sub": str(principal.id),
+        "typ": principal.kind,
+        "name": principal.name,
+        "lang": principal.language,
+        "iat": now,
+        "exp": now + timedelta(seconds=ttl_s),
+        "jti": secrets.token_hex(8),
+    }
+    if principal.role is not None:
+        claims["role"] = principal.role.value
+    if principal.organization_id is not None:
+        claims["org"] = str(principal.organization_id)
+    if principal.practitioner_id is not None:
+        claims["prac"] = str(principal.practitioner_id)
+    if principal.scopes:
+        claims["scope"] = " ".join(sorted(principal.scopes))
+    return jwt.encode(claims, key, algorithm=_ALGORITHM)
+
+
+def read_access_token(token: str, key: str) -> Principal:
+    try:
+        claims = jwt.decode(
+            token, key, algorithms=[_ALGORITHM], issuer=ISSUER, options={"require": ["exp", "sub"]}
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise NotAuthenticated("The access token has expired; log in or refresh it") from exc
+    except jwt.PyJWTError as exc:
+        raise NotAuthenticated("The access token is not valid") from exc
+    try:
+        return Principal(
+            kind="client" if claims.get("typ") == "client" else "user",
+            id=uuid.UUID(claims["sub"]),
+            name=str(claims.get("name", "")),
+            role=Role(claims["role"]) if "role" in claims else None,
+            organization_id=uuid.UUID(claims["org"]) if "org" in claims else None,
+            practitioner_id=uuid.UUID(claims["prac"]) if "prac" in claims else None,
+            scopes=frozenset(str(claims.get("scope", "")).split()),
+            language=str(claims.get("lang", "vi")),
+        )
+    except (KeyError, ValueError) as exc:
+        raise NotAuthenticated("The access token is not valid") from exc
+
+
+def new_refresh_token() -> tuple[str, str]:
+    """A fresh token and the hash to store for it."""
+    token = secrets.token_urlsafe(32)
+    return token, hash_refresh_token(token)
+
+
+def hash_refresh_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

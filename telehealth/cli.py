@@ -1,0 +1,218 @@
+"""The ``telehealth`` command: serve, migrate, seed-demo, create-user, create-client, check."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import logging
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import click
+import uvicorn
+from sqlmodel import select
+
+from telehealth.auth.models import Role
+from telehealth.auth.service import NewAccount, create_account, create_client
+from telehealth.db import Database
+from telehealth.demo import (
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    DEMO_PASSWORD,
+    demo_accounts,
+    seed_demo,
+)
+from telehealth.directory.models import Organization
+from telehealth.errors import TelehealthError
+from telehealth.migrate import schema_state, upgrade
+from telehealth.settings import Settings
+
+T = TypeVar("T")
+
+
+def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    async def run() -> T:
+        db = Database(settings)
+        try:
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(message)s", stream=sys.stdout)
+
+
+@click.group()
+def main() -> None:
+    """Telehealth: remote consults for provincial health networks."""
+
+
+@main.command()
+def migrate() -> None:
+    """Apply database migrations up to the newest."""
+    settings = Settings()
+    upgrade(settings.resolved_database_url)
+    click.echo("database schema is current")
+
+
+@main.command()
+@click.option("--host", default=None, help="address to listen on (TELEHEALTH_HOST)")
+@click.option("--port", type=int, default=None, help="port to listen on (TELEHEALTH_PORT)")
+@click.option(
+    "--demo", is_flag=True, help="load the demo province on first start and print its logins"
+)
+@click.option(
+    "--migrate/--no-migrate",
+    "apply_migrations",
+    default=None,
+    help="apply pending migrations first (default: yes on SQLite, no on PostgreSQL)",
+)
+@click.option(
+    "--workers", type=int, default=1, show_default=True, help="worker processes (PostgreSQL only)"
+)
+def serve(
+    host: str | None, port: int | None, demo: bool, apply_migrations: bool | None, workers: int
+) -> None:
+    """Run the service."""
+    settings = Settings()
+    _configure_logging(settings.log_level)
+    if workers > 1 and settings.is_sqlite:
+        raise click.UsageError("several workers need PostgreSQL (set TELEHEALTH_DATABASE_URL)")
+    if apply_migrations if apply_migrations is not None else settings.is_sqlite:
+        upgrade(settings.resolved_database_url)
+    state = _with_db(settings, schema_state)
+    if not state.is_current:
+        raise click.ClickException(
+            f"database schema is at {state.current or 'nothing'}, the code needs {state.head}: "
+            "run 'telehealth migrate' (or serve --migrate)"
+        )
+    if demo:
+        _seed_and_show(settings)
+    host, port = host or settings.host, port or settings.port
+    click.echo(f"Telehealth is listening on http://{host}:{port}  (API docs: /schema/swagger)")
+    uvicorn.run(
+        "telehealth.app:create_app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_level=settings.log_level.lower(),
+        proxy_headers=True,
+    )
+
+
+def _seed_and_show(settings: Settings) -> None:
+    async def work(db: Database) -> None:
+        async with db.unit_of_work() as session:
+            created = await seed_demo(session)
+            logins = created if created is not None else await demo_accounts(session)
+        click.echo(f"Demo logins (password for all: {DEMO_PASSWORD}):")
+        for login in logins:
+            click.echo(f"  {login.username:<12} {login.role.value:<14} {login.facility}")
+        click.echo(f"Demo system client: {DEMO_CLIENT_ID} / {DEMO_CLIENT_SECRET}")
+
+    _with_db(settings, work)
+
+
+@main.command("seed-demo")
+def seed_demo_command() -> None:
+    """Load the demo province (once) and print its logins."""
+    settings = Settings()
+    upgrade(settings.resolved_database_url) if settings.is_sqlite else None
+    _seed_and_show(settings)
+
+
+async def _organization_id(db: Database, moh_code: str) -> uuid.UUID:
+    async with db.unit_of_work() as session:
+        org = (
+            await session.exec(select(Organization).where(Organization.moh_code == moh_code))
+        ).first()
+    if org is None:
+        raise click.ClickException(f"no facility with Ministry code {moh_code}")
+    return org.id
+
+
+@main.command("create-user")
+@click.option("--username", required=True)
+@click.option("--name", "display_name", required=True, help="name shown to others")
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option("--facility", "moh_code", required=True, help="Ministry code of the user's facility")
+@click.option("--language", type=click.Choice(["vi", "en"]), default="vi")
+def create_user(username: str, display_name: str, role: str, moh_code: str, language: str) -> None:
+    """Create a person's account (asks for the password)."""
+    password = getpass.getpass("Password: ")
+
+    async def work(db: Database) -> None:
+        org_id = await _organization_id(db, moh_code)
+        async with db.unit_of_work() as session:
+            await create_account(
+                session,
+                None,
+                NewAccount(
+                    username=username,
+                    password=password,
+                    display_name=display_name,
+                    role=Role(role),
+                    organization_id=org_id,
+                    language=language,
+                ),
+            )
+
+    try:
+        _with_db(Settings(), work)
+    except TelehealthError as exc:
+        raise click.ClickException(exc.detail) from exc
+    click.echo(f"created {role} account {username}")
+
+
+@main.command("create-client")
+@click.option("--client-id", required=True)
+@click.option("--name", required=True)
+@click.option("--scopes", required=True, help="e.g. 'system/Patient.rs system/Appointment.cruds'")
+@click.option("--facility", "moh_code", default=None, help="Ministry code of the owning facility")
+def create_client_command(client_id: str, name: str, scopes: str, moh_code: str | None) -> None:
+    """Create a system client; prints its secret once."""
+
+    async def work(db: Database) -> str:
+        org_id = await _organization_id(db, moh_code) if moh_code else None
+        async with db.unit_of_work() as session:
+            _, secret = await create_client(
+                session, None, client_id=client_id, name=name, scopes=scopes, organization_id=org_id
+            )
+        return secret
+
+    try:
+        secret = _with_db(Settings(), work)
+    except TelehealthError as exc:
+        raise click.ClickException(exc.detail) from exc
+    click.echo(
+        f"client_id={client_id}\nclient_secret={secret}\n(store the secret now; it is not shown again)"
+    )
+
+
+@main.command()
+def check() -> None:
+    """Check the configuration and that the database is reachable and current."""
+    settings = Settings()
+    click.echo(f"database: {settings.resolved_database_url.split('@')[-1]}")
+    if not settings.secret_key:
+        click.echo(
+            "warning: TELEHEALTH_SECRET_KEY is not set; using a key generated in the data directory"
+        )
+    try:
+        state = _with_db(settings, schema_state)
+    except Exception as exc:
+        raise click.ClickException(
+            f"database unreachable: {exc.__class__.__name__}: {exc}"
+        ) from exc
+    if not state.is_current:
+        raise click.ClickException(
+            f"schema at {state.current or 'nothing'}, code needs {state.head}"
+        )
+    click.echo(f"schema current ({state.head}); ok")

@@ -1,0 +1,11 @@
+"""Imports every table module so that ``SQLModel.metadata`` knows the whole schema.
+
+Alembic and the test-suite import this; each new area adds its ``models`` module here.
+"""
+
+from __future__ import annotations
+
+from telehealth.auth import models as auth_models
+from telehealth.directory import models as directory_models
+
+__all__ = ["auth_models", "directory_models"]

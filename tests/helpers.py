@@ -1,0 +1,34 @@
+"""Small helpers the tests share."""
+
+from __future__ import annotations
+
+import httpx
+
+from telehealth.demo import DEMO_PASSWORD
+
+
+async def login(
+    client: httpx.AsyncClient, username: str, password: str = DEMO_PASSWORD
+) -> dict[str, str]:
+    """Authorization headers for a demo (or test-made) account."""
+    response = await client.post(
+        "/api/auth/login", json={"username": username, "password": password}
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def assert_problem(
+    response: httpx.Response, status: int, *, field: str | None = None
+) -> dict[str, object]:
+    """The response is problem+json with this status (and names ``field`` if given)."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json"), response.headers
+    body: dict[str, object] = response.json()
+    assert body["status"] == status
+    assert isinstance(body["detail"], str) and body["detail"]
+    if field is not None:
+        errors = body.get("errors")
+        assert isinstance(errors, list)
+        assert any(field in str(error["field"]) for error in errors), body
+    return body
