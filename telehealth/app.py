@@ -33,11 +33,13 @@ from telehealth.api.health import health
 from telehealth.api.middleware import PUBLIC_PATHS, BearerTokenMiddleware, RequestLogMiddleware
 from telehealth.api.problems import handle_exception
 from telehealth.db import Database
+from telehealth.events import create_channels
 from telehealth.settings import Settings
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings()
+    channels = create_channels(settings)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -60,6 +62,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             PatientController,
         ],
         lifespan=[lifespan],
+        plugins=[channels],
         state=State({"settings": settings}),
         dependencies={
             "settings": Provide(provide_settings, sync_to_thread=False),
