@@ -35,11 +35,13 @@ from telehealth.api.problems import handle_exception
 from telehealth.db import Database
 from telehealth.events import create_channels
 from telehealth.settings import Settings
+from telehealth.web import create_web
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings()
     channels = create_channels(settings)
+    web = create_web(settings)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -60,7 +62,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             PractitionerController,
             PractitionerRoleController,
             PatientController,
+            *web.routes,
         ],
+        template_config=web.templates,
         lifespan=[lifespan],
         plugins=[channels],
         state=State({"settings": settings}),

@@ -18,6 +18,8 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from telehealth.auth.principal import Principal
 from telehealth.auth.tokens import read_access_token
 from telehealth.errors import NotAuthenticated
+from telehealth.web.cookies import ACCESS_COOKIE
+from telehealth.web.paths import PUBLIC_PAGE_PATHS
 
 access_log = logging.getLogger("telehealth.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,40}$")
@@ -31,6 +33,7 @@ PUBLIC_PATHS = [
     "^/fhir/\\.well-known/smart-configuration$",
     "^/static/",
     "^/favicon.ico$",
+    *PUBLIC_PAGE_PATHS,
 ]
 
 
@@ -79,7 +82,8 @@ class RequestLogMiddleware:
 
 class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
     """Every request carries ``Authorization: Bearer <token>`` (WebSockets may pass
-    ``?access_token=`` since browsers cannot set headers on them)."""
+    ``?access_token=`` since browsers cannot set headers on them); pages may carry it in
+    the session cookie instead."""
 
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]
@@ -88,6 +92,11 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         scheme, _, token = header.partition(" ")
         if not token and connection.scope["type"] == ScopeType.WEBSOCKET:
             token = connection.query_params.get("access_token", "")
+            scheme = "Bearer"
+        if not token and not connection.scope["path"].startswith(("/api/", "/fhir")):
+            # Pages (and their WebSocket) carry the token in the session cookie; /api and /fhir
+            # never do, so a cross-site form cannot act there with a browser's cookie.
+            token = connection.cookies.get(ACCESS_COOKIE, "")
             scheme = "Bearer"
         if scheme.lower() != "bearer" or not token:
             raise NotAuthenticated("Log in first: send 'Authorization: Bearer <access token>'")

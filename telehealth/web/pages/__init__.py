@@ -1,0 +1,1 @@
+"""Page controllers: each parses a form or query, calls one service function, renders."""

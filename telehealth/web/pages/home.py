@@ -1,0 +1,34 @@
+"""The home page: what each role does first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, get
+from litestar.response import Template
+
+from telehealth.api.dependencies import CallerDep, SessionDep
+from telehealth.auth.models import Role
+from telehealth.directory import service as directory
+from telehealth.web.render import page
+
+
+class HomePage(Controller):
+    include_in_schema = False
+
+    @get("/")
+    async def home(
+        self, request: Request[Any, Any, Any], session: SessionDep, caller: CallerDep
+    ) -> Template:
+        principal = caller.principal
+        facility = (
+            await directory.get_organization(session, caller, principal.organization_id)
+            if principal.organization_id
+            else None
+        )
+        recent: list[Any] = []
+        total = 0
+        if principal.role == Role.REQUESTER:
+            rows, total = await directory.search_patients(session, caller, limit=8)
+            recent = list(rows)
+        return page(request, "home.html", facility=facility, recent=recent, total=total, Role=Role)

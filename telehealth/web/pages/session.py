@@ -1,0 +1,152 @@
+"""Logging in and out, renewing the session, switching language, changing one's password."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.response import Redirect, Template
+
+from telehealth.api.dependencies import CallerDep, DatabaseDep, SettingsDep
+from telehealth.auth import service
+from telehealth.auth.audit import audited_unit_of_work
+from telehealth.errors import AccountLocked, TelehealthError
+from telehealth.web.cookies import (
+    LANGUAGE_COOKIE,
+    REFRESH_COOKIE,
+    cleared_session_cookies,
+    language_cookie,
+    session_cookies,
+)
+from telehealth.web.forms import FormState, posted, refused
+from telehealth.web.i18n import LANGUAGES, translate
+from telehealth.web.render import page, page_language
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path on this site: never an open redirect."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+class SessionPages(Controller):
+    include_in_schema = False
+
+    @get("/login")
+    async def login_form(self, request: Request[Any, Any, Any], next: str = "/") -> Template:
+        notice = "password_changed" if request.query_params.get("changed") else None
+        return page(request, "login.html", form=FormState(), next=safe_next(next), notice=notice)
+
+    @post("/login")
+    async def login(
+        self, request: Request[Any, Any, Any], db: DatabaseDep, settings: SettingsDep
+    ) -> Template | Redirect:
+        values = await posted(request)
+        language = page_language(request)
+        target = safe_next(values.get("next"))
+        async with db.unit_of_work() as session:
+            outcome = await service.log_in(
+                session,
+                settings,
+                values.get("username", "")[:64],
+                values.get("password", "")[:200],
+                ip=request.client.host if request.client else None,
+                user_agent=request.headers.get("user-agent"),
+            )
+        if outcome.refusal is not None or outcome.tokens is None:
+            exc = outcome.refusal
+            if isinstance(exc, AccountLocked):
+                text = translate(
+                    language,
+                    "Too many failed logins: the account is locked. Try again in {minutes} minute(s) or ask an administrator to unlock it.",
+                    minutes=exc.retry_after_s // 60 + 1,
+                )
+            else:
+                text = translate(language, "Wrong username or password.")
+            state = FormState(values={"username": values.get("username", "")}, message=text)
+            return page(request, "login.html", status_code=401, form=state, next=target)
+        tokens = outcome.tokens
+        cookies = session_cookies(settings, tokens.access_token, tokens.refresh_token)
+        if LANGUAGE_COOKIE not in request.cookies:
+            cookies.append(language_cookie(settings, tokens.principal.language))
+        return Redirect(target, status_code=303, cookies=cookies)
+
+    @get("/session/refresh")
+    async def refresh(
+        self,
+        request: Request[Any, Any, Any],
+        db: DatabaseDep,
+        settings: SettingsDep,
+        next: str = "/",
+    ) -> Redirect:
+        target = safe_next(next)
+        token = request.cookies.get(REFRESH_COOKIE, "")
+        try:
+            if not token:
+                raise TelehealthError("no refresh cookie")
+            async with db.unit_of_work() as session:
+                pair = await service.refresh(session, settings, token)
+        except TelehealthError:
+            return Redirect(
+                f"/login?next={target}", status_code=303, cookies=cleared_session_cookies(settings)
+            )
+        cookies = session_cookies(settings, pair.access_token, pair.refresh_token)
+        return Redirect(target, status_code=303, cookies=cookies)
+
+    @post("/session/logout")
+    async def logout(
+        self, request: Request[Any, Any, Any], db: DatabaseDep, settings: SettingsDep
+    ) -> Redirect:
+        token = request.cookies.get(REFRESH_COOKIE)
+        if token:
+            async with db.unit_of_work() as session:
+                await service.log_out(session, token)
+        return Redirect("/login", status_code=303, cookies=cleared_session_cookies(settings))
+
+    @get("/lang/{language:str}")
+    async def switch_language(
+        self,
+        language: str,
+        settings: SettingsDep,
+        next: str = "/",
+    ) -> Redirect:
+        chosen = language if language in LANGUAGES else LANGUAGES[0]
+        return Redirect(
+            safe_next(next), status_code=303, cookies=[language_cookie(settings, chosen)]
+        )
+
+    @get("/account/password")
+    async def password_form(self, request: Request[Any, Any, Any]) -> Template:
+        return page(request, "password.html", form=FormState())
+
+    @post("/account/password")
+    async def change_password(
+        self,
+        request: Request[Any, Any, Any],
+        db: DatabaseDep,
+        caller: CallerDep,
+        settings: SettingsDep,
+    ) -> Template | Redirect:
+        values = await posted(request)
+        language = page_language(request)
+        state = FormState()
+        new = values.get("new_password", "")
+        if new != values.get("confirm_password", ""):
+            state.errors["confirm_password"] = translate(
+                language, "does not match the new password"
+            )
+        if not state:
+            try:
+                async with audited_unit_of_work(db, caller) as session:
+                    await service.change_password(
+                        session, caller, values.get("current_password", "")[:200], new[:200]
+                    )
+            except TelehealthError as exc:
+                refused(state, exc, language)
+        if state:
+            return page(request, "password.html", status_code=422, form=state)
+        # Every session of this account was ended; log in again with the new password.
+        return Redirect(
+            "/login?changed=1", status_code=303, cookies=cleared_session_cookies(settings)
+        )
