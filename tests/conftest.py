@@ -22,6 +22,7 @@ import asyncpg
 import httpx
 import pytest
 import uvicorn
+from litestar import Litestar
 
 from telehealth.app import create_app
 from telehealth.db import Database
@@ -145,14 +146,16 @@ def free_port() -> int:
 class RunningServer:
     url: str
     settings: Settings
+    app: Litestar | None = None  # the running application, e.g. to publish on its channels
 
 
 @pytest.fixture
 async def server(settings: Settings) -> AsyncIterator[RunningServer]:
     """The real service, served by uvicorn on a loopback port."""
     port = free_port()
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host="127.0.0.1",
         port=port,
         log_level="warning",
@@ -165,7 +168,7 @@ async def server(settings: Settings) -> AsyncIterator[RunningServer]:
         if task.done():
             task.result()
         await asyncio.sleep(0.01)
-    yield RunningServer(f"http://127.0.0.1:{port}", settings)
+    yield RunningServer(f"http://127.0.0.1:{port}", settings, app)
     instance.should_exit = True
     await task
 

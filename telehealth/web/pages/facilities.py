@@ -72,7 +72,13 @@ class FacilityPages(Controller):
         self, request: Request[Any, Any, Any], session: SessionDep, caller: CallerDep
     ) -> Template:
         rows, total = await service.search_organizations(session, caller, limit=ALL_FACILITIES)
-        return page(request, "admin/facilities.html", tree=as_tree(rows), total=total)
+        return page(
+            request,
+            "admin/facilities.html",
+            tree=as_tree(rows),
+            total=total,
+            saved=bool(request.query_params.get("saved")),
+        )
 
     @get("/new")
     async def new_form(

@@ -1,0 +1,75 @@
+"""A real browser for the web tests: Debian's headless chromium driven by Playwright.
+
+Chromium comes from the system package (``apt-get install chromium``; ``.ci/run`` does it),
+never from ``playwright install``. Screenshots go to ``artifacts/screenshots/`` (not committed).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+
+from tests.conftest import RunningServer
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+PHONE = {"width": 360, "height": 740}
+DESKTOP = {"width": 1280, "height": 800}
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    if not shutil.which(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture
+async def context(browser: Browser, server: RunningServer) -> AsyncIterator[BrowserContext]:
+    """A fresh browser profile (no cookies) on a phone-sized screen."""
+    made = await browser.new_context(base_url=server.url, viewport=PHONE, locale="vi-VN")
+    made.set_default_timeout(15_000)
+    yield made
+    await made.close()
+
+
+@pytest.fixture
+async def page(context: BrowserContext) -> Page:
+    return await context.new_page()
+
+
+async def screenshot(page: Page, name: str) -> None:
+    """The page at phone and desktop width, for a person to look at."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    original = page.viewport_size or PHONE
+    for label, size in (("phone", PHONE), ("desktop", DESKTOP)):
+        await page.set_viewport_size(size)
+        await page.screenshot(path=SCREENSHOTS / f"{name}-{label}.png", full_page=True)
+    await page.set_viewport_size(original)
+
+
+async def log_in(page: Page, username: str, password: str = "telehealth-demo") -> None:
+    await page.goto("/login")
+    await page.fill("#f-username", username)
+    await page.fill("#f-password", password)
+    await page.click("main button[type=submit]")
+    await page.wait_for_url(lambda url: "/login" not in url)
+
+
+async def log_out(page: Page) -> None:
+    await page.click("nav.menu form button")
+    await page.wait_for_url("**/login")
