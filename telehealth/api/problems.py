@@ -15,6 +15,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from telehealth.errors import AccountLocked, FieldProblem, TelehealthError
 from telehealth.fhir.outcome import FHIR_JSON, operation_outcome
+from telehealth.web.errors import handle_page_exception
 
 log = logging.getLogger("telehealth.errors")
 
@@ -69,7 +70,17 @@ def _render(
     )
 
 
+def _wants_page(request: Request[Any, Any, Any]) -> bool:
+    """A browser asking for a path no page or API route has: answer with a page."""
+    path = request.url.path
+    return not path.startswith(("/api", "/fhir", "/schema", "/health", "/static", "/ws")) and (
+        "text/html" in request.headers.get("accept", "")
+    )
+
+
 def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if _wants_page(request):
+        return handle_page_exception(request, exc)
     if isinstance(exc, TelehealthError) and exc.status_code < 500:
         headers = (
             {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, AccountLocked) else None

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
+from telehealth.demo import DEMO_PASSWORD
 from tests.conftest import RunningServer
 
 CHROMIUM = "/usr/bin/chromium"
@@ -62,7 +63,7 @@ async def screenshot(page: Page, name: str) -> None:
     await page.set_viewport_size(original)
 
 
-async def log_in(page: Page, username: str, password: str = "telehealth-demo") -> None:
+async def log_in(page: Page, username: str, password: str = DEMO_PASSWORD) -> None:
     await page.goto("/login")
     await page.fill("#f-username", username)
     await page.fill("#f-password", password)

@@ -41,7 +41,9 @@ async def test_admin_refusal_keeps_input_and_deactivation_ends_logins(page: Page
     await page.select_option("#f-role", "requester")
     await page.select_option("#f-organization_id", label="Trạm Y tế phường Mỹ Phong")
     await page.click("details.card form button[type=submit]")
-    await expect(page.locator("#form-message")).to_have_text("Tên đăng nhập 'bs.xa1' đã có người dùng")
+    await expect(page.locator("#form-message")).to_have_text(
+        "Tên đăng nhập 'bs.xa1' đã có người dùng"
+    )
     await expect(page.locator("#f-display_name")).to_have_value("Someone")
 
     await page.click("#account-bs\\.xa6 >> text=Vô hiệu hóa")

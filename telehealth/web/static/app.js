@@ -82,7 +82,7 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    document.querySelectorAll('form[data-validate="patient"]').forEach(watchPatientForm);
+    document.querySelectorAll('form[data-validate="patient"]').forEach(function (form) { watchPatientForm(form); form.dataset.ready = "1"; });
     if (document.body.dataset.live) live(document.body.dataset.live, document.body.dataset.liveText);
   });
 })();
