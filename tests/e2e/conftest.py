@@ -53,12 +53,23 @@ async def page(context: BrowserContext) -> Page:
     return await context.new_page()
 
 
+UNLABELLED_FIELDS = """() => [...document.querySelectorAll('input, select, textarea')]
+  .filter(f => f.type !== 'hidden')
+  .filter(f => !(f.labels && f.labels.length) && !f.getAttribute('aria-label'))
+  .map(f => f.name || f.id)"""
+
+
 async def screenshot(page: Page, name: str) -> None:
-    """The page at phone and desktop width, for a person to look at."""
+    """The page at phone and desktop width, for a person to look at; on the way, every
+    field must have a label and nothing may be wider than a 360-px phone."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    assert await page.evaluate(UNLABELLED_FIELDS) == [], f"unlabelled fields on {page.url}"
     original = page.viewport_size or PHONE
     for label, size in (("phone", PHONE), ("desktop", DESKTOP)):
         await page.set_viewport_size(size)
+        if size is PHONE:
+            width = await page.evaluate("document.documentElement.scrollWidth")
+            assert width <= PHONE["width"], f"{page.url} is {width} px wide on a phone"
         await page.screenshot(path=SCREENSHOTS / f"{name}-{label}.png", full_page=True)
     await page.set_viewport_size(original)
 

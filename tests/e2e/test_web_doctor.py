@@ -136,3 +136,22 @@ async def test_other_facility_patient_url_is_refused(page: Page) -> None:
     admin_page = await page.goto("/admin/accounts")
     assert admin_page is not None and admin_page.status == 403
     await expect(page.locator("h1")).to_have_text("Bạn không có quyền thực hiện việc này")
+
+
+async def test_keyboard_alone_logs_in_and_reaches_the_search(page: Page) -> None:
+    await page.goto("/login")
+    await page.keyboard.type("bs.xa1")  # the username field has the focus
+    await page.keyboard.press("Tab")
+    await page.keyboard.type("telehealth-demo")
+    await page.keyboard.press("Enter")
+    await expect(page.locator("h1")).to_contain_text("Xin chào")
+    await page.keyboard.press("Tab")
+    await expect(page.locator("a.skip")).to_be_focused()
+    await page.keyboard.press("Enter")
+    for _ in range(12):  # past the header and menu, to the first tile
+        await page.keyboard.press("Tab")
+        if await page.evaluate("document.activeElement.classList.contains('tile')"):
+            break
+    await page.keyboard.press("Enter")
+    await expect(page.locator("h1")).to_have_text("Tìm bệnh nhân")
+    await expect(page.locator("#f-q")).to_have_attribute("aria-describedby", re.compile("e-q"))

@@ -1,0 +1,95 @@
+"""Pages over plain HTTP: editing a patient, practitioner roles, unlocking an account."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from tests.helpers import login
+from tests.integration.test_web_session import csrf_token, page_login
+
+NEW_PATIENT = {
+    "full_name": "Lê Văn Tám",
+    "gender": "male",
+    "birth_date": "1990-05-01",
+    "national_id": "082090001111",
+    "phone": "0912 345 678",
+}
+
+
+async def test_edit_patient_clears_optional_fields_and_keeps_the_rest(
+    client: httpx.AsyncClient,
+) -> None:
+    headers = await login(client, "bs.xa1")
+    created = (await client.post("/api/patients", json=NEW_PATIENT, headers=headers)).json()
+    assert (await page_login(client, "bs.xa1")).status_code == 303
+    form_page = await client.get(f"/patients/{created['id']}/edit")
+    assert 'value="Lê Văn Tám"' in form_page.text
+    token = await csrf_token(client, f"/patients/{created['id']}/edit")
+    saved = await client.post(
+        f"/patients/{created['id']}/edit",
+        data={**NEW_PATIENT, "full_name": "Lê Văn Tám Em", "phone": "", "_csrf_token": token},
+    )
+    assert saved.status_code == 303, saved.text
+    after = (await client.get(f"/api/patients/{created['id']}", headers=headers)).json()
+    assert after["full_name"] == "Lê Văn Tám Em"
+    assert after["phone"] is None
+    assert after["national_id"] == "082090001111"
+
+    bad = await client.post(
+        f"/patients/{created['id']}/edit",
+        data={**NEW_PATIENT, "national_id": "082091001111", "_csrf_token": token},
+    )
+    assert bad.status_code == 422
+    assert "Số CCCD ứng với năm sinh 1991" in bad.text
+    assert 'value="082091001111"' in bad.text
+
+
+async def test_admin_adds_a_practitioner_and_a_role(client: httpx.AsyncClient) -> None:
+    assert (await page_login(client, "quantri")).status_code == 303
+    token = await csrf_token(client, "/admin/practitioners/new")
+    created = await client.post(
+        "/admin/practitioners/new",
+        data={"_csrf_token": token, "full_name": "BS. Mai Thị Hoa", "gender": "female"},
+    )
+    assert created.status_code == 303
+    detail_path = created.headers["location"]
+    detail = await client.get(detail_path)
+    facility = re.search(
+        r'<option value="([0-9a-f-]{36})"[^>]*>Trạm Y tế phường Mỹ Phong', detail.text
+    )
+    assert facility, detail.text
+    added = await client.post(
+        f"{detail_path}/roles",
+        data={"_csrf_token": token, "organization_id": facility.group(1), "specialty_code": ""},
+    )
+    assert added.status_code == 303
+    assert "Trạm Y tế phường Mỹ Phong — đa khoa" in (await client.get(detail_path)).text
+    again = await client.post(
+        f"{detail_path}/roles",
+        data={"_csrf_token": token, "organization_id": facility.group(1)},
+    )
+    assert again.status_code == 422
+    assert "Nhân viên đã có vai trò này tại cơ sở này" in again.text
+
+
+async def test_admin_unlocks_a_locked_account(client: httpx.AsyncClient) -> None:
+    for _ in range(5):
+        await client.post("/api/auth/login", json={"username": "bs.xa4", "password": "wrong"})
+    locked = await client.post(
+        "/api/auth/login", json={"username": "bs.xa4", "password": "telehealth-demo"}
+    )
+    assert locked.status_code == 401
+    assert (await page_login(client, "quantri")).status_code == 303
+    listing = await client.get("/admin/accounts")
+    row = re.search(r'id="account-bs\.xa4">(.*?)</tr>', listing.text, re.S)
+    assert row and "bị khóa đến" in row.group(1)
+    unlock = re.search(r'action="(/admin/accounts/[0-9a-f-]+/unlock)"', row.group(1))
+    assert unlock
+    token = await csrf_token(client, "/admin/accounts")
+    assert (await client.post(unlock.group(1), data={"_csrf_token": token})).status_code == 303
+    unlocked = await client.post(
+        "/api/auth/login", json={"username": "bs.xa4", "password": "telehealth-demo"}
+    )
+    assert unlocked.status_code == 200
