@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import httpx
+import pytest
+import websockets
 
+from tests.conftest import RunningServer
 from tests.helpers import login
 from tests.integration.test_web_session import csrf_token, page_login
 
@@ -93,3 +97,52 @@ async def test_admin_unlocks_a_locked_account(client: httpx.AsyncClient) -> None
         "/api/auth/login", json={"username": "bs.xa4", "password": "telehealth-demo"}
     )
     assert unlocked.status_code == 200
+
+
+async def test_admin_moves_a_facility_and_the_hierarchy_is_enforced(
+    client: httpx.AsyncClient,
+) -> None:
+    assert (await page_login(client, "quantri")).status_code == 303
+    tree = (await client.get("/admin/facilities")).text
+    ids = dict(
+        (name, uid)
+        for uid, name in re.findall(r'href="/admin/facilities/([0-9a-f-]{36})/edit">([^<]+)<', tree)
+    )
+    station = ids["Trạm Y tế phường Mỹ Phong"]
+    edit = f"/admin/facilities/{station}/edit"
+    token = await csrf_token(client, edit)
+    form = {"_csrf_token": token, "name": "Trạm Y tế phường Mỹ Phong", "level": "commune"}
+    moved = await client.post(
+        edit, data={**form, "parent_id": ids["Trung tâm Y tế khu vực Gò Công"], "active": "true"}
+    )
+    assert moved.status_code == 303
+    refused = await client.post(
+        edit,
+        data={**form, "level": "provincial", "parent_id": ids["Trung tâm Y tế khu vực Gò Công"]},
+    )
+    assert refused.status_code == 422
+    assert "cơ sở tuyến provincial không thể trực thuộc cơ sở tuyến district" in refused.text
+    assert 'value="provincial" selected' in refused.text
+
+
+async def test_live_socket_needs_the_session_and_our_origin(
+    client: httpx.AsyncClient, server: RunningServer
+) -> None:
+    ws_url = server.url.replace("http://", "ws://") + "/ws/updates"
+    with pytest.raises(websockets.InvalidStatus):
+        async with websockets.connect(ws_url):
+            pass
+    assert (await page_login(client, "bs.xa1")).status_code == 303
+    cookie = f"th_access={client.cookies.get('th_access')}"
+    host = server.url.removeprefix("http://")
+    async with websockets.connect(
+        ws_url, additional_headers={"Cookie": cookie}, origin=f"http://{host}"
+    ) as socket:
+        assert json.loads(await socket.recv()) == {"kind": "ready"}
+    # A page of another site cannot open it with the browser's cookie.
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        async with websockets.connect(
+            ws_url, additional_headers={"Cookie": cookie}, origin="http://evil.example"
+        ):
+            pass
+    assert refused.value.response.status_code == 403
