@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from litestar import Router
+from litestar.config.compression import CompressionConfig
 from litestar.datastructures import CacheControlHeader
 from litestar.middleware.base import DefineMiddleware
+from litestar.middleware.compression import CompressionMiddleware
 from litestar.middleware.csrf import CSRFMiddleware
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
@@ -51,10 +53,14 @@ class Web:
 
 
 def create_web(settings: Settings) -> Web:
+    # Pages and assets are text: gzip them for slow links (the API keeps its own choice).
+    gzip = DefineMiddleware(
+        CompressionMiddleware, config=CompressionConfig(backend="gzip", minimum_size=500)
+    )
     pages = Router(
         path="/",
         route_handlers=PAGE_CONTROLLERS,
-        middleware=[DefineMiddleware(CSRFMiddleware, config=csrf_config(settings))],
+        middleware=[gzip, DefineMiddleware(CSRFMiddleware, config=csrf_config(settings))],
         exception_handlers={Exception: handle_page_exception},
         include_in_schema=False,
     )
@@ -62,6 +68,7 @@ def create_web(settings: Settings) -> Web:
         path="/static",
         directories=[HERE / "static"],
         cache_control=CacheControlHeader(max_age=3600, public=True),
+        middleware=[gzip],
         include_in_schema=False,
     )
     templates = TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine)
