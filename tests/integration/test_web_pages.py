@@ -77,6 +77,20 @@ async def test_admin_adds_a_practitioner_and_a_role(client: httpx.AsyncClient) -
     assert again.status_code == 422
     assert "Nhân viên đã có vai trò này tại cơ sở này" in again.text
 
+    edit = f"{detail_path}/edit"
+    assert 'value="BS. Mai Thị Hoa"' in (await client.get(edit)).text
+    bad = await client.post(
+        edit, data={"_csrf_token": token, "full_name": "BS. Mai Thị Hoa", "email": "not-an-email"}
+    )
+    assert bad.status_code == 422
+    assert re.search(r'data-error-for="email">sai định dạng<', bad.text), bad.text
+    assert 'value="not-an-email"' in bad.text
+    renamed = await client.post(
+        edit, data={"_csrf_token": token, "full_name": "BS.CKI Mai Thị Hoa", "gender": "female"}
+    )
+    assert renamed.status_code == 303
+    assert "<h1>BS.CKI Mai Thị Hoa</h1>" in (await client.get(detail_path)).text
+
 
 async def test_admin_unlocks_a_locked_account(client: httpx.AsyncClient) -> None:
     for _ in range(5):

@@ -17,7 +17,11 @@ from telehealth.auth.audit import audited_unit_of_work
 from telehealth.auth.models import Role
 from telehealth.directory import service as directory
 from telehealth.directory.models import Gender
-from telehealth.directory.schemas import PractitionerCreate, PractitionerRoleCreate
+from telehealth.directory.schemas import (
+    PractitionerCreate,
+    PractitionerRoleCreate,
+    PractitionerUpdate,
+)
 from telehealth.errors import InvalidInput, NotFound, TelehealthError
 from telehealth.web.forms import FormState, posted, refused, to_schema
 from telehealth.web.render import page, page_language
@@ -89,6 +93,64 @@ class PractitionerPages(Controller):
             status_code=422,
             form=form,
             genders=list(Gender),
+        )
+
+    @get("/{practitioner_id:uuid}/edit")
+    async def edit_form(
+        self,
+        request: Request[Any, Any, Any],
+        practitioner_id: uuid.UUID,
+        session: SessionDep,
+        caller: CallerDep,
+    ) -> Template:
+        check_directory_write(caller.principal, "Practitioner")
+        found = await directory.get_practitioner(session, caller, practitioner_id)
+        values = {
+            name: "" if getattr(found, name) is None else str(getattr(found, name))
+            for name in (*PRACTITIONER_FIELDS, "active")
+        }
+        values["active"] = "true" if found.active else "false"
+        return page(
+            request,
+            "admin/practitioner_form.html",
+            form=FormState(values=values),
+            genders=list(Gender),
+            practitioner=found,
+        )
+
+    @post("/{practitioner_id:uuid}/edit")
+    async def update(
+        self,
+        request: Request[Any, Any, Any],
+        practitioner_id: uuid.UUID,
+        db: DatabaseDep,
+        caller: CallerDep,
+    ) -> Template | Redirect:
+        language = page_language(request)
+        values = await posted(request)
+        fields = ("full_name", "gender", "phone", "email", "active")
+        data, form = to_schema(PractitionerUpdate, values, fields, language)
+        if data is not None:
+            for name in ("phone", "email"):
+                if not values.get(name):
+                    setattr(data, name, None)
+            try:
+                async with audited_unit_of_work(db, caller) as session:
+                    await directory.update_practitioner(session, caller, practitioner_id, data)
+                return Redirect(f"/admin/practitioners/{practitioner_id}", status_code=303)
+            except TelehealthError as exc:
+                refused(form, exc, language)
+                if exc.status_code in (403, 404):
+                    raise
+        async with audited_unit_of_work(db, caller) as session:
+            found = await directory.get_practitioner(session, caller, practitioner_id)
+        return page(
+            request,
+            "admin/practitioner_form.html",
+            status_code=422,
+            form=form,
+            genders=list(Gender),
+            practitioner=found,
         )
 
     async def _detail(
