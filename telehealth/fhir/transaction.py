@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from telehealth.auth.audit import audited_unit_of_work
 from telehealth.auth.principal import Caller
 from telehealth.db import Database
-from telehealth.errors import BadRequest, TelehealthError
+from telehealth.errors import BadRequest, FieldProblem, TelehealthError
 from telehealth.fhir import bundle, service
 from telehealth.fhir.outcome import operation_outcome
 from telehealth.fhir.store import StoredVersion, instant
@@ -114,7 +114,11 @@ async def run_transaction(db: Database, caller: Caller, body: Resource, base: st
             try:
                 response, created = await _run_entry(session, caller, entry, base)
             except TelehealthError as exc:
-                exc.detail = f"Bundle.entry[{index}]: {exc.detail}; nothing was saved"
+                where = f"Bundle.entry[{index}]"
+                exc.detail = f"{where}: {exc.detail}; nothing was saved"
+                exc.problems = tuple(
+                    FieldProblem(f"{where}.{p.field}", p.message) for p in exc.problems
+                )
                 raise
             if created and str(raw.get("fullUrl", "")).startswith("urn:"):
                 references[raw["fullUrl"]] = created
