@@ -12,11 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.fhir.mapping import MAPPINGS
+from telehealth.fhir.models import FhirResource
 from telehealth.fhir.store import PendingVersion, StoredVersion, write_versions
 
 _PENDING = "fhir_pending"
@@ -69,6 +72,33 @@ def expect_version(
 
 async def flush_versions(session: AsyncSession) -> list[StoredVersion]:
     return await session.run_sync(write_pending)
+
+
+def _backfill(session: Session) -> int:
+    written = 0
+    for model, mapping in MAPPINGS.items():
+        stored = set(
+            session.execute(
+                sa.select(col(FhirResource.resource_id)).where(
+                    col(FhirResource.resource_type) == mapping.resource_type
+                )
+            ).scalars()
+        )
+        missing = [
+            row for row in session.execute(sa.select(model)).scalars() if str(row.id) not in stored
+        ]
+        for start in range(0, len(missing), 1000):
+            pending = session.info.setdefault(_PENDING, {})
+            for row in missing[start : start + 1000]:
+                pending[(model, row.id)] = (row, False)
+            written += len(write_pending(session))
+    return written
+
+
+async def backfill(session: AsyncSession) -> int:
+    """Write a first version for mapped rows that have none: rows that existed before their
+    table was mapped (or before this module was installed). Safe to run again."""
+    return await session.run_sync(_backfill)
 
 
 def install_write_through() -> None:
