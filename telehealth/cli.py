@@ -196,18 +196,6 @@ def create_client_command(client_id: str, name: str, scopes: str, moh_code: str 
     )
 
 
-@main.command("fhir-backfill")
-def fhir_backfill() -> None:
-    """Give rows that predate their FHIR mapping a first FHIR version (safe to repeat)."""
-    from telehealth.fhir.writethrough import backfill
-
-    async def work(db: Database) -> int:
-        async with db.unit_of_work() as session:
-            return await backfill(session)
-
-    click.echo(f"{_with_db(Settings(), work)} FHIR resources written")
-
-
 @main.command()
 def check() -> None:
     """Check the configuration and that the database is reachable and current."""

@@ -135,18 +135,34 @@ def practitioner_role_resource(role: PractitionerRole, session: Session) -> Reso
             "active": role.active,
             "practitioner": {"reference": f"Practitioner/{role.practitioner_id}"},
             "organization": {"reference": f"Organization/{role.organization_id}"},
-            "specialty": [
-                {
-                    "coding": [
-                        {"system": SNOMED, "code": specialty.code, "display": specialty.name_en}
-                    ],
-                    "text": specialty.name_vi,
-                }
-            ]
+            "specialty": [_specialty_concept(specialty)] if specialty else [],
+            "healthcareService": [{"reference": f"HealthcareService/{specialty.id}"}]
             if specialty
             else [],
         }
     )
+
+
+def _specialty_concept(specialty: Specialty) -> Resource:
+    return {
+        "coding": [{"system": SNOMED, "code": specialty.code, "display": specialty.name_en}],
+        "text": specialty.name_vi,
+    }
+
+
+def healthcare_service_resource(specialty: Specialty, _session: Session) -> Resource:
+    """One remote-consult service per specialty, offered by the practitioners whose roles
+    point at it (``PractitionerRole.healthcareService``)."""
+    return {
+        "resourceType": "HealthcareService",
+        "id": str(specialty.id),
+        "active": True,
+        "type": [{"text": "Hội chẩn / tư vấn khám chữa bệnh từ xa"}],
+        "specialty": [_specialty_concept(specialty)],
+        "name": f"Tư vấn từ xa {specialty.name_vi}",
+        "comment": f"Remote consults: {specialty.name_en}",
+        "appointmentRequired": True,
+    }
 
 
 def patient_resource(patient: Patient, _session: Session) -> Resource:
@@ -185,4 +201,5 @@ MAPPINGS: dict[type[Any], ResourceMapping] = {
     Practitioner: ResourceMapping("Practitioner", practitioner_resource),
     PractitionerRole: ResourceMapping("PractitionerRole", practitioner_role_resource),
     Patient: ResourceMapping("Patient", patient_resource),
+    Specialty: ResourceMapping("HealthcareService", healthcare_service_resource),
 }

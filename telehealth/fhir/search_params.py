@@ -166,6 +166,16 @@ SEARCH_PARAMS: dict[str, dict[str, SearchParam]] = {
             SearchParam("active", "token", _plain("active"), "true | false"),
         )
     },
+    "HealthcareService": {
+        p.name: p
+        for p in (
+            SearchParam(
+                "specialty", "token", _codes("specialty"), "SNOMED CT practice setting code"
+            ),
+            SearchParam("name", "string", _name_words(lambda r: [r.get("name", "")]), _NAME_DOC),
+            SearchParam("active", "token", _plain("active"), "true | false"),
+        )
+    },
 }
 
 

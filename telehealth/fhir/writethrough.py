@@ -77,6 +77,13 @@ async def flush_versions(session: AsyncSession) -> list[StoredVersion]:
 def _backfill(session: Session) -> int:
     written = 0
     for model, mapping in MAPPINGS.items():
+        heads = session.execute(
+            sa.select(sa.func.count()).where(
+                col(FhirResource.resource_type) == mapping.resource_type
+            )
+        ).scalar_one()
+        if heads >= session.execute(sa.select(sa.func.count()).select_from(model)).scalar_one():
+            continue
         stored = set(
             session.execute(
                 sa.select(col(FhirResource.resource_id)).where(

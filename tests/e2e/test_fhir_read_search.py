@@ -88,7 +88,12 @@ async def test_patient_search_parameters(client: httpx.AsyncClient) -> None:
         fhir_json(await client.get("/fhir/Patient", params={"_count": "200"}, headers=headers))
     )
     assert len(everyone) >= 40
-    sample = next(p for p in everyone if any(ord(c) > 127 for c in p["name"][0]["text"]))
+    sample = next(
+        p
+        for p in everyone
+        if any(ord(c) > 127 for c in p["name"][0]["text"])
+        and any(i["system"] == NATIONAL_ID for i in p.get("identifier", []))
+    )
     ascii_name = strip_marks(sample["name"][0]["text"]).lower()
     by_name = entries(
         fhir_json(await client.get("/fhir/Patient", params={"name": ascii_name}, headers=headers))
@@ -201,6 +206,16 @@ async def test_include_and_revinclude(client: httpx.AsyncClient) -> None:
         r["practitioner"]["reference"] for r in roles
     }
     assert [o["id"] for o in included if o["resourceType"] == "Organization"] == [org["id"]]
+    [service] = entries(
+        fhir_json(
+            await client.get(
+                "/fhir/HealthcareService",
+                params={"specialty": "394579002"},
+                headers=await login(client, "bs.xa1"),
+            )
+        )
+    )
+    assert service["name"] == "Tư vấn từ xa Tim mạch"
     cardiology = entries(
         fhir_json(
             await client.get(

@@ -8,7 +8,13 @@ from fhir.resources.R4B import get_fhir_model_class
 from sqlmodel import col, select
 
 from telehealth.db import Database
-from telehealth.directory.models import Organization, Patient, Practitioner, PractitionerRole
+from telehealth.directory.models import (
+    Organization,
+    Patient,
+    Practitioner,
+    PractitionerRole,
+    Specialty,
+)
 from telehealth.fhir.models import FhirResource, FhirResourceVersion, FhirSearchValue
 from telehealth.fhir.writethrough import backfill
 
@@ -21,6 +27,7 @@ async def test_every_stored_version_is_valid_r4b(db: Database) -> None:
         "Practitioner",
         "PractitionerRole",
         "Patient",
+        "HealthcareService",
     }
     for version in versions:
         resource = json.loads(version.text)
@@ -35,6 +42,7 @@ async def test_each_domain_row_has_one_current_resource(db: Database) -> None:
             (Practitioner, "Practitioner"),
             (PractitionerRole, "PractitionerRole"),
             (Patient, "Patient"),
+            (Specialty, "HealthcareService"),
         ):
             ids = {str(i) for i in (await session.exec(select(model.id))).all()}
             stored = set(
