@@ -22,7 +22,7 @@ from telehealth.directory.identifiers import fold_name
 from telehealth.errors import BadRequest
 from telehealth.fhir.models import FhirResource, FhirSearchValue
 from telehealth.fhir.search_params import SEARCH_PARAMS, SearchParam
-from telehealth.fhir.store import StoredVersion
+from telehealth.fhir.store import StoredVersion, columns
 
 DEFAULT_COUNT = 20
 MAX_COUNT = 200
@@ -258,7 +258,7 @@ async def run_search(session: AsyncSession, query: SearchQuery) -> SearchResult:
     order = col(FhirResource.last_updated)
     rows = (
         await session.exec(
-            select(FhirResource)
+            select(*columns(FhirResource))
             .where(*where)
             .order_by(
                 order.desc() if query.newest_first else order.asc(),
@@ -307,7 +307,7 @@ async def _included(
         if resource_type == query.resource_type:
             resource_ids -= set(ids)
         rows = await session.exec(
-            select(FhirResource).where(
+            select(*columns(FhirResource)).where(
                 col(FhirResource.resource_type) == resource_type,
                 col(FhirResource.resource_id).in_(sorted(resource_ids)),
                 col(FhirResource.deleted).is_(False),

@@ -162,6 +162,18 @@ def _reindex(
         connection.execute(sa.insert(FhirSearchValue), values)
 
 
+def columns(table: type[FhirResource] | type[FhirResourceVersion]) -> tuple[Any, ...]:
+    """The columns of a stored version, selected as plain rows: no ORM objects on reads."""
+    return (
+        col(table.resource_type),
+        col(table.resource_id),
+        col(table.version_id),
+        col(table.last_updated),
+        col(table.deleted),
+        col(table.text),
+    )
+
+
 def _stored(row: Any) -> StoredVersion:
     return StoredVersion(
         row.resource_type, row.resource_id, row.version_id, row.last_updated, row.deleted, row.text
@@ -171,14 +183,29 @@ def _stored(row: Any) -> StoredVersion:
 async def read_current(
     session: AsyncSession, resource_type: str, resource_id: str
 ) -> StoredVersion | None:
-    row = await session.get(FhirResource, (resource_type, resource_id))
+    row = (
+        await session.exec(
+            select(*columns(FhirResource)).where(
+                col(FhirResource.resource_type) == resource_type,
+                col(FhirResource.resource_id) == resource_id,
+            )
+        )
+    ).first()
     return None if row is None else _stored(row)
 
 
 async def read_version(
     session: AsyncSession, resource_type: str, resource_id: str, version_id: int
 ) -> StoredVersion | None:
-    row = await session.get(FhirResourceVersion, (resource_type, resource_id, version_id))
+    row = (
+        await session.exec(
+            select(*columns(FhirResourceVersion)).where(
+                col(FhirResourceVersion.resource_type) == resource_type,
+                col(FhirResourceVersion.resource_id) == resource_id,
+                col(FhirResourceVersion.version_id) == version_id,
+            )
+        )
+    ).first()
     return None if row is None else _stored(row)
 
 
@@ -188,7 +215,7 @@ async def read_many(
     if not resource_ids:
         return []
     rows = await session.exec(
-        select(FhirResource).where(
+        select(*columns(FhirResource)).where(
             col(FhirResource.resource_type) == resource_type,
             col(FhirResource.resource_id).in_(resource_ids),
             col(FhirResource.deleted).is_(False),
@@ -207,7 +234,7 @@ async def history(
     offset: int,
 ) -> list[StoredVersion]:
     """Versions newest first: of one resource, or of every resource of a type."""
-    statement = select(FhirResourceVersion).where(
+    statement = select(*columns(FhirResourceVersion)).where(
         col(FhirResourceVersion.resource_type) == resource_type
     )
     if resource_id is not None:
