@@ -89,13 +89,10 @@ def _check_patient(caller: Caller, version: StoredVersion, permission: str) -> N
     check_patient_access(caller.principal, _patient_organization(version), permission)
 
 
-async def read(
-    session: AsyncSession,
-    caller: Caller,
-    resource_type: str,
-    resource_id: str,
-    version_id: int | None = None,
+async def _current(
+    session: AsyncSession, caller: Caller, resource_type: str, resource_id: str
 ) -> StoredVersion:
+    """The current version (perhaps a tombstone), once the caller may know of it."""
     _check_type(resource_type)
     check_type_access(caller, resource_type, "r")
     current = await store.read_current(session, resource_type, resource_id)
@@ -106,7 +103,17 @@ async def read(
     if resource_type == "Patient":
         # Access follows the current organization, whichever version is asked for.
         _check_patient(caller, current, "r")
-    found = current
+    return current
+
+
+async def read(
+    session: AsyncSession,
+    caller: Caller,
+    resource_type: str,
+    resource_id: str,
+    version_id: int | None = None,
+) -> StoredVersion:
+    found = await _current(session, caller, resource_type, resource_id)
     if version_id is not None:
         older = await store.read_version(session, resource_type, resource_id, version_id)
         if older is None:
@@ -133,7 +140,7 @@ async def history(
             )
         check_type_access(caller, resource_type, "s")
     else:
-        await read(session, caller, resource_type, resource_id)
+        await _current(session, caller, resource_type, resource_id)
     count, offset, since = 50, 0, None
     for key, value in params:
         if key == "_count":

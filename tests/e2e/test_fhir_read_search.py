@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import unicodedata
+import uuid
 
 import httpx
 
+from telehealth.db import Database
+from telehealth.directory.models import PractitionerRole
 from tests.e2e.fhir_support import (
     NATIONAL_ID,
     PROVIDER_CODE,
@@ -332,3 +335,31 @@ async def test_audit_log_as_audit_events(client: httpx.AsyncClient) -> None:
     assert one["id"] == events[0]["id"]
     assert_outcome(await client.get("/fhir/AuditEvent", headers=xa1), 403)
     assert_outcome(await client.get("/fhir/AuditEvent", headers=await client_headers(client)), 403)
+
+
+async def test_a_deleted_row_is_gone_but_its_history_is_kept(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    headers = await login(client, "bs.xa1")
+    [role] = entries(
+        fhir_json(
+            await client.get("/fhir/PractitionerRole", params={"_count": "1"}, headers=headers)
+        )
+    )
+    async with db.unit_of_work() as session:
+        row = await session.get(PractitionerRole, uuid.UUID(role["id"]))
+        await session.delete(row)
+    assert_outcome(await client.get(f"/fhir/PractitionerRole/{role['id']}", headers=headers), 410)
+    history = fhir_json(
+        await client.get(f"/fhir/PractitionerRole/{role['id']}/_history", headers=headers)
+    )
+    assert [e["response"]["status"] for e in history["entry"]] == ["410", "200"]
+    assert history["entry"][1]["resource"] == role
+    old = await client.get(f"/fhir/PractitionerRole/{role['id']}/_history/1", headers=headers)
+    assert fhir_json(old) == role
+    remaining = entries(
+        fhir_json(
+            await client.get("/fhir/PractitionerRole", params={"_count": "200"}, headers=headers)
+        )
+    )
+    assert role["id"] not in [r["id"] for r in remaining]

@@ -91,6 +91,12 @@ async def test_doctor_creates_reads_and_updates_a_patient(client: httpx.AsyncCli
     )
     history = fhir_json(await client.get(f"/fhir/Patient/{patient['id']}/_history", headers=xa1))
     assert [e["resource"]["meta"]["versionId"] for e in history["entry"]] == ["3", "2", "1"]
+    admin = await login(client, "quantri")
+    audit = fhir_json(
+        await client.get("/fhir/AuditEvent", params={"patient": patient["id"]}, headers=admin)
+    )
+    actions = {e["resource"]["subtype"][0]["code"] for e in audit["entry"]}
+    assert {"create", "update", "read"} <= actions
     first = fhir_json(await client.get(f"/fhir/Patient/{patient['id']}/_history/1", headers=xa1))
     assert first["telecom"][0]["value"] == "+84912345678"
 
