@@ -133,6 +133,30 @@ class FhirController(Controller):
         links = _links(base, resource_type, params, query.offset, query.count, result.has_next)
         return _answer(bundle.searchset(base, result.matches, result.included, result.total, links))
 
+    @post("/{resource_type:str}/_search", status_code=200)
+    async def search_by_form(
+        self,
+        request: AnyRequest,
+        resource_type: str,
+        session: SessionDep,
+        caller: CallerDep,
+        settings: SettingsDep,
+    ) -> Response[bytes]:
+        """Search with the parameters in a form body (keeps them out of URLs and logs)."""
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != "application/x-www-form-urlencoded":
+            raise HTTPException(
+                status_code=HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+                detail="Send _search parameters as application/x-www-form-urlencoded",
+            )
+        params = _query(request) + parse_qsl(
+            (await request.body()).decode(), keep_blank_values=True
+        )
+        base = fhir_base(request, settings)
+        query, result = await service.search(session, caller, resource_type, params)
+        links = _links(base, resource_type, params, query.offset, query.count, result.has_next)
+        return _answer(bundle.searchset(base, result.matches, result.included, result.total, links))
+
     @post("/{resource_type:str}")
     async def create(
         self,

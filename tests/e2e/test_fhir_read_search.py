@@ -363,3 +363,29 @@ async def test_a_deleted_row_is_gone_but_its_history_is_kept(
         )
     )
     assert role["id"] not in [r["id"] for r in remaining]
+
+
+async def test_search_by_form_post_and_type_history(client: httpx.AsyncClient) -> None:
+    headers = await client_headers(client)
+    by_form = fhir_json(
+        await client.post(
+            "/fhir/Organization/_search", data={"identifier": "82001"}, headers=headers
+        )
+    )
+    [org] = entries(by_form)
+    assert org["identifier"][0]["value"] == "82001"
+    history = fhir_json(
+        await client.get("/fhir/Organization/_history", params={"_count": "3"}, headers=headers)
+    )
+    assert history["type"] == "history" and len(history["entry"]) == 3
+    assert any(link["relation"] == "next" for link in history["link"])
+    none_since = fhir_json(
+        await client.get(
+            "/fhir/Organization/_history",
+            params={"_since": "2100-01-01T00:00:00Z"},
+            headers=headers,
+        )
+    )
+    assert none_since.get("entry", []) == []
+    xa1 = await login(client, "bs.xa1")
+    assert_outcome(await client.get("/fhir/Patient/_history", headers=xa1), 400)
