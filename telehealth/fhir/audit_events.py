@@ -117,6 +117,8 @@ async def search_audit_events(
             fields["limit"] = max(1, min(200, int(value)))
         elif key == "_offset" and value.isdigit():
             fields["offset"] = int(value)
+        elif key == "date":
+            raise BadRequest("date needs a prefix: ge, gt, le or lt (e.g. date=ge2026-11-01)")
         elif key not in ("_format", "_pretty"):
             raise BadRequest(
                 f"Unknown AuditEvent search parameter '{key}'; supported: patient, date, outcome"
