@@ -29,6 +29,7 @@ from telehealth.errors import (
     Gone,
     InvalidInput,
     NotFound,
+    PermissionDenied,
     PreconditionFailed,
 )
 from telehealth.fhir import store
@@ -49,6 +50,9 @@ from telehealth.timeutil import as_utc
 Resource = dict[str, Any]
 STORED_TYPES = frozenset(SEARCH_PARAMS)
 WRITABLE_TYPES = frozenset({"Patient"})
+DIRECTORY_TYPES = frozenset(
+    {"Organization", "Practitioner", "PractitionerRole", "HealthcareService"}
+)
 
 
 @dataclass(frozen=True)
@@ -66,13 +70,17 @@ def _check_type(resource_type: str) -> None:
 
 
 def check_type_access(caller: Caller, resource_type: str, permission: str) -> None:
-    """Directory resources: scopes for clients, any signed-in person may read them."""
+    """Scopes for clients; for people, the directory is open to everyone signed in and
+    patients follow their facility. A type without a rule for people is refused, so a newly
+    mapped clinical resource is closed until its rule is written here."""
     if resource_type == "Patient":
         patient_visibility(caller.principal, permission)
     elif caller.principal.kind == "client":
         require_scope(caller.principal, resource_type, permission)
-    else:
+    elif resource_type in DIRECTORY_TYPES:
         check_directory_read(caller.principal, resource_type)
+    else:
+        raise PermissionDenied(f"{resource_type} is open to system clients only, for now")
 
 
 def _patient_organization(version: StoredVersion) -> uuid.UUID:
