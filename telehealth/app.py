@@ -34,6 +34,7 @@ from telehealth.api.middleware import PUBLIC_PATHS, BearerTokenMiddleware, Reque
 from telehealth.api.problems import handle_exception
 from telehealth.db import Database
 from telehealth.events import create_channels
+from telehealth.fhir.controllers import FhirController, FhirDiscoveryController
 from telehealth.settings import Settings
 from telehealth.web import create_web
 
@@ -63,6 +64,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             PractitionerRoleController,
             PatientController,
             *web.routes,
+            FhirDiscoveryController,
+            FhirController,
         ],
         template_config=web.templates,
         lifespan=[lifespan],

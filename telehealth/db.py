@@ -94,6 +94,10 @@ class Database:
         self.settings = settings
         self.engine = create_engine(settings)
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        # Every unit of work writes the FHIR versions of the rows it changes (telehealth.fhir).
+        from telehealth.fhir.writethrough import install_write_through
+
+        install_write_through()
 
     @property
     def dialect(self) -> str:

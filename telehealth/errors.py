@@ -5,10 +5,13 @@ OperationOutcome under ``/fhir`` (see ``telehealth.api.problems``). Each class f
 status, so a service never thinks about HTTP::
 
     TelehealthError                 500  something we did not foresee
+    ├── BadRequest                  400  the request cannot be understood (e.g. an unknown
+    │                                    FHIR search parameter)
     ├── NotAuthenticated            401  no credentials, bad or expired token
     │   └── AccountLocked           401  too many failed logins; retry later
     ├── PermissionDenied            403  authenticated, but not allowed to do this
     ├── NotFound                    404  no such thing, or not one the caller may know of
+    │   └── Gone                    410  it existed but was deleted (its history is kept)
     ├── Conflict                    409  the current state forbids the change
     │   ├── DuplicateEntry          409  a unique identifier is already taken
     │   └── InvalidTransition       409  a state machine refused an action
@@ -39,6 +42,11 @@ class TelehealthError(Exception):
         self.problems = problems
 
 
+class BadRequest(TelehealthError):
+    status_code = 400
+    title = "Bad request"
+
+
 class NotAuthenticated(TelehealthError):
     status_code = 401
     title = "Authentication required"
@@ -60,6 +68,11 @@ class PermissionDenied(TelehealthError):
 class NotFound(TelehealthError):
     status_code = 404
     title = "Not found"
+
+
+class Gone(NotFound):
+    status_code = 410
+    title = "Gone"
 
 
 class Conflict(TelehealthError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -13,6 +14,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from telehealth.db import Database
+from telehealth.fhir.writethrough import backfill
+from telehealth.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -32,8 +35,21 @@ def head_revision() -> str:
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
-    """Apply migrations up to ``revision``; blocking, so call it outside the event loop."""
+    """Apply migrations up to ``revision``; blocking, so call it outside the event loop.
+    At head, rows that predate their FHIR mapping (or were inserted by SQL, like the
+    specialties) are given their first FHIR version."""
     command.upgrade(alembic_config(database_url), revision)
+    if revision == "head":
+        asyncio.run(_backfill_fhir(database_url))
+
+
+async def _backfill_fhir(database_url: str) -> None:
+    db = Database(Settings(database_url=database_url))
+    try:
+        async with db.unit_of_work() as session:
+            await backfill(session)
+    finally:
+        await db.dispose()
 
 
 @dataclass(frozen=True)

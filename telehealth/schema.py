@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from telehealth.auth import models as auth_models
 from telehealth.directory import models as directory_models
+from telehealth.fhir import models as fhir_models
 from telehealth.notifications import models as notification_models
 from telehealth.scheduling import models as scheduling_models
 
-__all__ = ["auth_models", "directory_models", "notification_models", "scheduling_models"]
+__all__ = [
+    "auth_models",
+    "directory_models",
+    "fhir_models",
+    "notification_models",
+    "scheduling_models",
+]

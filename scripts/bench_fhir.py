@@ -1,0 +1,263 @@
+"""Benchmark of the FHIR face; run through ``scripts/bench_fhir`` (see there for the flags).
+
+The server runs in its own process (uvicorn, one worker) on loopback; the load comes from this
+process with aiohttp, ``--connections`` requests in flight for ``--seconds`` per measurement.
+The plain endpoint is an authenticated litestar handler returning a small JSON dict with no
+database access: the ceiling the FHIR figures are compared to. Search latency of small and large
+records is measured on one connection (no queueing), so it shows the cost of the query itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import secrets
+import sys
+import tempfile
+import time
+import uuid
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from telehealth.db import Database  # noqa: E402
+from telehealth.demo import (  # noqa: E402
+    _FAMILY,
+    _GIVEN,
+    _MIDDLE,
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    seed_demo,
+)
+from telehealth.directory.identifiers import fold_name  # noqa: E402
+from telehealth.directory.models import FacilityLevel, Gender, Organization, Patient  # noqa: E402
+from telehealth.migrate import upgrade  # noqa: E402
+from telehealth.settings import Settings  # noqa: E402
+
+PG_ADMIN = os.environ.get(
+    "TELEHEALTH_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def serve(url: str, port: int) -> None:
+    import uvicorn
+    from litestar import get
+
+    from telehealth.app import create_app
+
+    @get("/bench/plain", sync_to_thread=False)
+    def plain() -> dict[str, Any]:
+        return {"resourceType": "Basic", "id": "plain", "code": {"text": "a plain JSON answer"}}
+
+    app = create_app(Settings(database_url=url, data_dir=Path(tempfile.gettempdir())))
+    app.register(plain)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+async def load_patients(db: Database, organization_id: uuid.UUID, count: int, start: int) -> None:
+    """Patients through the ORM, so that the write-through stores and indexes them."""
+    rng = random.Random(start)
+    done = 0
+    while done < count:
+        chunk = min(1000, count - done)
+        async with db.unit_of_work() as session:
+            for i in range(start + done, start + done + chunk):
+                gender = rng.choice([Gender.MALE, Gender.FEMALE])
+                name = f"{rng.choice(_FAMILY)} {rng.choice(_MIDDLE[gender])} {rng.choice(_GIVEN[gender])}"
+                session.add(
+                    Patient(
+                        full_name=name,
+                        name_folded=fold_name(name),
+                        gender=gender,
+                        birth_date=date(
+                            1940 + rng.randrange(80), 1 + rng.randrange(12), 1 + rng.randrange(28)
+                        ),
+                        national_id=f"082{i:09d}",
+                        organization_id=organization_id,
+                    )
+                )
+        done += chunk
+
+
+async def add_station(db: Database, code: str) -> uuid.UUID:
+    async with db.unit_of_work() as session:
+        org = Organization(
+            name=f"Trạm Y tế thử tải {code}",
+            name_folded=fold_name(f"Tram Y te thu tai {code}"),
+            level=FacilityLevel.COMMUNE,
+            moh_code=code,
+        )
+        session.add(org)
+        await session.flush()
+        return org.id
+
+
+async def measure(
+    http: aiohttp.ClientSession, url: str, headers: dict[str, str], seconds: float, connections: int
+) -> tuple[float, float]:
+    """Requests per second and p99 latency (ms) with ``connections`` requests in flight."""
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            async with http.get(url, headers=headers) as response:
+                await response.read()
+                assert response.status == 200, (response.status, url)
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    return len(latencies) / elapsed, latencies[int(len(latencies) * 0.99) - 1] * 1000
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    name = f"bench_fhir_{secrets.token_hex(4)}"
+    if args.sqlite:
+        folder = Path(tempfile.mkdtemp())
+        url = f"sqlite+aiosqlite:///{folder}/bench.db"
+    else:
+        admin = await asyncpg.connect(PG_ADMIN)
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        await admin.close()
+        url = (
+            PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+            + f"/{name}"
+        )
+    server = None
+    try:
+        await asyncio.to_thread(upgrade, url)
+        db = Database(Settings(database_url=url, data_dir=Path(tempfile.gettempdir())))
+        async with db.unit_of_work() as session:
+            await seed_demo(session)
+        station = await add_station(db, "99001")
+        await load_patients(db, station, 1000, 0)
+        print(f"loaded 1,000 patients at the searched facility ({url.split('://')[0]})", flush=True)
+        port = 18000 + random.randrange(1000)
+        server = await asyncio.create_subprocess_exec(
+            sys.executable, __file__, "--serve", url, str(port)
+        )
+        base = f"http://127.0.0.1:{port}"
+        connector = aiohttp.TCPConnector(limit=args.connections)
+        async with aiohttp.ClientSession(connector=connector) as http:
+            for _ in range(200):
+                try:
+                    async with http.get(f"{base}/health") as response:
+                        if response.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+            form = {
+                "grant_type": "client_credentials",
+                "client_id": DEMO_CLIENT_ID,
+                "client_secret": DEMO_CLIENT_SECRET,
+            }
+            async with http.post(f"{base}/api/auth/token", data=form) as response:
+                token = (await response.json())["access_token"]
+            headers = {"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"}
+            async with http.get(
+                f"{base}/fhir/Organization?identifier=82001", headers=headers
+            ) as response:
+                org_id = (await response.json())["entry"][0]["resource"]["id"]
+            async with http.get(
+                f"{base}/fhir/Patient?organization={station}&_count=1", headers=headers
+            ) as response:
+                patient_id = (await response.json())["entry"][0]["resource"]["id"]
+            search = f"{base}/fhir/Patient?organization=Organization/{station}&_count=50"
+            async with http.get(search, headers=headers) as response:
+                assert len((await response.json())["entry"]) == 50
+            seconds, connections = args.seconds, args.connections
+            await measure(http, f"{base}/bench/plain", headers, 1, connections)  # warm up
+            plain, plain_p99 = await measure(
+                http, f"{base}/bench/plain", headers, seconds, connections
+            )
+            print(f"plain litestar JSON: {plain:.0f}/s p99 {plain_p99:.1f} ms", flush=True)
+            read, read_p99 = await measure(
+                http, f"{base}/fhir/Organization/{org_id}", headers, seconds, connections
+            )
+            print(f"FHIR read Organization: {read:.0f}/s p99 {read_p99:.1f} ms", flush=True)
+            patient, patient_p99 = await measure(
+                http, f"{base}/fhir/Patient/{patient_id}", headers, seconds, connections
+            )
+            print(
+                f"FHIR read Patient (audited): {patient:.0f}/s p99 {patient_p99:.1f} ms", flush=True
+            )
+            search50, search_p99 = await measure(http, search, headers, seconds, connections)
+            print(
+                f"FHIR search of 50 Patients: {search50:.0f}/s p99 {search_p99:.1f} ms", flush=True
+            )
+            _, small_p99 = await measure(http, search, headers, seconds, 1)
+            print(
+                f"search p99 on one connection, 1,000-patient record: {small_p99:.1f} ms",
+                flush=True,
+            )
+            result: dict[str, Any] = {
+                "database": "sqlite" if args.sqlite else "postgresql",
+                "connections": connections,
+                "plain_per_s": round(plain),
+                "read_per_s": round(read),
+                "patient_read_per_s": round(patient),
+                "search50_per_s": round(search50),
+                "read_ratio": round(read / plain, 3),
+                "search_ratio": round(search50 / plain, 3),
+                "read_p99_ms": round(read_p99, 1),
+                "patient_read_p99_ms": round(patient_p99, 1),
+                "search50_p99_ms": round(search_p99, 1),
+                "search_p99_ms_small": round(small_p99, 1),
+            }
+            if args.large:
+                started = time.perf_counter()
+                for offset in range(0, args.large, 20_000):
+                    other = await add_station(db, f"98{offset // 20_000:03d}")
+                    await load_patients(db, other, min(20_000, args.large - offset), 1000 + offset)
+                    print(
+                        f"  loaded {offset + min(20_000, args.large - offset):,} more", flush=True
+                    )
+                print(
+                    f"loaded {args.large:,} patients in {time.perf_counter() - started:.0f} s",
+                    flush=True,
+                )
+                _, large_p99 = await measure(http, search, headers, seconds, 1)
+                print(f"search p99 on one connection, large record: {large_p99:.1f} ms", flush=True)
+                result["large_patients"] = args.large
+                result["search_p99_ms_large"] = round(large_p99, 1)
+        await db.dispose()
+        return result
+    finally:
+        if server is not None:
+            server.terminate()
+            await server.wait()
+        if not args.sqlite:
+            admin = await asyncpg.connect(PG_ADMIN)
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.close()
+
+
+def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--serve":
+        serve(sys.argv[2], int(sys.argv[3]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sqlite", action="store_true", help="use SQLite instead of PostgreSQL")
+    parser.add_argument("--large", type=int, default=0, help="then load this many more patients")
+    parser.add_argument("--seconds", type=float, default=5.0, help="per measurement")
+    parser.add_argument("--connections", type=int, default=64)
+    result = asyncio.run(run(parser.parse_args()))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

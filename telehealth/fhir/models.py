@@ -1,0 +1,66 @@
+"""Tables of the FHIR view: every version of every resource as stored JSON, plus search values.
+
+``fhir_resource`` holds the current version of each resource (one primary-key lookup serves a
+read), ``fhir_resource_version`` every version ever written (vread and ``_history``), and
+``fhir_search_value`` the search values of current versions, extracted when they are written,
+so that a search is a few index range scans whatever the size of the record.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from telehealth.db import UTCDateTime
+
+# Byte-wise order on PostgreSQL, so that prefix ranges (``value >= 'ngu' AND value < 'ngv'``)
+# match what they match on SQLite, whatever the database's locale.
+IndexedText = sa.String(200).with_variant(sa.String(200, collation="C"), "postgresql")
+
+
+class FhirResource(SQLModel, table=True):
+    """The current version of one resource (a tombstone if it was deleted)."""
+
+    __tablename__ = "fhir_resource"
+    __table_args__ = (sa.Index("ix_fhir_resource_type_updated", "resource_type", "last_updated"),)
+
+    resource_type: str = Field(max_length=40, primary_key=True)
+    resource_id: str = Field(max_length=64, primary_key=True)
+    version_id: int
+    last_updated: datetime = Field(sa_type=UTCDateTime)
+    deleted: bool = False
+    text: str = Field(sa_type=sa.Text())
+
+
+class FhirResourceVersion(SQLModel, table=True):
+    """One version of one resource, kept for ever: a record is amended, never overwritten."""
+
+    __tablename__ = "fhir_resource_version"
+    __table_args__ = (sa.Index("ix_fhir_version_type_updated", "resource_type", "last_updated"),)
+
+    resource_type: str = Field(max_length=40, primary_key=True)
+    resource_id: str = Field(max_length=64, primary_key=True)
+    version_id: int = Field(primary_key=True)
+    last_updated: datetime = Field(sa_type=UTCDateTime)
+    deleted: bool = False
+    text: str = Field(sa_type=sa.Text())
+
+
+class FhirSearchValue(SQLModel, table=True):
+    """One search value of a current resource: a token (system, code), a folded string word,
+    a reference (``Type/id``) or a date (ISO text, so ranges compare as strings)."""
+
+    __tablename__ = "fhir_search_value"
+    __table_args__ = (
+        sa.Index("ix_fhir_search_lookup", "resource_type", "param", "value", "resource_id"),
+        sa.Index("ix_fhir_search_resource", "resource_type", "resource_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    resource_type: str = Field(max_length=40)
+    resource_id: str = Field(max_length=64)
+    param: str = Field(max_length=40)
+    system: str = Field(default="", max_length=200)
+    value: str = Field(sa_type=IndexedText)

@@ -1,0 +1,189 @@
+"""The search parameters the FHIR face supports, and how their values are taken from a resource.
+
+Values are extracted when a version is written (``extract_values``) and stored in
+``fhir_search_value``; ``search.py`` turns query parameters into range scans over them. The
+CapabilityStatement is generated from this table, so it lists exactly what works.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from telehealth.directory.identifiers import fold_name
+
+Resource = dict[str, Any]
+Kind = Literal["token", "string", "reference", "date"]
+Extracted = Iterator[tuple[str, str]]  # (system, value)
+
+
+@dataclass(frozen=True)
+class SearchParam:
+    name: str
+    kind: Kind
+    extract: Callable[[Resource], Extracted]
+    documentation: str
+    target: str | None = None  # the resource type a reference points to
+
+
+def _identifiers(resource: Resource) -> Extracted:
+    for identifier in resource.get("identifier", []):
+        if identifier.get("value"):
+            yield identifier.get("system", ""), identifier["value"]
+
+
+def _codes(field: str) -> Callable[[Resource], Extracted]:
+    def extract(resource: Resource) -> Extracted:
+        for concept in resource.get(field, []):
+            for coding in concept.get("coding", []):
+                if coding.get("code"):
+                    yield coding.get("system", ""), coding["code"]
+
+    return extract
+
+
+def _plain(field: str) -> Callable[[Resource], Extracted]:
+    def extract(resource: Resource) -> Extracted:
+        value = resource.get(field)
+        if value is not None:
+            yield "", str(value).lower() if isinstance(value, bool) else str(value)
+
+    return extract
+
+
+def _reference(field: str) -> Callable[[Resource], Extracted]:
+    def extract(resource: Resource) -> Extracted:
+        reference = resource.get(field) or {}
+        if reference.get("reference"):
+            yield "", reference["reference"]
+
+    return extract
+
+
+def _name_words(texts: Callable[[Resource], list[str]]) -> Callable[[Resource], Extracted]:
+    """Every word of every name, folded (no diacritics, lower case), once each."""
+
+    def extract(resource: Resource) -> Extracted:
+        words = {word for text in texts(resource) for word in fold_name(text).split()}
+        for word in sorted(words):
+            yield "", word[:200]
+
+    return extract
+
+
+def _human_names(resource: Resource) -> list[str]:
+    texts = []
+    for name in resource.get("name", []):
+        texts.append(name.get("text", ""))
+        texts.append(name.get("family", ""))
+        texts.extend(name.get("given", []))
+    return texts
+
+
+def _organization_name(resource: Resource) -> list[str]:
+    return [resource.get("name", ""), *resource.get("alias", [])]
+
+
+_IDENTIFIER_DOC = "system|value; the system may be left out"
+_NAME_DOC = "each word must start a word of the name; diacritics and case are ignored"
+
+SEARCH_PARAMS: dict[str, dict[str, SearchParam]] = {
+    "Patient": {
+        p.name: p
+        for p in (
+            SearchParam(
+                "identifier", "token", _identifiers, f"CCCD or BHYT number: {_IDENTIFIER_DOC}"
+            ),
+            SearchParam("name", "string", _name_words(_human_names), _NAME_DOC),
+            SearchParam(
+                "birthdate",
+                "date",
+                _plain("birthDate"),
+                "date of birth, with prefixes eq ge gt le lt",
+            ),
+            SearchParam("gender", "token", _plain("gender"), "male | female | other | unknown"),
+            SearchParam(
+                "organization",
+                "reference",
+                _reference("managingOrganization"),
+                "the facility that manages the patient",
+                target="Organization",
+            ),
+        )
+    },
+    "Practitioner": {
+        p.name: p
+        for p in (
+            SearchParam(
+                "identifier", "token", _identifiers, f"practising certificate: {_IDENTIFIER_DOC}"
+            ),
+            SearchParam("name", "string", _name_words(_human_names), _NAME_DOC),
+            SearchParam("active", "token", _plain("active"), "true | false"),
+        )
+    },
+    "PractitionerRole": {
+        p.name: p
+        for p in (
+            SearchParam(
+                "practitioner",
+                "reference",
+                _reference("practitioner"),
+                "the practitioner",
+                target="Practitioner",
+            ),
+            SearchParam(
+                "organization",
+                "reference",
+                _reference("organization"),
+                "where they work",
+                target="Organization",
+            ),
+            SearchParam(
+                "specialty", "token", _codes("specialty"), "SNOMED CT practice setting code"
+            ),
+            SearchParam("active", "token", _plain("active"), "true | false"),
+        )
+    },
+    "Organization": {
+        p.name: p
+        for p in (
+            SearchParam(
+                "identifier",
+                "token",
+                _identifiers,
+                f"Ministry of Health facility code: {_IDENTIFIER_DOC}",
+            ),
+            SearchParam("name", "string", _name_words(_organization_name), _NAME_DOC),
+            SearchParam("type", "token", _codes("type"), "organization type or facility level"),
+            SearchParam(
+                "partof",
+                "reference",
+                _reference("partOf"),
+                "the facility above this one",
+                target="Organization",
+            ),
+            SearchParam("active", "token", _plain("active"), "true | false"),
+        )
+    },
+    "HealthcareService": {
+        p.name: p
+        for p in (
+            SearchParam(
+                "specialty", "token", _codes("specialty"), "SNOMED CT practice setting code"
+            ),
+            SearchParam("name", "string", _name_words(lambda r: [r.get("name", "")]), _NAME_DOC),
+            SearchParam("active", "token", _plain("active"), "true | false"),
+        )
+    },
+}
+
+
+def extract_values(resource: Resource) -> list[tuple[str, str, str]]:
+    """(param, system, value) rows for every search parameter of the resource's type."""
+    params = SEARCH_PARAMS.get(resource["resourceType"], {})
+    rows = []
+    for param in params.values():
+        for system, value in param.extract(resource):
+            rows.append((param.name, system[:200], value[:200]))
+    return rows
