@@ -32,8 +32,10 @@ from telehealth.api.directory import (
 from telehealth.api.health import health
 from telehealth.api.middleware import PUBLIC_PATHS, BearerTokenMiddleware, RequestLogMiddleware
 from telehealth.api.problems import handle_exception
+from telehealth.api.rooms import RoomController, room_page, room_socket
 from telehealth.db import Database
 from telehealth.events import create_channels
+from telehealth.rtc.media import MediaPeers
 from telehealth.settings import Settings
 
 
@@ -45,9 +47,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         db = Database(settings)
         app.state.db = db
+        app.state.media = MediaPeers(db, settings)
         try:
             yield
         finally:
+            await app.state.media.close()
             await db.dispose()
 
     return Litestar(
@@ -60,6 +64,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             PractitionerController,
             PractitionerRoleController,
             PatientController,
+            RoomController,
+            room_socket,
+            room_page,
         ],
         lifespan=[lifespan],
         plugins=[channels],

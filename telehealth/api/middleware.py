@@ -31,6 +31,8 @@ PUBLIC_PATHS = [
     "^/fhir/\\.well-known/smart-configuration$",
     "^/static/",
     "^/favicon.ico$",
+    "^/ws/rooms/",  # the join token authenticates (telehealth.rtc)
+    "^/room/",
 ]
 
 
