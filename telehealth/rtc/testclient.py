@@ -62,9 +62,9 @@ class SignallingClient:
     async def send_text(self, text: str) -> None:
         await self.ws.send(text)
 
-    async def expect(self, kind: str, timeout: float = 20) -> dict[str, Any]:
+    async def expect(self, kind: str, within_s: float = 20) -> dict[str, Any]:
         """The next message of this type (earlier messages of other types are dropped)."""
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within_s):
             while True:
                 msg = await self.inbox.get()
                 if msg["type"] == kind:
@@ -72,9 +72,9 @@ class SignallingClient:
                 if msg["type"] == "_closed":
                     raise ConnectionError(f"closed ({msg['code']}) while waiting for {kind}")
 
-    async def closed(self, timeout: float = 20) -> int | None:
+    async def closed(self, within_s: float = 20) -> int | None:
         if self._reader is not None:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(within_s):
                 await asyncio.shield(self._reader)
         return self.close_code
 
@@ -161,9 +161,7 @@ class Participant:
     async def _offer_to(self, other: str) -> None:
         pc = self._new_peer(other)
         await pc.setLocalDescription(await pc.createOffer())
-        await self.signalling.send(
-            {"type": "offer", "to": other, "sdp": pc.localDescription.sdp}
-        )
+        await self.signalling.send({"type": "offer", "to": other, "sdp": pc.localDescription.sdp})
 
     async def _on_message(self, msg: dict[str, Any]) -> None:
         kind, sender = msg["type"], msg.get("from")
@@ -181,9 +179,9 @@ class Participant:
         elif kind == "peer_left" and sender in self.peers:
             await self.peers.pop(sender).close()
 
-    async def wait_frames(self, other: str, count: int, timeout: float = 30) -> int:
+    async def wait_frames(self, other: str, count: int, within_s: float = 30) -> int:
         """Wait until ``count`` video frames from ``other`` arrived; return how many did."""
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within_s):
             while self.frames.get(other, 0) < count:
                 self._frame_event.clear()
                 await self._frame_event.wait()
