@@ -38,6 +38,7 @@ log = logging.getLogger("telehealth.events")
 NOTIFY_LIMIT = 7900  # PostgreSQL refuses NOTIFY payloads of 8000 bytes or more
 _SPILL_MARK = "\x01spill:"
 _SPILL_KEEP_S = 120
+LISTENER_NAME = "telehealth-channels-listener"
 
 
 class ChannelSpill(SQLModel, table=True):
@@ -58,7 +59,7 @@ def asyncpg_dsn(sqlalchemy_url: str) -> str:
 class PostgresChannelsBackend(ChannelsBackend):
     """LISTEN/NOTIFY with a pooled publisher and a listener that survives a lost connection."""
 
-    def __init__(self, dsn: str, *, reconnect_delay_s: float = 0.5, pool_size: int = 4) -> None:
+    def __init__(self, dsn: str, *, reconnect_delay_s: float = 1.0, pool_size: int = 4) -> None:
         self._dsn = dsn
         self._reconnect_delay_s = reconnect_delay_s
         self._pool_size = pool_size
@@ -91,7 +92,9 @@ class PostgresChannelsBackend(ChannelsBackend):
 
     async def _connect_listener(self) -> None:
         async with self._lock:
-            connection = await asyncpg.connect(self._dsn)
+            connection = await asyncpg.connect(
+                self._dsn, server_settings={"application_name": LISTENER_NAME}
+            )
             for channel in self._channels:
                 await connection.add_listener(channel, self._on_notify)
             self._listener = connection
