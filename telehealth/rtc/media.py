@@ -46,6 +46,7 @@ class Leg:
     path: Path | None = None
     room_id: uuid.UUID | None = None
     user_id: uuid.UUID | None = None
+    measured: tuple[float, int] = field(default_factory=lambda: (time.monotonic(), 0))
 
 
 class MediaPeers:
@@ -104,17 +105,19 @@ class MediaPeers:
         if leg is None:
             raise MediaRefused("no_precall", "start the pre-call check first")
         stats = await leg.pc.getStats()
-        received, lost, rtts = 0, 0, []
-        packets = 0
+        received, lost, packets, rtts = 0, 0, 0, []
         for report in stats.values():
-            if report.type == "inbound-rtp":
+            if report.type == "transport":
                 received += report.bytesReceived
+            elif report.type == "inbound-rtp":
                 packets += report.packetsReceived
                 lost += max(report.packetsLost, 0)
             elif report.type == "remote-inbound-rtp" and report.roundTripTime is not None:
                 rtts.append(report.roundTripTime)
-        elapsed = max(time.monotonic() - leg.started, 0.001)
-        kbps = received * 8 / elapsed / 1000
+        now = time.monotonic()
+        since, before = leg.measured
+        kbps = (received - before) * 8 / max(now - since, 0.001) / 1000
+        leg.measured = (now, received)
         loss = 100.0 * lost / (packets + lost) if packets + lost else 0.0
         good = kbps >= VIDEO_MIN_KBPS and loss <= VIDEO_MAX_LOSS_PCT
         return {
@@ -159,6 +162,9 @@ class MediaPeers:
             )
         leg.recording_id = row.id
         return answer
+
+    def records(self, room_id: uuid.UUID) -> bool:
+        return any(leg.kind == "record" and leg.room_id == room_id for leg in self.legs.values())
 
     async def stop_recordings(self, room_id: uuid.UUID) -> None:
         for (connection_id, kind), leg in list(self.legs.items()):

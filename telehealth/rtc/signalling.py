@@ -160,7 +160,18 @@ class RoomConnection:
                 continue
             if envelope["to"] not in (None, me):
                 continue
+            if msg["type"] in ("consent", "peer_joined"):
+                await self._check_recordings()
             await self.io.send({**msg, "from": sender})
+
+    async def _check_recordings(self) -> None:
+        """Recording stops as soon as someone present has not (or no longer) consented."""
+        if not self.media.records(self.room_id):
+            return
+        async with self.db.unit_of_work() as session:
+            people = await presence.roster(session, self.room_id)
+        if not presence.recording_permitted(people):
+            await self.media.stop_recordings(self.room_id)
 
     async def _from_participant(self, claims: JoinClaims) -> None:
         while True:
@@ -179,6 +190,11 @@ class RoomConnection:
                 await self.io.send({"type": "error", "reason": reason, "message": exc.detail})
             except MediaRefused as exc:
                 await self.io.send({"type": "error", "reason": exc.reason, "message": str(exc)})
+            except Exception:
+                log.exception("signalling: %s failed in room %s", msg.type, self.room_id)
+                await self.io.send(
+                    {"type": "error", "reason": "internal", "message": "That did not work; retry."}
+                )
 
     async def _handle(self, claims: JoinClaims, msg: m.ClientMessage) -> None:
         if isinstance(msg, m.Offer | m.Answer | m.Candidate):

@@ -72,6 +72,15 @@ class SignallingClient:
                 if msg["type"] == "_closed":
                     raise ConnectionError(f"closed ({msg['code']}) while waiting for {kind}")
 
+    async def expect_any(self, kinds: set[str], within_s: float = 20) -> dict[str, Any]:
+        async with asyncio.timeout(within_s):
+            while True:
+                msg = await self.inbox.get()
+                if msg["type"] in kinds:
+                    return msg
+                if msg["type"] == "_closed":
+                    raise ConnectionError(f"closed ({msg['code']}) while waiting for {kinds}")
+
     async def closed(self, within_s: float = 20) -> int | None:
         if self._reader is not None:
             async with asyncio.timeout(within_s):
@@ -201,3 +210,70 @@ class Participant:
         for task in self._consumers:
             task.cancel()
         self._consumers.clear()
+
+
+class MediaLeg:
+    """A connection to the service's own peer (pre-call check or recording)."""
+
+    def __init__(self, signalling: SignallingClient, ice: list[dict[str, Any]]) -> None:
+        self.signalling = signalling
+        servers = [RTCIceServer(urls=s["urls"]) for s in ice if "username" not in s]
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
+        self.frames = 0
+        self._consumers: list[asyncio.Task[None]] = []
+        self._frame_event = asyncio.Event()
+
+    async def start(self, offer_type: str, answer_type: str) -> dict[str, Any]:
+        """Send our camera and microphone; the reply is the answer or an error message."""
+        self.pc.addTrack(VideoStreamTrack())
+        self.pc.addTrack(AudioStreamTrack())
+
+        @self.pc.on("track")
+        def on_track(track: Any) -> None:
+            self._consumers.append(asyncio.create_task(self._consume(track)))
+
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        await self.signalling.send({"type": offer_type, "sdp": self.pc.localDescription.sdp})
+        while True:
+            reply = await self.signalling.expect_any({answer_type, "error"})
+            if reply["type"] == "error":
+                return reply
+            await self.pc.setRemoteDescription(RTCSessionDescription(reply["sdp"], "answer"))
+            return reply
+
+    async def _consume(self, track: Any) -> None:
+        while True:
+            try:
+                await track.recv()
+            except MediaStreamError:
+                return
+            if track.kind == "video":
+                self.frames += 1
+                self._frame_event.set()
+
+    async def wait_frames(self, count: int, within_s: float = 30) -> int:
+        async with asyncio.timeout(within_s):
+            while self.frames < count:
+                self._frame_event.clear()
+                await self._frame_event.wait()
+        return self.frames
+
+    async def wait_delivered(self, packets: int, within_s: float = 30) -> int:
+        """Wait until the far end's receiver reports say it got ``packets`` video packets."""
+        async with asyncio.timeout(within_s):
+            while True:
+                for sender in self.pc.getSenders():
+                    if sender.track is None or sender.track.kind != "video":
+                        continue
+                    for report in (await sender.getStats()).values():
+                        if (
+                            report.type == "remote-inbound-rtp"
+                            and report.packetsReceived >= packets
+                        ):
+                            return int(report.packetsReceived)
+                await asyncio.sleep(0.2)
+
+    async def close(self) -> None:
+        await self.pc.close()
+        for task in self._consumers:
+            task.cancel()

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -42,8 +41,8 @@ async def serve(settings: Settings, tmp: Path, extra_env: dict[str, str]) -> Asy
         "TELEHEALTH_LOG_LEVEL": "WARNING",
         **extra_env,
     }
-    process = subprocess.Popen(
-        [
+    process = await asyncio.create_subprocess_exec(
+        *[
             str(Path(sys.executable).parent / "telehealth"),
             "serve",
             "--port",
@@ -56,7 +55,7 @@ async def serve(settings: Settings, tmp: Path, extra_env: dict[str, str]) -> Asy
     try:
         async with httpx.AsyncClient(base_url=url) as http:
             for _ in range(300):
-                if process.poll() is not None:
+                if process.returncode is not None:
                     raise RuntimeError(f"serve exited with {process.returncode}")
                 try:
                     if (await http.get("/health")).status_code == 200:
@@ -66,12 +65,13 @@ async def serve(settings: Settings, tmp: Path, extra_env: dict[str, str]) -> Asy
         yield url
     finally:
         process.terminate()
-        process.wait(timeout=20)
+        async with asyncio.timeout(20):
+            await process.wait()
 
 
 @pytest.fixture
-def backend() -> Iterator[str]:
-    yield "postgresql"
+def backend() -> str:
+    return "postgresql"
 
 
 async def _redis_reachable() -> bool:

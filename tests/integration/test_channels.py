@@ -4,7 +4,7 @@ and large payloads, and delivery resumes after the listener connection is killed
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -13,8 +13,8 @@ from telehealth.events import LISTENER_NAME, PostgresChannelsBackend, asyncpg_ds
 
 
 @pytest.fixture
-def backend() -> Iterator[str]:
-    yield "postgresql"
+def backend() -> str:
+    return "postgresql"
 
 
 @pytest.fixture
