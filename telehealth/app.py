@@ -32,7 +32,7 @@ from telehealth.api.directory import (
 from telehealth.api.health import health
 from telehealth.api.middleware import PUBLIC_PATHS, BearerTokenMiddleware, RequestLogMiddleware
 from telehealth.api.problems import handle_exception
-from telehealth.api.rooms import RoomController, room_page, room_socket
+from telehealth.api.rooms import RoomController, room_page, room_script, room_socket
 from telehealth.db import Database
 from telehealth.events import create_channels
 from telehealth.rtc.media import MediaPeers
@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             RoomController,
             room_socket,
             room_page,
+            room_script,
         ],
         lifespan=[lifespan],
         plugins=[channels],

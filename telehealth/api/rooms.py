@@ -20,7 +20,9 @@ from telehealth.rtc.models import Room, RoomParticipant
 from telehealth.rtc.schemas import InviteCreate, JoinRead, ParticipantRead, RoomRead
 from telehealth.rtc.signalling import RoomConnection, Transport
 
-PAGE = Path(__file__).resolve().parent.parent / "web" / "templates" / "room.html"
+WEB = Path(__file__).resolve().parent.parent / "web"
+PAGE = WEB / "templates" / "room.html"
+SCRIPT = WEB / "static" / "room.js"
 
 
 def _room_read(room: Room, people: list[RoomParticipant]) -> RoomRead:
@@ -105,3 +107,8 @@ async def room_socket(
 async def room_page(room_id: uuid.UUID) -> File:
     """The consult-room page; it reads the join token from the URL fragment."""
     return File(PAGE, content_disposition_type="inline", media_type="text/html; charset=utf-8")
+
+
+@get("/room/assets/room.js", include_in_schema=False)
+async def room_script() -> File:
+    return File(SCRIPT, content_disposition_type="inline", media_type="text/javascript")
