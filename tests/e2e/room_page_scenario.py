@@ -56,7 +56,7 @@ async def main(room_id: str, page_token: str, peer_token: str, page_user: str, m
         uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     )
     serving = asyncio.create_task(server.serve())
-    while not server.started:
+    while not server.started:  # noqa: ASYNC110 (uvicorn offers no event to wait on)
         await asyncio.sleep(0.02)
     base = f"http://127.0.0.1:{port}"
     result: dict[str, Any] = {"mode": mode}
