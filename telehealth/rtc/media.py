@@ -21,6 +21,7 @@ from aiortc.contrib.media import MediaRecorder, MediaRelay
 
 from telehealth.db import Database
 from telehealth.rtc.models import Recording, SessionEventKind
+from telehealth.rtc.relay import ForwardedTrack, RelayHub
 from telehealth.rtc.service import record_event
 from telehealth.settings import Settings
 from telehealth.timeutil import utcnow
@@ -55,6 +56,7 @@ class MediaPeers:
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db, self.settings = db, settings
         self.relay = MediaRelay()
+        self.hub = RelayHub(self.relay)
         self.legs: dict[tuple[str, str], Leg] = {}
 
     @property
@@ -163,6 +165,38 @@ class MediaPeers:
         leg.recording_id = row.id
         return answer
 
+    async def relay_leg(
+        self,
+        connection_id: str,
+        room_id: uuid.UUID,
+        user_id: uuid.UUID,
+        others: list[uuid.UUID],
+        sdp: str,
+    ) -> str:
+        """Take this participant's media and send them the others' through the service."""
+        pc = self._reserve(connection_id, "relay")
+        leg = self.legs[(connection_id, "relay")]
+        leg.room_id, leg.user_id = room_id, user_id
+        arrivals: list[Any] = []
+        pc.on("track", arrivals.append)
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            free = {"audio": 0, "video": 0}
+            for transceiver in pc.getTransceivers():
+                free[transceiver.kind] += 1
+            for other in others:
+                for kind in ("audio", "video"):
+                    if free[kind]:  # one offered transceiver per forwarded track
+                        free[kind] -= 1
+                        pc.addTrack(ForwardedTrack(self.hub, (room_id, other, kind)))
+            await pc.setLocalDescription(await pc.createAnswer())
+        except Exception as exc:
+            await self._end(connection_id, "relay")
+            raise MediaRefused("bad_offer", "the relay offer could not be used") from exc
+        for track in arrivals:
+            await self.hub.publish((room_id, user_id, track.kind), track)
+        return str(pc.localDescription.sdp)
+
     def records(self, room_id: uuid.UUID) -> bool:
         return any(leg.kind == "record" and leg.room_id == room_id for leg in self.legs.values())
 
@@ -180,6 +214,8 @@ class MediaPeers:
         leg = self.legs.pop((connection_id, kind), None)
         if leg is None:
             return
+        if leg.kind == "relay" and leg.room_id is not None and leg.user_id is not None:
+            await self.hub.withdraw(leg.room_id, leg.user_id)
         for sink in leg.sinks:
             with suppress(Exception):
                 await sink.stop()

@@ -84,6 +84,11 @@ class RecordOffer(_Message):
     sdp: _SDP
 
 
+class RelayOffer(_Message):
+    type: Literal["relay_offer"]
+    sdp: _SDP
+
+
 ClientMessage = Annotated[
     Offer
     | Answer
@@ -96,7 +101,8 @@ ClientMessage = Annotated[
     | Refresh
     | PrecallOffer
     | PrecallReport
-    | RecordOffer,
+    | RecordOffer
+    | RelayOffer,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)

@@ -227,6 +227,21 @@ class RoomConnection:
             await self.io.send({"type": "precall_report", **report})
         elif isinstance(msg, m.RecordOffer):
             await self._start_recording(claims, msg.sdp)
+        elif isinstance(msg, m.RelayOffer):
+            async with self.db.unit_of_work() as session:
+                people = await presence.roster(session, self.room_id)
+                others = [p.user_id for p in people if p.user_id != claims.user_id]
+                record_event(
+                    session,
+                    self.room_id,
+                    claims.user_id,
+                    SessionEventKind.MEDIA_MODE,
+                    {"mode": "relay"},
+                )
+            answer = await self.media.relay_leg(
+                self.connection_id, self.room_id, claims.user_id, others, msg.sdp
+            )
+            await self.io.send({"type": "relay_answer", "sdp": answer})
 
     async def _start_recording(self, claims: JoinClaims, sdp: str) -> None:
         async with self.db.unit_of_work() as session:

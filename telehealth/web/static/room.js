@@ -30,7 +30,7 @@
   let token = new URLSearchParams(location.hash.slice(1)).get("token") || "";
   const relayOnly = params.get("relay") === "1";
   const state = { ws: null, me: null, ice: [], peers: new Map(), local: null, leaving: false,
-    precall: null, framesReceived: 0, joined: false, quality: "unknown" };
+    precall: null, relay: null, framesReceived: 0, joined: false, quality: "unknown" };
   window.telehealthRoom = state; // read by the browser test
 
   function translate() {
@@ -92,7 +92,20 @@
     state.peers.set(other, pc);
     for (const track of state.local.getTracks()) pc.addTrack(track, state.local);
     pc.ontrack = (ev) => remoteVideo(other).srcObject = ev.streams[0] || new MediaStream([ev.track]);
+    pc.oniceconnectionstatechange = () => { if (pc.iceConnectionState === "failed") relayFallback(); };
     return pc;
+  }
+
+  // When no direct or TURN path works, send and receive through the service's own peer.
+  async function relayFallback() {
+    if (state.relay) return;
+    const pc = new RTCPeerConnection({ iceServers: state.ice.filter((s) => !s.username) });
+    state.relay = pc;
+    for (const track of state.local.getTracks()) pc.addTrack(track, state.local);
+    pc.ontrack = (ev) => remoteVideo("relay").srcObject = ev.streams[0] || new MediaStream([ev.track]);
+    await pc.setLocalDescription(await pc.createOffer());
+    await waitGathered(pc);
+    send({ type: "relay_offer", sdp: pc.localDescription.sdp });
   }
 
   function remoteVideo(other) {
@@ -139,6 +152,8 @@
     } else if (msg.type === "precall_answer" && state.precall) {
       await state.precall.setRemoteDescription({ type: "answer", sdp: msg.sdp });
       setTimeout(() => send({ type: "precall_report" }), 5000);
+    } else if (msg.type === "relay_answer" && state.relay) {
+      await state.relay.setRemoteDescription({ type: "answer", sdp: msg.sdp });
     } else if (msg.type === "precall_report") {
       state.report = msg; $("report").textContent = t("report")(msg);
       if (state.precall) { state.precall.close(); state.precall = null; }
