@@ -223,10 +223,13 @@ class MediaLeg:
         self._consumers: list[asyncio.Task[None]] = []
         self._frame_event = asyncio.Event()
 
-    async def start(self, offer_type: str, answer_type: str) -> dict[str, Any]:
+    async def start(
+        self, offer_type: str, answer_type: str, *, video: Any = None, audio: bool = True
+    ) -> dict[str, Any]:
         """Send our camera and microphone; the reply is the answer or an error message."""
-        self.pc.addTrack(VideoStreamTrack())
-        self.pc.addTrack(AudioStreamTrack())
+        self.pc.addTrack(video or VideoStreamTrack())
+        if audio:
+            self.pc.addTrack(AudioStreamTrack())
 
         @self.pc.on("track")
         def on_track(track: Any) -> None:
