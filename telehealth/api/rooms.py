@@ -80,8 +80,10 @@ async def room_socket(
     settings: SettingsDep,
     channels: ChannelsPlugin,
     token: str = "",
+    precall: bool = False,
 ) -> None:
-    """Signalling for one participant (``?token=<join token>``); see telehealth.rtc.messages."""
+    """Signalling for one participant (``?token=<join token>``; ``&precall=true`` for the
+    pre-call check alone, without joining); see telehealth.rtc.messages."""
     await socket.accept()
 
     async def close(code: int, reason: str) -> None:
@@ -100,7 +102,7 @@ async def room_socket(
         Transport(send=socket.send_json, receive=receive, close=close),
     )
     with contextlib.suppress(WebSocketDisconnect):
-        await connection.run(token)
+        await (connection.run_precall(token) if precall else connection.run(token))
 
 
 @get("/room/{room_id:uuid}", include_in_schema=False)

@@ -82,6 +82,27 @@ async def roster(session: AsyncSession, room_id: uuid.UUID) -> list[RosterEntry]
     ]
 
 
+async def verify(
+    session: AsyncSession, settings: Settings, room_id: uuid.UUID, token: str
+) -> JoinClaims:
+    """The token's claims if it lets its holder into this room now (without joining)."""
+    claims = read_join_token(settings, token, room_id)
+    room = await load_room(session, room_id)
+    rules.check_joinable(room.state, window_of(room), utcnow())
+    listed = await session.exec(
+        select(RoomParticipant.id).where(
+            col(RoomParticipant.room_id) == room_id,
+            col(RoomParticipant.user_id) == claims.user_id,
+        )
+    )
+    if listed.first() is None:
+        raise PermissionDenied(
+            "Bạn không còn trong danh sách của phòng này. / "
+            "You are no longer a participant of this consult room."
+        )
+    return claims
+
+
 async def admit(
     session: AsyncSession,
     settings: Settings,
@@ -90,10 +111,8 @@ async def admit(
     connection_id: str,
 ) -> Admission:
     """Check a join token against the room now and mark its holder connected."""
-    claims = read_join_token(settings, token, room_id)
-    room = await load_room(session, room_id)
+    claims = await verify(session, settings, room_id, token)
     now = utcnow()
-    rules.check_joinable(room.state, window_of(room), now)
     marked = await session.exec(
         update(RoomParticipant)
         .where(

@@ -85,6 +85,32 @@ class RoomConnection:
         self.channel = room_channel(room_id)
         self.replaced = False
 
+    async def run_precall(self, token: str) -> None:
+        """A connection for the pre-call check only: it does not join the room."""
+        try:
+            async with self.db.unit_of_work() as session:
+                claims = await presence.verify(session, self.settings, self.room_id, token)
+        except TelehealthError as exc:
+            reason, code = refusal_of(exc)
+            await self.io.send({"type": "error", "reason": reason, "message": exc.detail})
+            await self.io.close(code, reason)
+            return
+        await self.io.send(
+            {
+                "type": "welcome",
+                "precall": True,
+                "you": str(claims.user_id),
+                "participants": [],
+                "ice_servers": ice_servers(self.settings, str(claims.user_id), utcnow()),
+            }
+        )
+        try:
+            await self._from_participant(claims, precall_only=True)
+        finally:
+            await self.media.release(self.connection_id)
+            with suppress(Exception):
+                await self.io.close(1000, "pre-call check over")
+
     async def run(self, token: str) -> None:
         try:
             async with self.db.unit_of_work() as session:
@@ -173,7 +199,7 @@ class RoomConnection:
         if not presence.recording_permitted(people):
             await self.media.stop_recordings(self.room_id)
 
-    async def _from_participant(self, claims: JoinClaims) -> None:
+    async def _from_participant(self, claims: JoinClaims, precall_only: bool = False) -> None:
         while True:
             text = await self.io.receive()
             try:
@@ -183,6 +209,11 @@ class RoomConnection:
                 continue
             if isinstance(msg, m.Leave):
                 return
+            if precall_only and not isinstance(msg, m.PrecallOffer | m.PrecallReport):
+                await self.io.send(
+                    {"type": "error", "reason": "precall_only", "message": "join the room first"}
+                )
+                continue
             try:
                 await self._handle(claims, msg)
             except TelehealthError as exc:

@@ -72,11 +72,18 @@ async def main(room_id: str, page_token: str, peer_token: str, page_user: str, m
             query = "?relay=1" if mode == "relay" else ""
             await page.goto(f"{base}/room/{room_id}{query}#token={page_token}")
             result["title"] = await page.title()
+            await page.click("#precall")
+            await page.wait_for_function("window.telehealthRoom.report", timeout=30_000)
+            result["precall"] = await page.evaluate("window.telehealthRoom.report")
+            result["precall_frames"] = await page.evaluate("window.telehealthRoom.frames.precall")
             await page.click("#join")
+            peer_frames = f"window.telehealthRoom.frames['{peer.me}'] || 0"
+            await page.wait_for_function(f"({peer_frames}) >= 30", timeout=30_000)
+            result["page_frames"] = await page.evaluate(peer_frames)
             await page.wait_for_function(
-                "window.telehealthRoom.framesReceived >= 30", timeout=30_000
+                "document.getElementById('quality').dataset.level !== 'unknown'", timeout=30_000
             )
-            result["page_frames"] = await page.evaluate("window.telehealthRoom.framesReceived")
+            result["quality"] = await page.get_attribute("#quality", "data-level")
             result["peer_frames"] = await peer.wait_frames(page_user, 10)
             result["pair"] = await page.evaluate(SELECTED_PAIR_JS)
             await page.click("#mute")

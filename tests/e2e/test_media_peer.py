@@ -36,11 +36,16 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 async def _connect(
-    server: RunningServer, client: httpx.AsyncClient, room_id: uuid.UUID, username: str
+    server: RunningServer,
+    client: httpx.AsyncClient,
+    room_id: uuid.UUID,
+    username: str,
+    precall: bool = False,
 ) -> tuple[SignallingClient, dict[str, object]]:
     token = await join_token(client, room_id, username)
     ws = server.url.replace("http", "ws", 1)
-    signalling = SignallingClient(f"{ws}/ws/rooms/{room_id}?token={token}")
+    mode = "&precall=true" if precall else ""
+    signalling = SignallingClient(f"{ws}/ws/rooms/{room_id}?token={token}{mode}")
     await signalling.connect()
     return signalling, await signalling.expect("welcome")
 
@@ -49,8 +54,14 @@ async def test_precall_echoes_media_reports_network_and_respects_capacity(
     server: RunningServer, client: httpx.AsyncClient, db: Database, settings: Settings
 ) -> None:
     made = await make_room(db, settings)
-    a, _ = await _connect(server, client, made.room_id, "bs.xa1")
-    b, _ = await _connect(server, client, made.room_id, "bs.tim")
+    a, welcome = await _connect(server, client, made.room_id, "bs.xa1", precall=True)
+    assert welcome["precall"] is True
+    b, welcome = await _connect(server, client, made.room_id, "bs.tim")
+    # The pre-call connection did not join the room: nobody else is there, nothing is relayed.
+    people = {p["id"]: p["connected"] for p in welcome["participants"]}  # type: ignore[attr-defined]
+    assert people == {str(made.requester): False, str(made.specialist): True}
+    await a.send({"type": "mute", "audio": True, "video": True})
+    assert (await a.expect("error"))["reason"] == "precall_only"
     check = MediaLeg(a, [])
     answer = await check.start("precall_offer", "precall_answer")
     assert answer["type"] == "precall_answer", answer
@@ -89,6 +100,7 @@ async def test_precall_echoes_media_reports_network_and_respects_capacity(
             )
         ).all()
     assert SessionEventKind.PRECALL in kinds
+    assert kinds.count(SessionEventKind.JOIN) == 1  # the specialist only
 
 
 async def test_recording_only_with_everyones_consent(

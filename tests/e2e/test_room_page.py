@@ -112,7 +112,11 @@ async def test_page_joins_and_receives_video(
     assert run.returncode == 0, err.decode()[-3000:]
     result = json.loads(out.decode().strip().splitlines()[-1])
     assert result["title"] == "Phòng hội chẩn"
+    assert result["precall_frames"] > 0  # the service echoed the fake camera back
+    assert result["precall"]["recommended_mode"] in ("video", "audio_only")
+    assert result["precall"]["bitrate_kbps"] > 0
     assert result["page_frames"] >= 30  # video from the aiortc peer reached the page
+    assert result["quality"] in ("good", "fair", "poor")
     assert result["peer_frames"] >= 10  # and the page's fake camera reached the peer
     assert result["muted_relayed"] is True
     assert result["left"] == "peer_left"

@@ -30,7 +30,7 @@
   let token = new URLSearchParams(location.hash.slice(1)).get("token") || "";
   const relayOnly = params.get("relay") === "1";
   const state = { ws: null, me: null, ice: [], peers: new Map(), local: null, leaving: false,
-    precall: null, relay: null, framesReceived: 0, joined: false, quality: "unknown" };
+    relay: null, frames: {}, joined: false, quality: "unknown" };
   window.telehealthRoom = state; // read by the browser test
 
   function translate() {
@@ -116,7 +116,10 @@
       Object.assign(video, { id: `v-${other}`, autoplay: true, playsInline: true });
       figure.append(video);
       $("videos").append(figure);
-      const count = () => { state.framesReceived += 1; video.requestVideoFrameCallback(count); };
+      const count = () => {
+        state.frames[other] = (state.frames[other] || 0) + 1;
+        video.requestVideoFrameCallback(count);
+      };
       if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(count);
     }
     return video;
@@ -149,14 +152,6 @@
       state.peers.get(from).close(); state.peers.delete(from);
       const video = document.getElementById(`v-${from}`);
       if (video) video.parentElement.remove();
-    } else if (msg.type === "precall_answer" && state.precall) {
-      await state.precall.setRemoteDescription({ type: "answer", sdp: msg.sdp });
-      setTimeout(() => send({ type: "precall_report" }), 5000);
-    } else if (msg.type === "relay_answer" && state.relay) {
-      await state.relay.setRemoteDescription({ type: "answer", sdp: msg.sdp });
-    } else if (msg.type === "precall_report") {
-      state.report = msg; $("report").textContent = t("report")(msg);
-      if (state.precall) { state.precall.close(); state.precall = null; }
     } else if (msg.type === "error") {
       say(msg.message);
     }
@@ -190,15 +185,34 @@
     } catch (err) { setTimeout(rejoin, 2000); }
   }
 
+  // The pre-call check uses its own connection, which does not join the room.
   async function precall() {
-    await ensureConnected();
-    const pc = new RTCPeerConnection({ iceServers: state.ice.filter((s) => !s.username) });
-    state.precall = pc;
-    for (const track of state.local.getTracks()) pc.addTrack(track, state.local);
-    pc.ontrack = (ev) => remoteVideo("precall").srcObject = ev.streams[0] || new MediaStream([ev.track]);
-    await pc.setLocalDescription(await pc.createOffer());
-    await waitGathered(pc);
-    send({ type: "precall_offer", sdp: pc.localDescription.sdp });
+    await localMedia();
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const ws = new WebSocket(`${scheme}://${location.host}/ws/rooms/${roomId}?precall=true&token=${encodeURIComponent(token)}`);
+    const pc = new RTCPeerConnection();
+    ws.onmessage = async (ev) => {
+      const msg = JSON.parse(ev.data);
+      if (msg.type === "welcome") {
+        pc.setConfiguration({ iceServers: msg.ice_servers.filter((s) => !s.username) });
+        for (const track of state.local.getTracks()) pc.addTrack(track, state.local);
+        pc.ontrack = (e) => remoteVideo("precall").srcObject = e.streams[0] || new MediaStream([e.track]);
+        await pc.setLocalDescription(await pc.createOffer());
+        await waitGathered(pc);
+        ws.send(JSON.stringify({ type: "precall_offer", sdp: pc.localDescription.sdp }));
+      } else if (msg.type === "precall_answer") {
+        await pc.setRemoteDescription({ type: "answer", sdp: msg.sdp });
+        setTimeout(() => ws.send(JSON.stringify({ type: "precall_report" })), 5000);
+      } else if (msg.type === "precall_report") {
+        state.report = msg; $("report").textContent = t("report")(msg);
+        ws.send(JSON.stringify({ type: "leave" }));
+        pc.close();
+        const video = document.getElementById("v-precall");
+        if (video) video.parentElement.remove();
+      } else if (msg.type === "error") {
+        say(msg.message);
+      }
+    };
   }
 
   function toggle(button, apply) {
