@@ -27,7 +27,7 @@ from telehealth.rtc.models import (
     SessionEvent,
     SessionEventKind,
 )
-from telehealth.rtc.service import load_room, record_event, window_of
+from telehealth.rtc.service import close_room, load_room, record_event, window_of
 from telehealth.settings import Settings
 from telehealth.timeutil import utcnow
 
@@ -170,6 +170,9 @@ async def depart(
         SessionEventKind.LEAVE,
         {"connection": connection_id, "reason": reason},
     )
+    room = await load_room(session, room_id)
+    if utcnow() >= room.ends_at and not any(p.connected for p in await roster(session, room_id)):
+        await close_room(session, room_id)  # the consult is over and the last one has left
     return bool(result.rowcount)
 
 

@@ -197,8 +197,10 @@ class Participant:
         return self.frames[other]
 
     async def leave(self) -> None:
+        """Say goodbye and wait until the service has recorded it and closed the socket."""
         with contextlib.suppress(Exception):
             await self.signalling.send({"type": "leave"})
+            await self.signalling.closed(within_s=10)
         await self.drop()
 
     async def drop(self) -> None:

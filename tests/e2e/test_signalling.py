@@ -12,14 +12,14 @@ from sqlmodel import col, select
 
 from telehealth.db import Database
 from telehealth.rtc.credentials import JoinClaims, issue_join_token
-from telehealth.rtc.models import SessionEvent, SessionEventKind
+from telehealth.rtc.models import Room, RoomState, SessionEvent, SessionEventKind
 from telehealth.rtc.presence import session_times
 from telehealth.rtc.service import close_room
 from telehealth.rtc.testclient import Participant, SignallingClient
 from telehealth.settings import Settings
 from telehealth.timeutil import utcnow
 from tests.conftest import RunningServer
-from tests.rtc_support import join_token, loopback_ice, make_room, user_id
+from tests.rtc_support import ConsultRoom, join_token, loopback_ice, make_room, user_id
 
 
 @pytest.fixture(autouse=True)
@@ -156,3 +156,35 @@ async def test_malformed_and_oversized_messages_are_refused_and_relay_nothing(
     assert relayed == {"type": "mute", "audio": True, "video": False, "from": str(made.specialist)}
     await a.close()
     await b.close()
+
+
+async def test_room_ends_when_the_last_participant_leaves_after_the_booked_end(
+    server: RunningServer, client: httpx.AsyncClient, db: Database, settings: Settings
+) -> None:
+    made = await make_room(db, settings, starts_in=timedelta(minutes=-40))  # ended 10 min ago
+    a = SignallingClient(
+        ws_url(server, made.room_id, await join_token(client, made.room_id, "bs.xa1"))
+    )
+    b = SignallingClient(
+        ws_url(server, made.room_id, await join_token(client, made.room_id, "bs.tim"))
+    )
+    for signalling in (a, b):
+        await signalling.connect()
+        await signalling.expect("welcome")
+    await a.send({"type": "leave"})
+    await a.closed()
+    async with db.unit_of_work() as session:
+        room = await session.get(Room, made.room_id)
+        assert room is not None and room.state == RoomState.ACTIVE  # the specialist is still there
+    await b.send({"type": "leave"})
+    await b.closed()
+    async with db.unit_of_work() as session:
+        room = await session.get(Room, made.room_id)
+        assert room is not None and room.state == RoomState.ENDED and room.ended_at is not None
+    error, code = await _refused(ws_url(server, made.room_id, await _token_of(settings, made)))
+    assert (error["reason"], code) == ("room_closed", 4410)
+
+
+async def _token_of(settings: Settings, made: ConsultRoom) -> str:
+    claims = JoinClaims(made.room_id, made.requester, "requester", "x")
+    return issue_join_token(settings, claims, utcnow())

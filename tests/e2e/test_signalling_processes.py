@@ -16,7 +16,7 @@ import pytest
 
 from telehealth.db import Database
 from telehealth.events import LISTENER_NAME, asyncpg_dsn
-from telehealth.rtc.testclient import Participant
+from telehealth.rtc.testclient import Participant, SignallingClient
 from telehealth.settings import Settings
 from tests.conftest import free_port
 from tests.rtc_support import join_token, loopback_ice, make_room
@@ -83,6 +83,18 @@ async def _redis_reachable() -> bool:
     return True
 
 
+async def resumed(sender: SignallingClient, receiver: SignallingClient) -> None:
+    """Send until one message gets through (bounded)."""
+    for _ in range(100):
+        await sender.send({"type": "mute", "audio": False, "video": False})
+        try:
+            await receiver.expect("mute", within_s=0.3)
+            return
+        except TimeoutError:
+            continue
+    raise AssertionError("signalling did not resume after the listener reconnected")
+
+
 @pytest.mark.parametrize("channels", ["postgres", "redis"])
 async def test_participants_on_two_processes(
     channels: str, db: Database, settings: Settings, tmp_path: Path
@@ -129,6 +141,9 @@ async def test_participants_on_two_processes(
                     assert back == 2
                 finally:
                     await admin.close()
+                # Messages published while a listener was down are lost; delivery resumes.
+                await resumed(b.signalling, a.signalling)
+                await resumed(a.signalling, b.signalling)
 
             # Signalling still crosses processes: the requester reconnects on process two
             # and gets media from the specialist again, who never re-joined.
