@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import uuid
 from collections.abc import AsyncGenerator, Iterable
 from datetime import datetime
 from typing import Any
@@ -178,6 +180,24 @@ class PostgresChannelsBackend(ChannelsBackend):
 
     async def get_history(self, channel: str, limit: int | None = None) -> list[bytes]:
         return []
+
+
+def room_channel(room_id: uuid.UUID) -> str:
+    """Signalling of one video room."""
+    return f"room.{room_id}"
+
+
+def user_channel(user_id: uuid.UUID) -> str:
+    """Live updates for the open pages of one person."""
+    return f"user.{user_id}"
+
+
+async def publish_to_user(
+    channels: ChannelsPlugin, user_id: uuid.UUID, kind: str, subject_id: uuid.UUID
+) -> None:
+    """Tell a person's open pages that something changed (they reload it from the API)."""
+    payload = {"kind": kind, "subject_id": str(subject_id)}
+    await channels.wait_published(json.dumps(payload).encode(), [user_channel(user_id)])
 
 
 def channels_backend(settings: Settings) -> ChannelsBackend:

@@ -23,6 +23,7 @@ from litestar.channels import ChannelsPlugin
 
 from telehealth.db import Database
 from telehealth.errors import NotAuthenticated, PermissionDenied, TelehealthError
+from telehealth.events import room_channel
 from telehealth.rtc import messages as m
 from telehealth.rtc import presence
 from telehealth.rtc.credentials import JoinClaims, TokenExpired, WrongRoom, ice_servers
@@ -54,10 +55,6 @@ def refusal_of(exc: TelehealthError) -> tuple[str, int]:
         if isinstance(exc, kind):
             return reason, code
     return "refused", 4400  # pragma: no cover - TelehealthError is last above
-
-
-def room_channel(room_id: uuid.UUID) -> str:
-    return f"room.{room_id}"
 
 
 @dataclass

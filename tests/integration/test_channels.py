@@ -4,12 +4,21 @@ and large payloads, and delivery resumes after the listener connection is killed
 from __future__ import annotations
 
 import asyncio
+import json
+import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
+from litestar.channels import ChannelsPlugin
 
-from telehealth.events import LISTENER_NAME, PostgresChannelsBackend, asyncpg_dsn
+from telehealth.events import (
+    LISTENER_NAME,
+    PostgresChannelsBackend,
+    asyncpg_dsn,
+    publish_to_user,
+    user_channel,
+)
 
 
 @pytest.fixture
@@ -70,3 +79,16 @@ async def test_listener_reconnects_after_its_connection_dies(
         if received.done():
             break
     assert received.result() == ("user.1", b"after")
+
+
+async def test_user_updates_reach_the_users_channel(
+    pair: tuple[PostgresChannelsBackend, PostgresChannelsBackend],
+) -> None:
+    listener, publisher = pair
+    user, subject = uuid.uuid4(), uuid.uuid4()
+    await listener.subscribe([user_channel(user)])
+    plugin = ChannelsPlugin(backend=publisher, arbitrary_channels_allowed=True)
+    await publish_to_user(plugin, user, "appointment.booked", subject)
+    channel, payload = await _next(listener)
+    assert channel == f"user.{user}"
+    assert json.loads(payload) == {"kind": "appointment.booked", "subject_id": str(subject)}
