@@ -88,6 +88,12 @@ async def main(room_id: str, page_token: str, peer_token: str, page_user: str, m
             result["pair"] = await page.evaluate(SELECTED_PAIR_JS)
             await page.click("#mute")
             result["muted_relayed"] = (await peer.signalling.expect("mute"))["audio"]
+            await page.click("#camera")
+            result["camera_off_relayed"] = (await peer.signalling.expect("mute"))["video"]
+            await page.click("#audioonly")
+            result["mode_relayed"] = (await peer.signalling.expect("media_mode"))["mode"]
+            await page.click("#lang")
+            result["english_heading"] = await page.text_content("h1")
             await page.click("#leave")
             result["left"] = (await peer.signalling.expect("peer_left"))["type"]
             await browser.close()

@@ -119,6 +119,9 @@ async def test_page_joins_and_receives_video(
     assert result["quality"] in ("good", "fair", "poor")
     assert result["peer_frames"] >= 10  # and the page's fake camera reached the peer
     assert result["muted_relayed"] is True
+    assert result["camera_off_relayed"] is True
+    assert result["mode_relayed"] == "audio_only"
+    assert result["english_heading"] == "Consult room"
     assert result["left"] == "peer_left"
     if mode == "relay":
         assert result["pair"]["local"] == "relay", result
