@@ -151,9 +151,26 @@ async def test_malformed_and_oversized_messages_are_refused_and_relay_nothing(
         reasons.append((await b.expect("error"))["reason"])
     assert reasons == ["malformed"] * 4 + ["too_large"]
     # The connection is still usable, and nothing bad reached the other side.
+    await b.send({"type": "quality", "rtt_ms": 120.5, "loss_pct": 1.5, "bitrate_kbps": 480})
     await b.send({"type": "mute", "audio": True, "video": False})
     relayed = await a.expect("mute")
     assert relayed == {"type": "mute", "audio": True, "video": False, "from": str(made.specialist)}
+    async with db.unit_of_work() as session:
+        events = (
+            await session.exec(
+                select(SessionEvent).where(
+                    col(SessionEvent.room_id) == made.room_id,
+                    col(SessionEvent.user_id) == made.specialist,
+                )
+            )
+        ).all()
+    recorded = {e.kind: e.detail for e in events}
+    assert recorded[SessionEventKind.QUALITY] == {
+        "rtt_ms": 120.5,
+        "loss_pct": 1.5,
+        "bitrate_kbps": 480.0,
+    }
+    assert recorded[SessionEventKind.MUTE] == {"audio": True, "video": False}
     await a.close()
     await b.close()
 
