@@ -32,9 +32,11 @@ from telehealth.api.directory import (
 from telehealth.api.health import health
 from telehealth.api.middleware import PUBLIC_PATHS, BearerTokenMiddleware, RequestLogMiddleware
 from telehealth.api.problems import handle_exception
+from telehealth.api.rooms import RoomController, room_page, room_script, room_socket
 from telehealth.db import Database
 from telehealth.events import create_channels
 from telehealth.fhir.controllers import FhirController, FhirDiscoveryController
+from telehealth.rtc.media import MediaPeers
 from telehealth.settings import Settings
 from telehealth.web import create_web
 
@@ -48,9 +50,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         db = Database(settings)
         app.state.db = db
+        app.state.media = MediaPeers(db, settings)
         try:
             yield
         finally:
+            await app.state.media.close()
             await db.dispose()
 
     return Litestar(
@@ -66,6 +70,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *web.routes,
             FhirDiscoveryController,
             FhirController,
+            RoomController,
+            room_socket,
+            room_page,
+            room_script,
         ],
         template_config=web.templates,
         lifespan=[lifespan],

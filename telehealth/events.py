@@ -1,19 +1,222 @@
 """Cross-process events (signalling messages, live page updates) through litestar Channels.
 
-Payloads are small (ids and kinds; the data stays in the database). Single-process SQLite mode
-uses the in-memory backend; several processes need a shared backend (see docs/operations.md).
+Channel names: ``room.<uuid>`` (signalling of one room), ``user.<uuid>`` (live updates for one
+person's open pages). Payloads are small (ids and kinds; the data stays in the database);
+signalling SDP is the one exception and may reach a few KB.
+
+Backends, chosen by ``TELEHEALTH_CHANNELS_BACKEND`` (``auto`` by default):
+
+- ``memory``: single-process SQLite mode (auto when the database is SQLite and no Redis).
+- ``redis``: litestar's Redis pub/sub backend on ``TELEHEALTH_REDIS_URL`` (auto when set).
+- ``postgres``: :class:`PostgresChannelsBackend`, LISTEN/NOTIFY on the service's own database
+  (auto on PostgreSQL). Litestar's bundled asyncpg backend opens a connection per publish,
+  fails on payloads over 8000 bytes and stops delivering once its listener connection dies;
+  this one publishes through a small pool, stores larger payloads in ``channel_spill`` and
+  notifies their id, and reconnects its listener (re-LISTENing every channel) after a loss.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import AsyncGenerator, Iterable
+from datetime import datetime
+from typing import Any
+
+import asyncpg
 from litestar.channels import ChannelsBackend, ChannelsPlugin
 from litestar.channels.backends.memory import MemoryChannelsBackend
+from sqlmodel import Field, SQLModel
 
+from telehealth.db import UTCDateTime
 from telehealth.settings import Settings
+from telehealth.timeutil import utcnow
+
+log = logging.getLogger("telehealth.events")
+
+NOTIFY_LIMIT = 7900  # PostgreSQL refuses NOTIFY payloads of 8000 bytes or more
+_SPILL_MARK = "\x01spill:"
+_SPILL_KEEP_S = 120
+LISTENER_NAME = "telehealth-channels-listener"
+
+
+class ChannelSpill(SQLModel, table=True):
+    """A payload too large for NOTIFY, kept briefly for the listeners to fetch by id."""
+
+    __tablename__ = "channel_spill"
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=63)
+    payload: str
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
+
+def asyncpg_dsn(sqlalchemy_url: str) -> str:
+    return sqlalchemy_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+class PostgresChannelsBackend(ChannelsBackend):
+    """LISTEN/NOTIFY with a pooled publisher and a listener that survives a lost connection."""
+
+    def __init__(self, dsn: str, *, reconnect_delay_s: float = 1.0, pool_size: int = 4) -> None:
+        self._dsn = dsn
+        self._reconnect_delay_s = reconnect_delay_s
+        self._pool_size = pool_size
+        self._pool: asyncpg.Pool | None = None
+        self._listener: asyncpg.Connection | None = None
+        self._channels: set[str] = set()
+        self._queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+        self._lock = asyncio.Lock()
+        self._watchdog: asyncio.Task[None] | None = None
+        self._closing = False
+
+    async def on_startup(self) -> None:
+        self._queue = asyncio.Queue()
+        self._lock = asyncio.Lock()
+        self._pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=self._pool_size)
+        await self._connect_listener()
+        self._watchdog = asyncio.create_task(self._keep_listening())
+
+    async def on_shutdown(self) -> None:
+        self._closing = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                await self._listener.close()
+        if self._pool is not None:
+            await self._pool.close()
+
+    async def _connect_listener(self) -> None:
+        async with self._lock:
+            connection = await asyncpg.connect(
+                self._dsn, server_settings={"application_name": LISTENER_NAME}
+            )
+            for channel in self._channels:
+                await connection.add_listener(channel, self._on_notify)
+            self._listener = connection
+
+    async def _keep_listening(self) -> None:
+        """Reconnect (and re-LISTEN) whenever the listener connection is gone."""
+        while not self._closing:
+            await asyncio.sleep(self._reconnect_delay_s)
+            listener = self._listener
+            alive = listener is not None and not listener.is_closed()
+            if alive and listener is not None:
+                try:
+                    await asyncio.wait_for(listener.execute("SELECT 1"), timeout=5)
+                    continue
+                except (OSError, asyncpg.PostgresError, TimeoutError, asyncpg.InterfaceError):
+                    pass
+            log.warning("channels: listener connection lost; reconnecting")
+            if listener is not None:
+                listener.terminate()
+            with contextlib.suppress(OSError, asyncpg.PostgresError, TimeoutError):
+                await self._connect_listener()
+                log.info("channels: listener reconnected to %d channels", len(self._channels))
+
+    def _on_notify(self, _connection: Any, _pid: int, channel: str, payload: object) -> None:
+        text = str(payload)
+        if text.startswith(_SPILL_MARK):
+            asyncio.get_running_loop().create_task(self._fetch_spill(channel, text))
+            return
+        self._queue.put_nowait((channel, text.encode()))
+
+    async def _fetch_spill(self, channel: str, marker: str) -> None:
+        assert self._pool is not None
+        row = await self._pool.fetchval(
+            "SELECT payload FROM channel_spill WHERE id = $1", int(marker[len(_SPILL_MARK) :])
+        )
+        if row is not None:
+            self._queue.put_nowait((channel, str(row).encode()))
+
+    async def publish(self, data: bytes, channels: Iterable[str]) -> None:
+        if self._pool is None:
+            raise RuntimeError("channels backend not started")
+        text = data.decode()
+        async with self._pool.acquire() as connection:
+            for channel in channels:
+                if len(data) < NOTIFY_LIMIT:
+                    await connection.execute("SELECT pg_notify($1, $2)", channel, text)
+                    continue
+                await connection.execute(
+                    "WITH spill AS (INSERT INTO channel_spill (channel, payload, created_at) "
+                    "VALUES ($1, $2, now()) RETURNING id) "
+                    "SELECT pg_notify($1, $3 || spill.id::text) FROM spill",
+                    channel,
+                    text,
+                    _SPILL_MARK,
+                )
+                await connection.execute(
+                    "DELETE FROM channel_spill WHERE created_at < now() - make_interval(secs => $1)",
+                    float(_SPILL_KEEP_S),
+                )
+
+    async def subscribe(self, channels: Iterable[str]) -> None:
+        async with self._lock:
+            for channel in set(channels) - self._channels:
+                self._channels.add(channel)
+                if self._listener is not None and not self._listener.is_closed():
+                    await self._listener.add_listener(channel, self._on_notify)
+
+    async def unsubscribe(self, channels: Iterable[str]) -> None:
+        async with self._lock:
+            for channel in set(channels) & self._channels:
+                self._channels.discard(channel)
+                if self._listener is not None and not self._listener.is_closed():
+                    with contextlib.suppress(OSError, asyncpg.PostgresError):
+                        await self._listener.remove_listener(channel, self._on_notify)
+
+    async def stream_events(self) -> AsyncGenerator[tuple[str, bytes], None]:
+        while True:
+            channel, payload = await self._queue.get()
+            if channel in self._channels:
+                yield channel, payload
+
+    async def get_history(self, channel: str, limit: int | None = None) -> list[bytes]:
+        return []
+
+
+def room_channel(room_id: uuid.UUID) -> str:
+    """Signalling of one video room."""
+    return f"room.{room_id}"
+
+
+def user_channel(user_id: uuid.UUID) -> str:
+    """Live updates for the open pages of one person."""
+    return f"user.{user_id}"
+
+
+async def publish_to_user(
+    channels: ChannelsPlugin, user_id: uuid.UUID, kind: str, subject_id: uuid.UUID
+) -> None:
+    """Tell a person's open pages that something changed (they reload it from the API)."""
+    payload = {"kind": kind, "subject_id": str(subject_id)}
+    await channels.wait_published(json.dumps(payload).encode(), [user_channel(user_id)])
 
 
 def channels_backend(settings: Settings) -> ChannelsBackend:
-    """The backend for this deployment: in-memory unless a shared one is configured."""
+    """The backend for this deployment (see the module docstring)."""
+    choice = settings.channels_backend
+    if choice == "auto":
+        if settings.redis_url:
+            choice = "redis"
+        elif settings.is_sqlite:
+            choice = "memory"
+        else:
+            choice = "postgres"
+    if choice == "redis":
+        from litestar.channels.backends.redis import RedisChannelsPubSubBackend
+        from redis.asyncio import Redis
+
+        return RedisChannelsPubSubBackend(redis=Redis.from_url(settings.redis_url))
+    if choice == "postgres":
+        return PostgresChannelsBackend(asyncpg_dsn(settings.resolved_database_url))
     return MemoryChannelsBackend(history=0)
 
 

@@ -5,16 +5,20 @@ Alembic and the test-suite import this; each new area adds its ``models`` module
 
 from __future__ import annotations
 
+from telehealth import events as event_models
 from telehealth.auth import models as auth_models
 from telehealth.directory import models as directory_models
 from telehealth.fhir import models as fhir_models
 from telehealth.notifications import models as notification_models
+from telehealth.rtc import models as rtc_models
 from telehealth.scheduling import models as scheduling_models
 
 __all__ = [
     "auth_models",
     "directory_models",
+    "event_models",
     "fhir_models",
     "notification_models",
+    "rtc_models",
     "scheduling_models",
 ]

@@ -41,6 +41,20 @@ class Settings(BaseSettings):
     db_echo: bool = False
     log_level: str = "INFO"
 
+    # Video sessions (telehealth.rtc); see docs/rtc.md.
+    redis_url: str = Field(default="", description="Redis for Channels across processes")
+    channels_backend: str = Field(
+        default="auto", pattern="^(auto|memory|postgres|redis)$", description="auto: by database"
+    )
+    stun_urls: list[str] = Field(default_factory=list, description="e.g. stun:turn.example.vn")
+    turn_urls: list[str] = Field(default_factory=list, description="e.g. turn:turn.example.vn")
+    turn_secret: str = Field(default="", description="coturn static-auth-secret")
+    turn_credential_ttl_s: int = Field(default=6 * 3600, ge=60)
+    join_token_ttl_s: int = Field(default=300, ge=10)
+    room_open_before_s: int = Field(default=15 * 60, ge=0)
+    room_grace_after_s: int = Field(default=30 * 60, ge=0)
+    media_capacity: int = Field(default=4, ge=0, description="server media legs per process")
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:

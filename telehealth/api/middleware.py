@@ -34,6 +34,8 @@ PUBLIC_PATHS = [
     "^/static/",
     "^/favicon.ico$",
     *PUBLIC_PAGE_PATHS,
+    "^/ws/rooms/",  # the join token authenticates (telehealth.rtc)
+    "^/room/",
 ]
 
 

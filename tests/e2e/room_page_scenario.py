@@ -1,0 +1,109 @@
+"""Run inside a network namespace holding only `lo` (see test_room_page.py): the service, an
+optional coturn, headless Debian chromium on the consult-room page, and an aiortc peer.
+
+Usage: room_page_scenario.py ROOM_ID PAGE_TOKEN PEER_TOKEN PAGE_USER_ID MODE(direct|relay)
+Settings come from TELEHEALTH_* variables. Prints one JSON object with what it observed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import sys
+from typing import Any
+
+import aioice.ice
+import uvicorn
+from playwright.async_api import async_playwright
+
+from telehealth.app import create_app
+from telehealth.rtc.testclient import Participant
+from telehealth.settings import Settings
+
+CHROMIUM_FLAGS = [
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+    "--no-sandbox",
+]
+
+SELECTED_PAIR_JS = """async () => {
+  const pc = window.telehealthRoom.peers.values().next().value;
+  if (!pc) return null;
+  const stats = await pc.getStats();
+  let pair = null;
+  stats.forEach((r) => { if (r.type === "candidate-pair" && r.state === "succeeded" && r.nominated) pair = r; });
+  if (!pair) return null;
+  return { local: stats.get(pair.localCandidateId).candidateType,
+           remote: stats.get(pair.remoteCandidateId).candidateType };
+}"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def main(room_id: str, page_token: str, peer_token: str, page_user: str, mode: str) -> None:
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
+    settings = Settings()
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    serving = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 (uvicorn offers no event to wait on)
+        await asyncio.sleep(0.02)
+    base = f"http://127.0.0.1:{port}"
+    result: dict[str, Any] = {"mode": mode}
+    peer = Participant(base, room_id, peer_token)
+    try:
+        await peer.join()
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(
+                executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
+                args=CHROMIUM_FLAGS,
+            )
+            page = await browser.new_page()
+            query = "?relay=1" if mode == "relay" else ""
+            await page.goto(f"{base}/room/{room_id}{query}#token={page_token}")
+            result["title"] = await page.title()
+            await page.click("#precall")
+            await page.wait_for_function("window.telehealthRoom.report", timeout=30_000)
+            result["precall"] = await page.evaluate("window.telehealthRoom.report")
+            result["precall_frames"] = await page.evaluate("window.telehealthRoom.frames.precall")
+            await page.click("#join")
+            peer_frames = f"window.telehealthRoom.frames['{peer.me}'] || 0"
+            await page.wait_for_function(f"({peer_frames}) >= 30", timeout=30_000)
+            result["page_frames"] = await page.evaluate(peer_frames)
+            await page.wait_for_function(
+                "document.getElementById('quality').dataset.level !== 'unknown'", timeout=30_000
+            )
+            result["quality"] = await page.get_attribute("#quality", "data-level")
+            result["peer_frames"] = await peer.wait_frames(page_user, 10)
+            result["pair"] = await page.evaluate(SELECTED_PAIR_JS)
+            await page.click("#mute")
+            result["muted_relayed"] = (await peer.signalling.expect("mute"))["audio"]
+            await page.click("#camera")
+            result["camera_off_relayed"] = (await peer.signalling.expect("mute"))["video"]
+            await page.click("#audioonly")
+            result["mode_relayed"] = (await peer.signalling.expect("media_mode"))["mode"]
+            await page.click("#lang")
+            result["english_heading"] = await page.text_content("h1")
+            await page.click("#leave")
+            result["left"] = (await peer.signalling.expect("peer_left"))["type"]
+            await browser.close()
+    finally:
+        with contextlib.suppress(Exception):
+            await peer.leave()
+        server.should_exit = True
+        await serving
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    asyncio.run(main(*sys.argv[1:6]))

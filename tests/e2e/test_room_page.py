@@ -1,0 +1,127 @@
+"""The consult-room page in headless Debian chromium (fake camera), in a network namespace with
+only `lo`: it joins with its token and receives video from an aiortc peer, directly and through
+a real coturn with relay-only ICE and time-limited credentials."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from telehealth.db import Database
+from telehealth.rtc.credentials import JoinClaims, issue_join_token
+from telehealth.settings import Settings
+from telehealth.timeutil import utcnow
+from tests.e2e.netns import loopback_namespace, unavailable
+from tests.rtc_support import make_room
+
+pytestmark = pytest.mark.slow
+SCENARIO = Path(__file__).with_name("room_page_scenario.py")
+ROOT = Path(__file__).resolve().parents[2]
+TURN_SECRET = "coturn-static-auth-secret"
+TURN_PORT = 3478
+
+
+@pytest.fixture
+def backend() -> str:
+    return "sqlite"  # all runs inside the namespace, where only a file database is reachable
+
+
+def coturn_command(prefix: list[str]) -> list[str]:
+    return [
+        *prefix,
+        "turnserver",
+        "-n",
+        "--listening-ip=127.0.0.1",
+        "--relay-ip=127.0.0.1",
+        f"--listening-port={TURN_PORT}",
+        "--use-auth-secret",
+        f"--static-auth-secret={TURN_SECRET}",
+        "--realm=telehealth.test",
+        "--allow-loopback-peers",
+        "--no-tls",
+        "--no-dtls",
+        "--no-cli",
+        "--fingerprint",
+        "--min-port=49160",
+        "--max-port=49260",
+        "--log-file=stdout",
+    ]
+
+
+@pytest.mark.parametrize("mode", ["direct", "relay"])
+async def test_page_joins_and_receives_video(
+    mode: str, db: Database, settings: Settings, tmp_path: Path
+) -> None:
+    if shutil.which(os.environ.get("CHROMIUM", "/usr/bin/chromium")) is None:
+        unavailable("Debian chromium is not installed (apt-get install chromium)")
+    if mode == "relay" and shutil.which("turnserver") is None:
+        unavailable("coturn is not installed (apt-get install coturn)")
+    made = await make_room(db, settings)
+    now = utcnow()
+    page_token = issue_join_token(
+        settings, JoinClaims(made.room_id, made.requester, "requester", "bs.xa1"), now
+    )
+    peer_token = issue_join_token(
+        settings, JoinClaims(made.room_id, made.specialist, "specialist", "bs.tim"), now
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "TELEHEALTH_DATABASE_URL": settings.resolved_database_url,
+        "TELEHEALTH_SECRET_KEY": settings.secret_key,
+        "TELEHEALTH_DATA_DIR": str(tmp_path),
+        "TELEHEALTH_STUN_URLS": json.dumps([f"stun:127.0.0.1:{TURN_PORT}"]),
+    }
+    if mode == "relay":
+        env["TELEHEALTH_TURN_URLS"] = json.dumps([f"turn:127.0.0.1:{TURN_PORT}?transport=udp"])
+        env["TELEHEALTH_TURN_SECRET"] = TURN_SECRET
+    with loopback_namespace() as inside:
+        turn = None
+        if mode == "relay":
+            turn = await asyncio.create_subprocess_exec(
+                *coturn_command(inside),
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+        try:
+            run = await asyncio.create_subprocess_exec(
+                *inside,
+                sys.executable,
+                str(SCENARIO),
+                str(made.room_id),
+                page_token,
+                peer_token,
+                str(made.requester),
+                mode,
+                env=env,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            async with asyncio.timeout(120):
+                out, err = await run.communicate()
+        finally:
+            if turn is not None:
+                turn.terminate()
+                await turn.wait()
+    assert run.returncode == 0, err.decode()[-3000:]
+    result = json.loads(out.decode().strip().splitlines()[-1])
+    assert result["title"] == "Phòng hội chẩn"
+    assert result["precall_frames"] > 0  # the service echoed the fake camera back
+    assert result["precall"]["recommended_mode"] in ("video", "audio_only")
+    assert result["precall"]["bitrate_kbps"] > 0
+    assert result["page_frames"] >= 30  # video from the aiortc peer reached the page
+    assert result["quality"] in ("good", "fair", "poor")
+    assert result["peer_frames"] >= 10  # and the page's fake camera reached the peer
+    assert result["muted_relayed"] is True
+    assert result["camera_off_relayed"] is True
+    assert result["mode_relayed"] == "audio_only"
+    assert result["english_heading"] == "Consult room"
+    assert result["left"] == "peer_left"
+    if mode == "relay":
+        assert result["pair"]["local"] == "relay", result

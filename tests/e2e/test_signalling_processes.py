@@ -1,0 +1,161 @@
+"""Two `telehealth serve` processes on one PostgreSQL: participants on different processes
+see each other, exchange media, and keep signalling after the listener connection is killed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from telehealth.db import Database
+from telehealth.events import LISTENER_NAME, asyncpg_dsn
+from telehealth.rtc.testclient import Participant, SignallingClient
+from telehealth.settings import Settings
+from tests.conftest import free_port
+from tests.rtc_support import join_token, loopback_ice, make_room
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def _loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    loopback_ice(monkeypatch)
+
+
+@asynccontextmanager
+async def serve(settings: Settings, tmp: Path, extra_env: dict[str, str]) -> AsyncIterator[str]:
+    """One real service process, as operators run it."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "TELEHEALTH_DATABASE_URL": settings.resolved_database_url,
+        "TELEHEALTH_SECRET_KEY": settings.secret_key,
+        "TELEHEALTH_DATA_DIR": str(tmp),
+        "TELEHEALTH_LOG_LEVEL": "WARNING",
+        **extra_env,
+    }
+    process = await asyncio.create_subprocess_exec(
+        *[
+            str(Path(sys.executable).parent / "telehealth"),
+            "serve",
+            "--port",
+            str(port),
+            "--no-migrate",
+        ],
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=url) as http:
+            for _ in range(300):
+                if process.returncode is not None:
+                    raise RuntimeError(f"serve exited with {process.returncode}")
+                try:
+                    if (await http.get("/health")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        async with asyncio.timeout(20):
+            await process.wait()
+
+
+@pytest.fixture
+def backend() -> str:
+    return "postgresql"
+
+
+async def _redis_reachable() -> bool:
+    try:
+        _reader, writer = await asyncio.open_connection("127.0.0.1", 6379)
+    except OSError:
+        return False
+    writer.close()
+    return True
+
+
+async def resumed(sender: SignallingClient, receiver: SignallingClient) -> None:
+    """Send until one message gets through (bounded)."""
+    for _ in range(100):
+        await sender.send({"type": "mute", "audio": False, "video": False})
+        try:
+            await receiver.expect("mute", within_s=0.3)
+            return
+        except TimeoutError:
+            continue
+    raise AssertionError("signalling did not resume after the listener reconnected")
+
+
+@pytest.mark.parametrize("channels", ["postgres", "redis"])
+async def test_participants_on_two_processes(
+    channels: str, db: Database, settings: Settings, tmp_path: Path
+) -> None:
+    env = {"TELEHEALTH_CHANNELS_BACKEND": channels}
+    if channels == "redis":
+        if not await _redis_reachable():
+            pytest.skip("no Redis at 127.0.0.1:6379")
+        env["TELEHEALTH_REDIS_URL"] = "redis://127.0.0.1:6379/0"
+    made = await make_room(db, settings)
+    async with (
+        serve(settings, tmp_path / "one", env) as one,
+        serve(settings, tmp_path / "two", env) as two,
+        httpx.AsyncClient(base_url=one) as http,
+    ):
+        a = Participant(one, str(made.room_id), await join_token(http, made.room_id, "bs.xa1"))
+        b = Participant(two, str(made.room_id), await join_token(http, made.room_id, "bs.tim"))
+        try:
+            await a.join()
+            await b.join()
+            assert await a.wait_frames(str(made.specialist), 10) >= 10
+            assert await b.wait_frames(str(made.requester), 10) >= 10
+
+            if channels == "postgres":
+                # Kill every listener connection; the processes reconnect and re-LISTEN.
+                dsn = asyncpg_dsn(settings.resolved_database_url)
+                admin = await asyncpg.connect(dsn)
+                try:
+                    killed = await admin.fetchval(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE application_name = $1 AND datname = current_database()",
+                        LISTENER_NAME,
+                    )
+                    assert killed == 2
+                    for _ in range(200):
+                        back = await admin.fetchval(
+                            "SELECT count(*) FROM pg_stat_activity "
+                            "WHERE application_name = $1 AND datname = current_database()",
+                            LISTENER_NAME,
+                        )
+                        if back == 2:
+                            break
+                        await asyncio.sleep(0.1)
+                    assert back == 2
+                finally:
+                    await admin.close()
+                # Messages published while a listener was down are lost; delivery resumes.
+                await resumed(b.signalling, a.signalling)
+                await resumed(a.signalling, b.signalling)
+
+            # Signalling still crosses processes: the requester reconnects on process two
+            # and gets media from the specialist again, who never re-joined.
+            again = Participant(two, str(made.room_id), a.welcome["token"])
+            await again.join()
+            assert await a.signalling.closed() == 4000
+            await a.drop()
+            assert await again.wait_frames(str(made.specialist), 10) >= 10
+            mute = {"type": "mute", "audio": False, "video": True}
+            await b.signalling.send(mute)
+            assert (await again.signalling.expect("mute"))["from"] == str(made.specialist)
+            await again.leave()
+        finally:
+            await a.drop()
+            await b.leave()

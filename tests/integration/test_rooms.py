@@ -1,0 +1,165 @@
+"""Rooms through the HTTP API: open_room_for, invitations, join tokens with ICE servers."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlmodel import col, func, select
+
+from telehealth.db import Database
+from telehealth.rtc.models import ParticipantRole, Room, RoomParticipant, RoomState
+from telehealth.rtc.service import ParticipantSpec, close_room, open_room_for
+from telehealth.settings import Settings
+from telehealth.timeutil import utcnow
+from tests.helpers import assert_problem, login
+from tests.rtc_support import make_room, user_id
+
+TURN_SECRET = "coturn-shared-secret"
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        data_dir=tmp_path,
+        secret_key="test-signing-key-" + "x" * 32,
+        stun_urls=["stun:127.0.0.1:3478"],
+        turn_urls=["turn:127.0.0.1:3478?transport=udp"],
+        turn_secret=TURN_SECRET,
+        turn_credential_ttl_s=600,
+    )
+
+
+async def test_open_room_for_is_idempotent_and_follows_the_booking(
+    db: Database, settings: Settings
+) -> None:
+    made = await make_room(db, settings)
+    later = utcnow() + timedelta(days=1)
+    interpreter = await user_id(db, "bs.nhi")
+    async with db.unit_of_work() as session:
+        again = await open_room_for(
+            session,
+            made.appointment_id,
+            [
+                ParticipantSpec(made.requester, ParticipantRole.REQUESTER),
+                ParticipantSpec(interpreter, ParticipantRole.SPECIALIST),
+            ],
+            later,
+            later + timedelta(minutes=20),
+            settings=settings,
+        )
+    assert again.id == made.room_id
+    assert again.state == RoomState.SCHEDULED
+    assert again.opens_at == later - timedelta(seconds=settings.room_open_before_s)
+    async with db.unit_of_work() as session:
+        rooms = (await session.exec(select(func.count()).select_from(Room))).one()
+        people = (
+            await session.exec(
+                select(RoomParticipant.user_id).where(col(RoomParticipant.room_id) == made.room_id)
+            )
+        ).all()
+    assert rooms == 1
+    assert sorted(people) == sorted([made.requester, made.specialist, interpreter])
+
+
+async def test_room_opens_once_its_window_begins(db: Database, settings: Settings) -> None:
+    made = await make_room(db, settings, starts_in=timedelta(hours=2))
+    async with db.unit_of_work() as session:
+        room = await session.get(Room, made.room_id)
+        assert room is not None and room.state == RoomState.SCHEDULED
+        soon = room.starts_at - timedelta(minutes=1)
+        reopened = await open_room_for(
+            session, made.appointment_id, [], room.starts_at, room.ends_at, now=soon
+        )
+    assert reopened.state == RoomState.OPEN
+
+
+async def test_participant_gets_join_token_with_time_limited_turn_credentials(
+    client: httpx.AsyncClient, db: Database, settings: Settings
+) -> None:
+    made = await make_room(db, settings)
+    response = await client.post(
+        f"/api/rooms/{made.room_id}/join", headers=await login(client, "bs.xa1")
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["token"] and body["websocket_path"] == f"/ws/rooms/{made.room_id}"
+    stun, turn = body["ice_servers"]
+    assert stun == {"urls": ["stun:127.0.0.1:3478"]}
+    expiry, participant = turn["username"].split(":")
+    assert participant == str(made.requester)
+    assert 0 < int(expiry) - time.time() <= 600
+    expected = hmac.new(TURN_SECRET.encode(), turn["username"].encode(), hashlib.sha1).digest()
+    assert turn["credential"] == base64.b64encode(expected).decode()
+    # The room opened because a participant came within its window.
+    async with db.unit_of_work() as session:
+        room = await session.get(Room, made.room_id)
+        assert room is not None and room.state == RoomState.OPEN
+
+
+async def test_non_participant_gets_no_token_and_cannot_see_the_room(
+    client: httpx.AsyncClient, db: Database, settings: Settings
+) -> None:
+    made = await make_room(db, settings)
+    headers = await login(client, "bs.xa2")
+    body = assert_problem(
+        await client.post(f"/api/rooms/{made.room_id}/join", headers=headers), 403
+    )
+    assert "not a participant" in str(body["detail"])
+    assert_problem(await client.get(f"/api/rooms/{made.room_id}", headers=headers), 404)
+    own = await client.get(f"/api/rooms/{made.room_id}", headers=await login(client, "bs.tim"))
+    assert own.status_code == 200 and len(own.json()["participants"]) == 2
+
+
+async def test_closed_and_not_yet_open_rooms_refuse_tokens(
+    client: httpx.AsyncClient, db: Database, settings: Settings
+) -> None:
+    early = await make_room(db, settings, starts_in=timedelta(hours=3))
+    headers = await login(client, "bs.xa1")
+    body = assert_problem(
+        await client.post(f"/api/rooms/{early.room_id}/join", headers=headers), 409
+    )
+    assert "opens at" in str(body["detail"])
+    ended = await make_room(db, settings)
+    async with db.unit_of_work() as session:
+        assert await close_room(session, ended.room_id)
+        assert not await close_room(session, ended.room_id)
+    body = assert_problem(
+        await client.post(f"/api/rooms/{ended.room_id}/join", headers=headers), 409
+    )
+    assert "closed" in str(body["detail"])
+
+
+async def test_only_a_coordinator_invites_a_second_specialist(
+    client: httpx.AsyncClient, db: Database, settings: Settings
+) -> None:
+    made = await make_room(db, settings)
+    second = await user_id(db, "bs.nhi")
+    path = f"/api/rooms/{made.room_id}/participants"
+    refused = await client.post(
+        path, json={"user_id": str(second)}, headers=await login(client, "bs.tim")
+    )
+    assert_problem(refused, 403)
+    assert_problem(
+        await client.post(f"/api/rooms/{made.room_id}/join", headers=await login(client, "bs.nhi")),
+        403,
+    )
+    coordinator = await login(client, "dieuphoi")
+    invited = await client.post(path, json={"user_id": str(second)}, headers=coordinator)
+    assert invited.status_code == 201, invited.text
+    roles = {p["user_id"]: p["role"] for p in invited.json()}
+    assert roles[str(second)] == "invited"
+    joined = await client.post(
+        f"/api/rooms/{made.room_id}/join", headers=await login(client, "bs.nhi")
+    )
+    assert joined.status_code == 201
+    bad = await client.post(path, json={"user_id": str(uuid.uuid4())}, headers=coordinator)
+    assert_problem(bad, 422, field="user_id")
