@@ -16,6 +16,8 @@ from litestar.openapi.spec import Components, SecurityScheme
 from telehealth import __version__
 from telehealth.api.admin import AdminController
 from telehealth.api.auth import AuthController
+from telehealth.api.availability import AvailabilityController, SlotController
+from telehealth.api.consults import AppointmentController, ConsultController
 from telehealth.api.dependencies import (
     provide_caller,
     provide_db,
@@ -32,6 +34,7 @@ from telehealth.api.directory import (
 from telehealth.api.health import health
 from telehealth.api.middleware import PUBLIC_PATHS, BearerTokenMiddleware, RequestLogMiddleware
 from telehealth.api.problems import handle_exception
+from telehealth.api.terminology import search_icd10
 from telehealth.db import Database
 from telehealth.events import create_channels
 from telehealth.settings import Settings
@@ -60,6 +63,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             PractitionerController,
             PractitionerRoleController,
             PatientController,
+            AvailabilityController,
+            SlotController,
+            ConsultController,
+            AppointmentController,
+            search_icd10,
         ],
         lifespan=[lifespan],
         plugins=[channels],

@@ -6,8 +6,17 @@ Alembic and the test-suite import this; each new area adds its ``models`` module
 from __future__ import annotations
 
 from telehealth.auth import models as auth_models
+from telehealth.availability import models as availability_models
+from telehealth.consults import models as consult_models
 from telehealth.directory import models as directory_models
 from telehealth.notifications import models as notification_models
 from telehealth.scheduling import models as scheduling_models
 
-__all__ = ["auth_models", "directory_models", "notification_models", "scheduling_models"]
+__all__ = [
+    "auth_models",
+    "availability_models",
+    "consult_models",
+    "directory_models",
+    "notification_models",
+    "scheduling_models",
+]
