@@ -107,9 +107,10 @@ def generate_slots(
 ) -> list[Span]:
     """The slots of local days ``first_day``..``last_day`` (inclusive), in UTC, sorted.
 
-    Weekly rules give slots on their weekdays; *unavailable* windows remove every slot they
-    touch; *extra* windows add slots of their own length. Slots starting before
-    ``not_before`` are left out, and so is an extra slot overlapping one already made.
+    Weekly rules give slots on their weekdays; *unavailable* windows remove every rule slot
+    they touch; *extra* windows add slots of their own length (even inside leave: they are
+    the specialist's explicit choice), except where one would overlap a slot already made.
+    Slots starting before ``not_before`` are left out.
     """
     rules = list(rules)
     exceptions = list(exceptions)
@@ -127,6 +128,12 @@ def generate_slots(
             end = datetime.combine(day, rule.end_time, zone).astimezone(ZoneInfo("UTC"))
             spans.update(_cut(start, end, rule.slot_minutes))
         day += timedelta(days=1)
+    blocked = [w for w in exceptions if w.slot_minutes is None]
+    spans = {
+        span
+        for span in spans
+        if not any(overlaps(span.starts_at, span.ends_at, w.starts_at, w.ends_at) for w in blocked)
+    }
     window_start = datetime.combine(first_day, time(0), zone)
     window_end = datetime.combine(last_day + timedelta(days=1), time(0), zone)
     for extra in exceptions:
@@ -138,13 +145,7 @@ def generate_slots(
                 overlaps(span.starts_at, span.ends_at, s.starts_at, s.ends_at) for s in spans
             ):
                 spans.add(span)
-    blocked = [w for w in exceptions if w.slot_minutes is None]
-    return sorted(
-        span
-        for span in spans
-        if span.starts_at >= not_before
-        and not any(overlaps(span.starts_at, span.ends_at, w.starts_at, w.ends_at) for w in blocked)
-    )
+    return sorted(span for span in spans if span.starts_at >= not_before)
 
 
 @dataclass(frozen=True)
