@@ -21,7 +21,6 @@ from telehealth.availability.schemas import (
     RuleRead,
     SlotRead,
 )
-from telehealth.consults import booking
 
 Moment = Annotated[
     datetime | None, Parameter(description="ISO 8601 with offset, e.g. 2026-12-01T08:00+07:00")
@@ -108,4 +107,4 @@ class SlotController(Controller):
         self, slot_id: uuid.UUID, session: SessionDep, caller: CallerDep, settings: SettingsDep
     ) -> SlotRead:
         """Keep a slot for you a few minutes while you confirm the booking."""
-        return SlotRead.model_validate(await booking.hold_slot(session, caller, slot_id, settings))
+        return SlotRead.model_validate(await service.hold_slot(session, caller, slot_id, settings))

@@ -11,7 +11,7 @@ from litestar.params import JSONBody, Parameter
 
 from telehealth.api.dependencies import CallerDep, SessionDep, SettingsDep
 from telehealth.availability.schemas import SlotRead
-from telehealth.consults import booking, service
+from telehealth.consults import booking, queues, service
 from telehealth.consults.models import ConsultStatus, Priority
 from telehealth.consults.schemas import (
     ActionInput,
@@ -61,7 +61,7 @@ class ConsultController(Controller):
         offset: Offset = 0,
     ) -> list[ConsultRead]:
         """Your queue: most urgent first, then longest waiting."""
-        rows = await service.queue(
+        rows = await queues.queue(
             session, caller, status=status, priority=priority, limit=limit, offset=offset
         )
         return [ConsultRead.model_validate(r) for r in rows]

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, exists, or_
+from sqlalchemy import and_, delete, exists, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -29,7 +29,8 @@ from telehealth.availability.schemas import (
 from telehealth.consults.models import Appointment, AppointmentStatus
 from telehealth.directory.models import PractitionerRole
 from telehealth.directory.service import specialty_by_code
-from telehealth.errors import InvalidInput, NotFound, PermissionDenied
+from telehealth.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from telehealth.scheduling.service import schedule
 from telehealth.settings import Settings
 from telehealth.timeutil import local, utcnow
 
@@ -278,3 +279,51 @@ async def find_slots(
         starts_before=starts_before,
         limit=limit,
     )
+
+
+HOLD_EXPIRE = "slot.hold_expire"
+SLOT_TAKEN = "Khung giờ không còn trống / slot no longer available"
+
+
+async def hold_slot(
+    session: AsyncSession, caller: Caller, slot_id: uuid.UUID, settings: Settings
+) -> Slot:
+    """Keep a free slot for the caller a few minutes while they confirm; it frees itself."""
+    now = utcnow()
+    until = now + timedelta(seconds=settings.slot_hold_s)
+    result = await session.exec(
+        update(Slot)
+        .where(
+            col(Slot.id) == slot_id,
+            col(Slot.starts_at) > now,
+            or_(
+                col(Slot.status) == SlotStatus.FREE,
+                and_(col(Slot.status) == SlotStatus.HELD, col(Slot.hold_until) < now),
+            ),
+        )
+        .values(
+            status=SlotStatus.HELD, hold_until=until, held_by=caller.principal.id, updated_at=now
+        )
+        .execution_options(synchronize_session="evaluate")
+    )
+    if result.rowcount != 1:
+        raise Conflict(SLOT_TAKEN)
+    schedule(session, HOLD_EXPIRE, slot_id, until, {"held_by": str(caller.principal.id)})
+    slot = await session.get(Slot, slot_id)
+    assert slot is not None
+    return slot
+
+
+async def release_expired_hold(session: AsyncSession, slot_id: uuid.UUID) -> bool:
+    """Timer job for ``slot.hold_expire``: free the slot if its hold has run out."""
+    result = await session.exec(
+        update(Slot)
+        .where(
+            col(Slot.id) == slot_id,
+            col(Slot.status) == SlotStatus.HELD,
+            col(Slot.hold_until) <= utcnow(),
+        )
+        .values(status=SlotStatus.FREE, hold_until=None, held_by=None, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, or_, update
@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from telehealth.auth.access import check_consult_action, check_consult_read
 from telehealth.auth.principal import Caller, Principal
 from telehealth.availability.models import Slot, SlotStatus
-from telehealth.availability.service import search_slots
+from telehealth.availability.service import SLOT_TAKEN, search_slots
 from telehealth.consults import rules
 from telehealth.consults.models import (
     Appointment,
@@ -41,11 +41,7 @@ from telehealth.consults.service import (
 from telehealth.errors import Conflict, InvalidInput, InvalidTransition, NotFound
 from telehealth.notifications.service import notify
 from telehealth.scheduling.service import cancel_timers, schedule
-from telehealth.settings import Settings
 from telehealth.timeutil import utcnow
-
-SLOT_TAKEN = "Khung giờ không còn trống / slot no longer available"
-HOLD_EXPIRE = "slot.hold_expire"
 
 
 async def _claim_slot(
@@ -333,50 +329,6 @@ async def appointments_of_request(
         .order_by(col(Appointment.created_at))
     )
     return rows.all()
-
-
-async def hold_slot(
-    session: AsyncSession, caller: Caller, slot_id: uuid.UUID, settings: Settings
-) -> Slot:
-    """Keep a free slot for the caller a few minutes while they confirm; it frees itself."""
-    now = utcnow()
-    until = now + timedelta(seconds=settings.slot_hold_s)
-    result = await session.exec(
-        update(Slot)
-        .where(
-            col(Slot.id) == slot_id,
-            col(Slot.starts_at) > now,
-            or_(
-                col(Slot.status) == SlotStatus.FREE,
-                and_(col(Slot.status) == SlotStatus.HELD, col(Slot.hold_until) < now),
-            ),
-        )
-        .values(
-            status=SlotStatus.HELD, hold_until=until, held_by=caller.principal.id, updated_at=now
-        )
-        .execution_options(synchronize_session="evaluate")
-    )
-    if result.rowcount != 1:
-        raise Conflict(SLOT_TAKEN)
-    schedule(session, HOLD_EXPIRE, slot_id, until, {"held_by": str(caller.principal.id)})
-    slot = await session.get(Slot, slot_id)
-    assert slot is not None
-    return slot
-
-
-async def release_expired_hold(session: AsyncSession, slot_id: uuid.UUID) -> bool:
-    """Timer job for ``slot.hold_expire``: free the slot if its hold has run out."""
-    result = await session.exec(
-        update(Slot)
-        .where(
-            col(Slot.id) == slot_id,
-            col(Slot.status) == SlotStatus.HELD,
-            col(Slot.hold_until) <= utcnow(),
-        )
-        .values(status=SlotStatus.FREE, hold_until=None, held_by=None, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    return bool(result.rowcount)
 
 
 async def no_show_if_unattended(session: AsyncSession, appointment_id: uuid.UUID) -> bool:
