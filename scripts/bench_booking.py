@@ -56,7 +56,8 @@ async def _admin(sql: str) -> None:
 
 
 async def prepare(url: str, count: int) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """Two disjoint work lists of (request id, slot id): free future slots, accepted requests."""
+    """Two disjoint work lists of (request id, slot id): free future slots, accepted requests;
+    one slot in ten appears twice, with two requests racing for it."""
     db = Database(Settings(database_url=url))
     async with db.unit_of_work() as session:
         await seed_demo(session)
@@ -83,19 +84,10 @@ async def prepare(url: str, count: int) -> tuple[list[tuple[str, str]], list[tup
         roles = [role for role in roles if role.practitioner_id in specialists]
         start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=2)
         pairs: list[tuple[str, str]] = []
-        for index in range(2 * count):
-            role = roles[index % len(roles)]
-            step = index // len(roles)
-            slot = Slot(
-                practitioner_role_id=role.id,
-                practitioner_id=role.practitioner_id,
-                organization_id=role.organization_id,
-                specialty_id=role.specialty_id or uuid.uuid4(),
-                starts_at=start + timedelta(minutes=20 * step),
-                ends_at=start + timedelta(minutes=20 * step + 20),
-            )
+
+        def accepted(role: PractitionerRole) -> ConsultRequest:
             request = ConsultRequest(
-                patient_id=patients[index % len(patients)],
+                patient_id=patients[len(pairs) % len(patients)],
                 requesting_organization_id=requester.organization_id,
                 requester_id=requester.id,
                 activity_type=ActivityType.EXAM_TREATMENT,
@@ -108,10 +100,27 @@ async def prepare(url: str, count: int) -> tuple[list[tuple[str, str]], list[tup
                 assigned_role_id=role.id,
                 assigned_practitioner_id=role.practitioner_id,
             )
-            session.add_all([slot, request])
-            pairs.append((str(request.id), str(slot.id)))
+            session.add(request)
+            return request
+
+        for index in range(2 * count):
+            role = roles[index % len(roles)]
+            step = index // len(roles)
+            slot = Slot(
+                practitioner_role_id=role.id,
+                practitioner_id=role.practitioner_id,
+                organization_id=role.organization_id,
+                specialty_id=role.specialty_id or uuid.uuid4(),
+                starts_at=start + timedelta(minutes=20 * step),
+                ends_at=start + timedelta(minutes=20 * step + 20),
+            )
+            session.add(slot)
+            pairs.append((str(accepted(role).id), str(slot.id)))
+            if index % 10 == 9:  # one slot in ten is contested by a second request
+                pairs.append((str(accepted(role).id), str(slot.id)))
     await db.dispose()
-    return pairs[:count], pairs[count:]
+    half = len(pairs) // 2
+    return pairs[:half], pairs[half:]
 
 
 def _free_port() -> int:
@@ -162,12 +171,7 @@ async def api_phase(
                 "/api/auth/login", json={"username": "bs.xa1", "password": DEMO_PASSWORD}
             )
             headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
-            # one in ten slots is contested: a second request races for it
-            items: list[tuple[str, str]] = []
-            for index, (request_id, slot_id) in enumerate(work):
-                items.append((request_id, slot_id))
-                if index % 10 == 9 and index + 1 < len(work):
-                    items.append((work[index + 1][0], slot_id))
+            items = work
             queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
             for item in items:
                 queue.put_nowait(item)

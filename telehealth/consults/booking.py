@@ -19,6 +19,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.auth.access import check_consult_action, check_consult_read
+from telehealth.auth.models import UserAccount
 from telehealth.auth.principal import Caller, Principal
 from telehealth.availability.models import Slot, SlotStatus
 from telehealth.availability.service import SLOT_TAKEN, search_slots
@@ -106,11 +107,16 @@ async def _write_appointment_side_effects(
     starts_at: datetime,
     kind: str,
     now: datetime,
+    accounts: Sequence[uuid.UUID] | None = None,
 ) -> None:
+    """Timers and notifications of a (re)booked appointment; ``accounts`` are the specialist's
+    user accounts when the caller has them already (one query fewer on the hot path)."""
+    if accounts is None:
+        accounts = await practitioner_accounts(session, practitioner_id)
     for timer in rules.appointment_timers(starts_at, now):
         schedule(session, timer.kind, appointment_id, timer.due_at, timer.payload)
     params = {"starts_at": starts_at.isoformat(), "request_id": str(request.id)}
-    for recipient in [request.requester_id, *await practitioner_accounts(session, practitioner_id)]:
+    for recipient in [request.requester_id, *accounts]:
         notify(session, kind, recipient_id=recipient, subject_id=appointment_id, params=params)
 
 
@@ -121,11 +127,30 @@ async def _flush_or_slot_taken(session: AsyncSession) -> None:
         raise Conflict(SLOT_TAKEN) from exc
 
 
+async def _request_with_specialist_accounts(
+    session: AsyncSession, request_id: uuid.UUID
+) -> tuple[ConsultRequest, list[uuid.UUID]]:
+    """The request and its assigned specialist's accounts, in one query."""
+    rows = (
+        await session.exec(
+            select(ConsultRequest, UserAccount.id)
+            .outerjoin(
+                UserAccount,
+                col(UserAccount.practitioner_id) == col(ConsultRequest.assigned_practitioner_id),
+            )
+            .where(ConsultRequest.id == request_id)
+        )
+    ).all()
+    if not rows:
+        raise NotFound("No such consult request, or not one you have access to")
+    return rows[0][0], [account for _, account in rows if account is not None]
+
+
 async def book_slot(
     session: AsyncSession, caller: Caller, request_id: uuid.UUID, slot_id: uuid.UUID
 ) -> Appointment:
     principal = caller.principal
-    request = await load_request(session, request_id)
+    request, accounts = await _request_with_specialist_accounts(session, request_id)
     caller.note("book", "Appointment", patient_id=request.patient_id, detail=f"slot {slot_id}")
     services = await caller_services(session, principal)
     check_consult_action(principal, "book", parties(request), services)
@@ -154,6 +179,7 @@ async def book_slot(
         slot.starts_at,
         "appointment.booked",
         now,
+        accounts if not reassignment else None,
     )
     caller.notes[-1].entity_id = str(appointment.id)
     return appointment
