@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     escalate_urgent_s: int = Field(default=60 * 60, ge=60)
     escalate_routine_s: int = Field(default=24 * 3600, ge=60)
 
+    attachment_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+
     db_pool_size: int = Field(default=10, ge=1)
     db_echo: bool = False
     log_level: str = "INFO"

@@ -5,18 +5,22 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from typing import Annotated
+from urllib.parse import quote
 
-from litestar import Controller, get, post
-from litestar.params import JSONBody, Parameter
+from litestar import Controller, Response, get, post
+from litestar.datastructures import UploadFile
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, JSONBody, Parameter
 
 from telehealth.api.dependencies import CallerDep, SessionDep, SettingsDep
 from telehealth.availability.schemas import SlotRead
-from telehealth.consults import booking, queues, service
+from telehealth.consults import attachments, booking, queues, service
 from telehealth.consults.models import ConsultStatus, Priority
 from telehealth.consults.schemas import (
     ActionInput,
     AppointmentRead,
     AssignInput,
+    AttachmentRead,
     BookingInput,
     ConsultCreate,
     ConsultRead,
@@ -234,6 +238,55 @@ class ConsultController(Controller):
                 reason=data.reason,
                 practitioner_role_id=data.practitioner_role_id,
             )
+        )
+
+    @post("/{request_id:uuid}/attachments")
+    async def attach(
+        self,
+        request_id: uuid.UUID,
+        data: Annotated[UploadFile, Body(media_type=RequestEncodingType.MULTI_PART)],
+        session: SessionDep,
+        caller: CallerDep,
+        settings: SettingsDep,
+    ) -> AttachmentRead:
+        """Attach a photo (JPEG, PNG) or a PDF, as multipart form field ``data``; the type is
+        read from the content, the size is limited (``TELEHEALTH_ATTACHMENT_MAX_BYTES``)."""
+        content = await data.read(settings.attachment_max_bytes + 1)
+        return AttachmentRead.model_validate(
+            await attachments.attach(session, caller, request_id, data.filename, content, settings)
+        )
+
+    @get("/{request_id:uuid}/attachments")
+    async def list_attachments(
+        self, request_id: uuid.UUID, session: SessionDep, caller: CallerDep
+    ) -> list[AttachmentRead]:
+        rows = await attachments.list_attachments(session, caller, request_id)
+        return [AttachmentRead.model_validate(r) for r in rows]
+
+    @get(
+        "/{request_id:uuid}/attachments/{attachment_id:uuid}", media_type="application/octet-stream"
+    )
+    async def download(
+        self,
+        request_id: uuid.UUID,
+        attachment_id: uuid.UUID,
+        session: SessionDep,
+        caller: CallerDep,
+        settings: SettingsDep,
+    ) -> Response[bytes]:
+        """The file, always as a download, never rendered inline."""
+        item, content = await attachments.read_attachment(
+            session, caller, request_id, attachment_id, settings
+        )
+        return Response(
+            content,
+            media_type=item.media_type,
+            headers={
+                "Content-Disposition": f"attachment; filename*=UTF-8''{quote(item.filename)}",
+                "X-Content-Type-Options": "nosniff",
+                "Content-Security-Policy": "default-src 'none'; sandbox",
+                "Cache-Control": "private, no-store",
+            },
         )
 
 

@@ -137,3 +137,20 @@ class Appointment(Entity, table=True):
     )
     booked_by: uuid.UUID | None = None
     status_reason: str | None = Field(default=None, max_length=500)
+
+
+class ConsultAttachment(SQLModel, table=True):
+    """A photo or PDF attached to a request; the bytes live on disk under the data directory
+    with a random name (``storage_key``), never under a web root."""
+
+    __tablename__ = "consult_attachment"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    request_id: uuid.UUID = Field(foreign_key="consult_request.id", index=True)
+    filename: str = Field(max_length=120)
+    media_type: str = Field(max_length=40)
+    size: int
+    sha256: str = Field(max_length=64)
+    storage_key: str = Field(max_length=64, unique=True)
+    uploaded_by: uuid.UUID
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

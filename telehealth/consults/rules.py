@@ -141,3 +141,31 @@ def check_vital_signs(vitals: dict[str, float]) -> dict[str, float]:
             "vital_signs.diastolic_bp", "must be lower than the systolic pressure"
         )
     return vitals
+
+
+# Attachments ---------------------------------------------------------------------------------
+
+_SIGNATURES = (
+    (b"\xff\xd8\xff", "image/jpeg", ".jpg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png", ".png"),
+    (b"%PDF-", "application/pdf", ".pdf"),
+)
+
+
+def sniff_media_type(head: bytes) -> tuple[str, str]:
+    """The media type and extension of an attachment, from its first bytes, never from the
+    name or the type the client claims: only JPEG, PNG and PDF are kept."""
+    for signature, media_type, extension in _SIGNATURES:
+        if head.startswith(signature):
+            return media_type, extension
+    raise InvalidInput.for_field(
+        "file", "only photos (JPEG, PNG) and PDF documents can be attached"
+    )
+
+
+def safe_filename(name: str | None, extension: str) -> str:
+    """A display name without path parts or control characters, ending in the sniffed type."""
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(ch for ch in base if ch.isprintable() and ch not in '"<>:|?*;')
+    stem = base.rsplit(".", 1)[0].strip(" .")[:80] or "attachment"
+    return f"{stem}{extension}"

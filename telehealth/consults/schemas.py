@@ -112,3 +112,14 @@ class AppointmentRead(Schema):
     ends_at: datetime
     status: AppointmentStatus
     status_reason: str | None
+
+
+class AttachmentRead(Schema):
+    id: uuid.UUID
+    request_id: uuid.UUID
+    filename: str
+    media_type: str
+    size: int
+    sha256: str
+    uploaded_by: uuid.UUID
+    created_at: datetime
