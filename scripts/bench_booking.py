@@ -1,12 +1,12 @@
 """Booking throughput: the service's HTTP API against bare asyncpg, same rows, same run.
 
 A fresh PostgreSQL database is migrated and loaded with the demo province; free slots and
-accepted requests are prepared for two phases. Phase 1 books them through ``POST
-/api/appointments`` on a real uvicorn server (another process) with N concurrent clients,
-one in ten contested by a second request for the same slot. Phase 2 writes the same rows
-per booking (slot claim, appointment, request state, transition, four timers, two
-notifications, audit event) with bare asyncpg and the same concurrency. Each phase is
-bounded in time. Finally the database is checked for double bookings.
+accepted requests are prepared, one slot in ten wanted by two requests. API rounds book
+them through ``POST /api/appointments`` on a real uvicorn server (another process) with N
+concurrent clients; bare rounds write the same rows per booking (slot claim, appointment, request state, transition, four timers, two
+notifications, audit event) with bare asyncpg and the same concurrency. The two alternate in
+rounds, so both see the same load on a shared machine; the whole run is bounded in time.
+Finally the database is checked for double bookings (same slot, or overlapping times).
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import socket
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -129,15 +131,17 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def api_phase(
-    url: str, work: list[tuple[str, str]], clients: int, seconds: float
-) -> tuple[int, int, float, list[float]]:
+@asynccontextmanager
+async def api_server(
+    url: str, clients: int, workers: int
+) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str]]]:
+    """The real service in its own processes (as deployed), and a logged-in HTTP client."""
     port = _free_port()
     env = {
         **os.environ,
         "TELEHEALTH_DATABASE_URL": url,
         "TELEHEALTH_SECRET_KEY": secrets.token_urlsafe(40),
-        "TELEHEALTH_DB_POOL_SIZE": str(clients),
+        "TELEHEALTH_DB_POOL_SIZE": str(max(4, clients // workers)),
     }
     server = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -152,6 +156,8 @@ async def api_phase(
         "--log-level",
         "warning",
         "--no-access-log",
+        "--workers",
+        str(workers),
         env=env,
         cwd=ROOT,
     )
@@ -160,7 +166,7 @@ async def api_phase(
         async with httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{port}", timeout=30, limits=limits
         ) as http:
-            for _ in range(200):
+            for _ in range(300):
                 try:
                     if (await http.get("/health")).status_code == 200:
                         break
@@ -170,39 +176,43 @@ async def api_phase(
             login = await http.post(
                 "/api/auth/login", json={"username": "bs.xa1", "password": DEMO_PASSWORD}
             )
-            headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
-            items = work
-            queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
-            for item in items:
-                queue.put_nowait(item)
-            latencies: list[float] = []
-            booked = rejected = 0
-            deadline = time.perf_counter() + seconds
-
-            async def client() -> None:
-                nonlocal booked, rejected
-                while not queue.empty() and time.perf_counter() < deadline:
-                    request_id, slot_id = queue.get_nowait()
-                    began = time.perf_counter()
-                    response = await http.post(
-                        "/api/appointments",
-                        json={"request_id": request_id, "slot_id": slot_id},
-                        headers=headers,
-                    )
-                    latencies.append(time.perf_counter() - began)
-                    if response.status_code == 201:
-                        booked += 1
-                    elif response.status_code == 409:
-                        rejected += 1
-                    else:
-                        raise RuntimeError(f"unexpected {response.status_code}: {response.text}")
-
-            began = time.perf_counter()
-            await asyncio.gather(*(client() for _ in range(clients)))
-            return booked, rejected, time.perf_counter() - began, latencies
+            yield http, {"Authorization": f"Bearer {login.json()['access_token']}"}
     finally:
         server.terminate()
         await asyncio.wait_for(server.wait(), timeout=30)
+
+
+async def api_round(
+    http: httpx.AsyncClient, headers: dict[str, str], work: list[tuple[str, str]], clients: int
+) -> tuple[int, int, float, list[float]]:
+    """Book ``work`` through POST /api/appointments with ``clients`` concurrent clients."""
+    queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+    for item in work:
+        queue.put_nowait(item)
+    latencies: list[float] = []
+    booked = rejected = 0
+
+    async def client() -> None:
+        nonlocal booked, rejected
+        while not queue.empty():
+            request_id, slot_id = queue.get_nowait()
+            began = time.perf_counter()
+            response = await http.post(
+                "/api/appointments",
+                json={"request_id": request_id, "slot_id": slot_id},
+                headers=headers,
+            )
+            latencies.append(time.perf_counter() - began)
+            if response.status_code == 201:
+                booked += 1
+            elif response.status_code == 409:
+                rejected += 1
+            else:
+                raise RuntimeError(f"unexpected {response.status_code}: {response.text}")
+
+    began = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return booked, rejected, time.perf_counter() - began, latencies
 
 
 BARE_SQL = {
@@ -291,29 +301,26 @@ async def bare_book(
     return True
 
 
-async def bare_phase(
-    dsn: str, work: list[tuple[str, str]], clients: int, seconds: float
+async def bare_round(
+    pool: asyncpg.Pool, work: list[tuple[str, str]], clients: int
 ) -> tuple[int, float]:
-    pool = await asyncpg.create_pool(dsn, min_size=clients, max_size=clients)
+    """The same bookings as rows written with bare asyncpg, same concurrency."""
     actor = uuid.uuid4()
     queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
     for item in work:
         queue.put_nowait(item)
     booked = 0
-    deadline = time.perf_counter() + seconds
 
     async def client() -> None:
         nonlocal booked
         async with pool.acquire() as connection:
-            while not queue.empty() and time.perf_counter() < deadline:
+            while not queue.empty():
                 if await bare_book(connection, *queue.get_nowait(), actor):
                     booked += 1
 
     began = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(clients)))
-    elapsed = time.perf_counter() - began
-    await pool.close()
-    return booked, elapsed
+    return booked, time.perf_counter() - began
 
 
 async def double_bookings(dsn: str) -> int:
@@ -335,9 +342,13 @@ async def double_bookings(dsn: str) -> int:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--bookings", type=int, default=1500, help="per phase")
+    parser.add_argument("--bookings", type=int, default=1500, help="per kind (API, bare)")
     parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--seconds", type=float, default=25, help="time bound per phase")
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="server processes (one per core)"
+    )
+    parser.add_argument("--round", type=int, default=150, help="bookings per alternating round")
+    parser.add_argument("--seconds", type=float, default=60, help="time bound for all rounds")
     args = parser.parse_args()
     name = f"th_bench_{secrets.token_hex(4)}"
     await _admin(f'CREATE DATABASE "{name}"')
@@ -345,26 +356,44 @@ async def main() -> None:
         url = _url(name)
         await asyncio.to_thread(upgrade, url)
         api_work, bare_work = await prepare(url, args.bookings)
-        print(
-            f"prepared {len(api_work)} + {len(bare_work)} bookings; {args.clients} clients",
-            flush=True,
+        print(f"prepared {len(api_work)} + {len(bare_work)} bookings; {args.clients} clients")
+        # API and bare rounds alternate, so that both see the same load on a shared machine.
+        api_booked = rejected = bare_booked = 0
+        api_s = bare_s = 0.0
+        latencies: list[float] = []
+        deadline = time.perf_counter() + args.seconds
+        pool = await asyncpg.create_pool(
+            _url(name, "postgresql"), min_size=args.clients, max_size=args.clients
         )
-        booked, rejected, api_s, latencies = await api_phase(
-            url, api_work, args.clients, args.seconds
-        )
+        async with api_server(url, args.clients, args.workers) as (http, headers):
+            await api_round(http, headers, api_work[:64], args.clients)  # warm up
+            await bare_round(pool, bare_work[:64], args.clients)
+            for start in range(64, len(api_work), args.round):
+                if time.perf_counter() > deadline:
+                    break
+                booked, refused, seconds, times = await api_round(
+                    http, headers, api_work[start : start + args.round], args.clients
+                )
+                api_booked, rejected, api_s = (
+                    api_booked + booked,
+                    rejected + refused,
+                    api_s + seconds,
+                )
+                latencies += times
+                booked, seconds = await bare_round(
+                    pool, bare_work[start : start + args.round], args.clients
+                )
+                bare_booked, bare_s = bare_booked + booked, bare_s + seconds
+        await pool.close()
         latencies.sort()
         p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
-        api_rate = booked / api_s
+        api_rate, bare_rate = api_booked / api_s, bare_booked / bare_s
         print(
-            f"api:  {booked} booked, {rejected} contested attempts refused (409) in {api_s:.1f} s "
-            f"= {api_rate:.0f}/s, p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, p99 {p99:.1f} ms",
-            flush=True,
+            f"api:  {api_booked} booked, {rejected} contested attempts refused (409), "
+            f"{api_s:.1f} s = {api_rate:.0f}/s; p50 {latencies[len(latencies) // 2] * 1000:.1f} ms,"
+            f" p99 {p99:.1f} ms"
         )
-        bare_booked, bare_s = await bare_phase(
-            _url(name, "postgresql"), bare_work, args.clients, args.seconds
-        )
-        bare_rate = bare_booked / bare_s
-        print(f"bare: {bare_booked} booked in {bare_s:.1f} s = {bare_rate:.0f}/s", flush=True)
+        print(f"bare: {bare_booked} booked, {bare_s:.1f} s = {bare_rate:.0f}/s")
         doubles = await double_bookings(_url(name, "postgresql"))
         print(
             json.dumps(
@@ -376,6 +405,7 @@ async def main() -> None:
                     "double_bookings": doubles,
                     "contested_409": rejected,
                     "clients": args.clients,
+                    "workers": args.workers,
                 }
             )
         )
