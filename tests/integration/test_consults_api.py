@@ -265,3 +265,45 @@ async def test_coordinator_assigns_and_the_assignee_books(client: httpx.AsyncCli
     assert slot["id"] in [
         s["id"] for s in await slots(client, doctor, practitioner_role_id=role["id"])
     ]
+
+
+async def test_cancelling_a_scheduled_request_frees_its_slot(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    doctor = await login(client, "bs.xa1")
+    cardio = await login(client, "bs.tim")
+    role = await service_of(client, cardio)
+    await publish_week(client, cardio, role["id"])
+    request = await accepted_request(
+        client, doctor, cardio, (await own_patients(client, doctor))[0]
+    )
+    slot = (await slots(client, doctor, practitioner_role_id=role["id"]))[0]
+    booked = await client.post(
+        "/api/appointments",
+        json={"request_id": request["id"], "slot_id": slot["id"]},
+        headers=doctor,
+    )
+    assert booked.status_code == 201
+    cancelled = await client.post(
+        f"/api/consults/{request['id']}/cancel",
+        json={"reason": "Bệnh nhân tử vong"},
+        headers=doctor,
+    )
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    appointment = await client.get(f"/api/appointments/{booked.json()['id']}", headers=doctor)
+    assert appointment.json()["status"] == "cancelled"
+    assert slot["id"] in [
+        s["id"] for s in await slots(client, doctor, practitioner_role_id=role["id"])
+    ]
+    async with db.unit_of_work() as session:
+        pending = (
+            await session.exec(
+                select(Timer).where(
+                    col(Timer.subject_id).in_(
+                        [uuid.UUID(booked.json()["id"]), uuid.UUID(request["id"])]
+                    ),
+                    Timer.state == "pending",
+                )
+            )
+        ).all()
+    assert pending == []
