@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -38,6 +38,7 @@ from telehealth.consults.schemas import ConsultCreate
 from telehealth.directory.models import FacilityLevel, Organization, Patient, PractitionerRole
 from telehealth.directory.service import specialty_by_code
 from telehealth.errors import InvalidInput, InvalidTransition, NotFound
+from telehealth.models import new_id
 from telehealth.notifications.service import notify
 from telehealth.scheduling.service import cancel_timers, schedule
 from telehealth.settings import Settings
@@ -103,8 +104,10 @@ async def transition(
             f"Yêu cầu vừa được thay đổi, hiện ở trạng thái '{current}' / the request changed "
             f"meanwhile and is now {current}; cannot {action}"
         )
-    session.add(
-        ConsultTransition(
+    # A Core insert: no ORM object to build or flush on the booking hot path.
+    await session.exec(
+        insert(ConsultTransition).values(
+            id=new_id(),
             request_id=request.id,
             action=action,
             from_status=expected,
