@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import and_, or_, update
 from sqlalchemy.exc import IntegrityError
@@ -75,8 +75,20 @@ async def _claim_slot(
     )
     slot = result.first()
     if slot is None:
-        raise Conflict(SLOT_TAKEN)
+        await _explain_unclaimable(session, slot_id, now)
     return slot
+
+
+async def _explain_unclaimable(
+    session: AsyncSession, slot_id: uuid.UUID, now: datetime
+) -> NoReturn:
+    """Why a slot could not be claimed (only the losing path pays for this query)."""
+    starts_at = (await session.exec(select(Slot.starts_at).where(Slot.id == slot_id))).first()
+    if starts_at is None:
+        raise NotFound("No such slot")
+    if starts_at <= now:
+        raise InvalidInput.for_field("slot_id", "the slot has already begun")
+    raise Conflict(SLOT_TAKEN)
 
 
 def _check_fits(request: ConsultRequest, slot: Any) -> dict[str, Any]:

@@ -152,3 +152,37 @@ async def test_fifty_bookings_of_two_overlapping_slots(
         booked = (await session.exec(select(Appointment.slot_id))).all()
     assert {str(s) for s in booked} <= {a["id"], b["id"]}
     assert uuid.UUID(a["id"]) != uuid.UUID(b["id"])
+
+
+async def test_twenty_accepts_of_one_request_have_one_winner(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    doctor = await login(client, "bs.xa1")
+    cardio = await login(client, "bs.tim")
+    created = await client.post(
+        "/api/consults",
+        json={
+            "patient_id": (await own_patients(client, doctor))[0],
+            "activity_type": "tele_advice",
+            "specialty_code": "394579002",
+            "priority": "emergency",
+            "reason": "Đau ngực cấp",
+            "clinical_summary": "ST chênh lên",
+        },
+        headers=doctor,
+    )
+    request_id = created.json()["id"]
+    start = asyncio.Event()
+
+    async def accept() -> httpx.Response:
+        await start.wait()
+        return await client.post(f"/api/consults/{request_id}/accept", json={}, headers=cardio)
+
+    tasks = [asyncio.create_task(accept()) for _ in range(20)]
+    await asyncio.sleep(0.05)
+    start.set()
+    responses = await asyncio.gather(*tasks)
+    assert Counter(r.status_code for r in responses) == {200: 1, 409: 19}
+    assert all("accepted" in r.json()["detail"] for r in responses if r.status_code == 409)
+    history = (await client.get(f"/api/consults/{request_id}/history", headers=doctor)).json()
+    assert [h["action"] for h in history] == ["submit", "accept"]

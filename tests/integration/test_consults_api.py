@@ -307,3 +307,26 @@ async def test_cancelling_a_scheduled_request_frees_its_slot(
             )
         ).all()
     assert pending == []
+
+
+async def test_booking_an_unknown_slot_is_404(client: httpx.AsyncClient, db: Database) -> None:
+    doctor = await login(client, "bs.xa1")
+    cardio = await login(client, "bs.tim")
+    request = await accepted_request(
+        client, doctor, cardio, (await own_patients(client, doctor))[0]
+    )
+    missing = await client.post(
+        "/api/appointments",
+        json={"request_id": request["id"], "slot_id": str(uuid.uuid4())},
+        headers=doctor,
+    )
+    assert_problem(missing, 404)
+    malformed = await client.post(
+        "/api/appointments",
+        json={"request_id": request["id"], "slot_id": "tomorrow"},
+        headers=doctor,
+    )
+    assert_problem(malformed, 400)
+    assert (await client.get(f"/api/consults/{request['id']}", headers=doctor)).json()[
+        "status"
+    ] == "accepted"
