@@ -14,7 +14,6 @@ from telehealth.auth.principal import Caller
 from telehealth.consults.models import ConsultRequest, ConsultStatus, Priority
 from telehealth.consults.service import caller_services
 
-OPEN = (ConsultStatus.REQUESTED,)
 ACTIVE = (
     ConsultStatus.DRAFT,
     ConsultStatus.REQUESTED,
@@ -41,8 +40,8 @@ async def queue(
     principal = caller.principal
     caller.note("search", "ConsultRequest")
     statement = select(ConsultRequest)
-    if principal.kind == "client" or principal.role == Role.ADMINISTRATOR:
-        require_role(principal, Role.REQUESTER, Role.SPECIALIST, Role.COORDINATOR)
+    # System clients read requests through /fhir with scopes; administrators see no queue.
+    require_role(principal, Role.REQUESTER, Role.SPECIALIST, Role.COORDINATOR)
     if principal.role == Role.REQUESTER:
         statement = statement.where(
             ConsultRequest.requesting_organization_id == principal.organization_id
