@@ -105,3 +105,41 @@ async def test_request_accept_book_reschedule_complete(
     assert notes.count("appointment.booked") == 2 and notes.count("appointment.rescheduled") == 2
     assert [(t.kind, t.state) for t in escalations] == [("request.escalate", TimerState.CANCELLED)]
     assert all(t.actor_id is not None for t in transitions)
+
+
+async def test_reschedule_to_a_taken_slot_changes_nothing(client: httpx.AsyncClient) -> None:
+    doctor = await login(client, "bs.xa1")
+    cardio = await login(client, "bs.tim")
+    role = await service_of(client, cardio)
+    await publish_week(client, cardio, role["id"])
+    patients = await own_patients(client, doctor)
+    first = await accepted_request(client, doctor, cardio, patients[0])
+    second = await accepted_request(client, doctor, cardio, patients[1])
+    offered = await slots(client, doctor, practitioner_role_id=role["id"])
+    mine = await client.post(
+        "/api/appointments",
+        json={"request_id": first["id"], "slot_id": offered[0]["id"]},
+        headers=doctor,
+    )
+    theirs = await client.post(
+        "/api/appointments",
+        json={"request_id": second["id"], "slot_id": offered[1]["id"]},
+        headers=doctor,
+    )
+    assert mine.status_code == theirs.status_code == 201
+
+    refused = await client.post(
+        f"/api/appointments/{mine.json()['id']}/reschedule",
+        json={"slot_id": offered[1]["id"]},
+        headers=doctor,
+    )
+    assert (
+        assert_problem(refused, 409)["detail"]
+        == "Khung giờ không còn trống / slot no longer available"
+    )
+    kept = (await client.get(f"/api/appointments/{mine.json()['id']}", headers=doctor)).json()
+    assert kept["slot_id"] == offered[0]["id"] and kept["status"] == "booked"
+    free = {s["id"] for s in await slots(client, doctor, practitioner_role_id=role["id"])}
+    assert offered[0]["id"] not in free and offered[1]["id"] not in free
+    history = (await client.get(f"/api/consults/{first['id']}/history", headers=doctor)).json()
+    assert [h["action"] for h in history][-1] == "schedule"
