@@ -16,6 +16,8 @@ from litestar.openapi.spec import Components, SecurityScheme
 from telehealth import __version__
 from telehealth.api.admin import AdminController
 from telehealth.api.auth import AuthController
+from telehealth.api.availability import AvailabilityController, SlotController
+from telehealth.api.consults import AppointmentController, ConsultController
 from telehealth.api.dependencies import (
     provide_caller,
     provide_db,
@@ -33,6 +35,7 @@ from telehealth.api.health import health
 from telehealth.api.middleware import PUBLIC_PATHS, BearerTokenMiddleware, RequestLogMiddleware
 from telehealth.api.problems import handle_exception
 from telehealth.api.rooms import RoomController, room_page, room_script, room_socket
+from telehealth.api.terminology import search_icd10
 from telehealth.db import Database
 from telehealth.events import create_channels
 from telehealth.fhir.controllers import FhirController, FhirDiscoveryController
@@ -74,6 +77,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             room_socket,
             room_page,
             room_script,
+            AvailabilityController,
+            SlotController,
+            ConsultController,
+            AppointmentController,
+            search_icd10,
         ],
         template_config=web.templates,
         lifespan=[lifespan],

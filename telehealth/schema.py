@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from telehealth import events as event_models
 from telehealth.auth import models as auth_models
+from telehealth.availability import models as availability_models
+from telehealth.consults import models as consult_models
 from telehealth.directory import models as directory_models
 from telehealth.fhir import models as fhir_models
 from telehealth.notifications import models as notification_models
@@ -15,6 +17,8 @@ from telehealth.scheduling import models as scheduling_models
 
 __all__ = [
     "auth_models",
+    "availability_models",
+    "consult_models",
     "directory_models",
     "event_models",
     "fhir_models",

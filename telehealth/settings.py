@@ -37,6 +37,14 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1)
     login_lockout_s: int = Field(default=15 * 60, ge=1)
 
+    slot_horizon_weeks: int = Field(default=8, ge=1, le=52)
+    slot_hold_s: int = Field(default=300, ge=30, le=3600)
+    escalate_emergency_s: int = Field(default=10 * 60, ge=60)
+    escalate_urgent_s: int = Field(default=60 * 60, ge=60)
+    escalate_routine_s: int = Field(default=24 * 3600, ge=60)
+
+    attachment_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+
     db_pool_size: int = Field(default=10, ge=1)
     db_echo: bool = False
     log_level: str = "INFO"
@@ -64,6 +72,15 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def escalation_deadlines_s(self) -> dict[str, int]:
+        """Seconds an unanswered request waits, by priority, before it escalates."""
+        return {
+            "emergency": self.escalate_emergency_s,
+            "urgent": self.escalate_urgent_s,
+            "routine": self.escalate_routine_s,
+        }
 
     @cached_property
     def tz(self) -> ZoneInfo:

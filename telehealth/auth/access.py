@@ -81,3 +81,115 @@ def check_account_admin(principal: Principal) -> None:
     if principal.kind == "client":
         raise PermissionDenied("System clients cannot manage accounts")
     require_role(principal, Role.ADMINISTRATOR)
+
+
+# Consults ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Service:
+    """One consult service a specialist offers: a specialty at an organization."""
+
+    organization_id: uuid.UUID
+    specialty_id: uuid.UUID | None
+
+
+@dataclass(frozen=True)
+class ConsultParties:
+    """The facts of a consult request that decide who may see it and act on it."""
+
+    requesting_organization_id: uuid.UUID
+    target_organization_id: uuid.UUID | None  # None: any provincial hospital
+    specialty_id: uuid.UUID
+    assigned_practitioner_id: uuid.UUID | None
+
+
+def _serves(consult: ConsultParties, services: frozenset[Service]) -> bool:
+    return any(
+        service.specialty_id == consult.specialty_id
+        and consult.target_organization_id in (None, service.organization_id)
+        for service in services
+    )
+
+
+def _coordinates(principal: Principal, consult: ConsultParties) -> bool:
+    return principal.role == Role.COORDINATOR and consult.target_organization_id in (
+        None,
+        principal.organization_id,
+    )
+
+
+def consult_visible(
+    principal: Principal, consult: ConsultParties, services: frozenset[Service]
+) -> bool:
+    """Requesters see their facility's requests; specialists those queued for one of their
+    services or assigned to them; coordinators their hospital's queue (and untargeted ones)."""
+    if principal.kind == "client":
+        return scope_allows(principal.scopes, "ServiceRequest", "r")
+    if principal.role == Role.REQUESTER:
+        return consult.requesting_organization_id == principal.organization_id
+    if principal.role == Role.SPECIALIST:
+        assigned = consult.assigned_practitioner_id
+        if assigned is not None and assigned == principal.practitioner_id:
+            return True
+        return assigned is None and _serves(consult, services)
+    return _coordinates(principal, consult)
+
+
+def check_consult_read(
+    principal: Principal, consult: ConsultParties, services: frozenset[Service]
+) -> None:
+    if not consult_visible(principal, consult, services):
+        raise NotFound("No such consult request, or not one you have access to")
+
+
+def check_consult_patient_read(
+    principal: Principal,
+    patient_organization_id: uuid.UUID,
+    consult: ConsultParties,
+    services: frozenset[Service],
+) -> None:
+    """A patient's record is readable by their facility's doctors and, through a consult, by
+    the specialists and coordinators that consult is queued or assigned to."""
+    if patient_visibility(principal, "r").covers(patient_organization_id):
+        return
+    if (
+        principal.kind == "user"
+        and principal.role in (Role.SPECIALIST, Role.COORDINATOR)
+        and consult_visible(principal, consult, services)
+    ):
+        return
+    raise NotFound("No such patient, or not one you have access to")
+
+
+REQUESTER_ACTIONS = frozenset({"create", "submit", "resubmit", "cancel", "book", "reschedule"})
+SPECIALIST_ACTIONS = frozenset(
+    {"accept", "decline", "book", "reschedule", "unschedule", "start", "complete", "no_show"}
+)
+COORDINATOR_ACTIONS = frozenset(
+    {"assign", "decline", "requeue", "cancel", "book", "reschedule", "unschedule", "no_show"}
+)
+
+
+def check_consult_action(
+    principal: Principal, action: str, consult: ConsultParties, services: frozenset[Service]
+) -> None:
+    """Who may take ``action`` on a request (reading it is checked first: 404 before 403)."""
+    if principal.kind == "client":
+        raise PermissionDenied("System clients cannot act on consult requests through /api")
+    check_consult_read(principal, consult, services)
+    role = principal.role
+    if role == Role.REQUESTER and action in REQUESTER_ACTIONS:
+        return
+    if role == Role.SPECIALIST and action in SPECIALIST_ACTIONS:
+        assigned = consult.assigned_practitioner_id
+        if assigned is None and action in ("accept", "decline") and _serves(consult, services):
+            return
+        if assigned is not None and assigned == principal.practitioner_id:
+            return
+        raise PermissionDenied(
+            f"Only a specialist of this service (or the one it is assigned to) may {action} it"
+        )
+    if role == Role.COORDINATOR and action in COORDINATOR_ACTIONS:
+        return
+    raise PermissionDenied(f"Your role ({role.value if role else 'none'}) cannot {action} requests")

@@ -1,0 +1,110 @@
+"""/api routes of availability: weekly rules, exceptions, slot regeneration and search."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from litestar import Controller, delete, get, post
+from litestar.params import JSONBody, Parameter
+
+from telehealth.api.dependencies import CallerDep, SessionDep, SettingsDep
+from telehealth.availability import service
+from telehealth.availability.schemas import (
+    ExceptionCreate,
+    ExceptionPublished,
+    ExceptionRead,
+    RegenerationReport,
+    RuleCreate,
+    RulePublished,
+    RuleRead,
+    SlotRead,
+)
+
+Moment = Annotated[
+    datetime | None, Parameter(description="ISO 8601 with offset, e.g. 2026-12-01T08:00+07:00")
+]
+Limit = Annotated[int, Parameter(ge=1, le=200)]
+
+
+class AvailabilityController(Controller):
+    path = "/api/availability"
+    tags = ["availability"]
+
+    @post("/rules")
+    async def add_rule(
+        self,
+        data: JSONBody[RuleCreate],
+        session: SessionDep,
+        caller: CallerDep,
+        settings: SettingsDep,
+    ) -> RulePublished:
+        """Publish a weekly rule for a service; future slots are regenerated at once."""
+        rule, report = await service.add_rule(session, caller, data, settings)
+        return RulePublished(rule=RuleRead.model_validate(rule), slots=report)
+
+    @get("/rules")
+    async def list_rules(
+        self, practitioner_role_id: uuid.UUID, session: SessionDep, caller: CallerDep
+    ) -> list[RuleRead]:
+        rows = await service.list_rules(session, caller, practitioner_role_id)
+        return [RuleRead.model_validate(r) for r in rows]
+
+    @delete("/rules/{rule_id:uuid}", status_code=200)
+    async def remove_rule(
+        self, rule_id: uuid.UUID, session: SessionDep, caller: CallerDep, settings: SettingsDep
+    ) -> RegenerationReport:
+        """Remove a rule: its free slots go, booked ones stay and are reported as conflicts."""
+        return await service.remove_rule(session, caller, rule_id, settings)
+
+    @post("/exceptions")
+    async def add_exception(
+        self,
+        data: JSONBody[ExceptionCreate],
+        session: SessionDep,
+        caller: CallerDep,
+        settings: SettingsDep,
+    ) -> ExceptionPublished:
+        """Leave, holidays (unavailable) or one-off extra hours (extra, with a slot length)."""
+        exception, report = await service.add_exception(session, caller, data, settings)
+        return ExceptionPublished(exception=ExceptionRead.model_validate(exception), slots=report)
+
+
+class SlotController(Controller):
+    path = "/api/slots"
+    tags = ["availability"]
+
+    @get("/")
+    async def search(
+        self,
+        session: SessionDep,
+        caller: CallerDep,
+        specialty_code: Annotated[str | None, Parameter(max_length=32)] = None,
+        organization_id: uuid.UUID | None = None,
+        practitioner_id: uuid.UUID | None = None,
+        practitioner_role_id: uuid.UUID | None = None,
+        starts_after: Moment = None,
+        starts_before: Moment = None,
+        limit: Limit = 20,
+    ) -> list[SlotRead]:
+        """Free slots, earliest first."""
+        rows = await service.find_slots(
+            session,
+            caller,
+            specialty_code=specialty_code,
+            organization_id=organization_id,
+            practitioner_id=practitioner_id,
+            practitioner_role_id=practitioner_role_id,
+            starts_after=starts_after,
+            starts_before=starts_before,
+            limit=limit,
+        )
+        return [SlotRead.model_validate(s) for s in rows]
+
+    @post("/{slot_id:uuid}/hold", status_code=200)
+    async def hold(
+        self, slot_id: uuid.UUID, session: SessionDep, caller: CallerDep, settings: SettingsDep
+    ) -> SlotRead:
+        """Keep a slot for you a few minutes while you confirm the booking."""
+        return SlotRead.model_validate(await service.hold_slot(session, caller, slot_id, settings))

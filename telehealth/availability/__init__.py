@@ -1,0 +1,1 @@
+"""Specialists' availability: weekly rules, exceptions, generated slots, slot search."""

@@ -1,0 +1,329 @@
+"""Availability use cases: publish rules and exceptions, regenerate slots, search free slots."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, delete, exists, or_, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from telehealth.auth.models import Role
+from telehealth.auth.principal import Caller, Principal
+from telehealth.availability import rules
+from telehealth.availability.models import (
+    AvailabilityException,
+    AvailabilityRule,
+    ExceptionKind,
+    Slot,
+    SlotStatus,
+)
+from telehealth.availability.schemas import (
+    ExceptionCreate,
+    RegenerationReport,
+    RuleCreate,
+    SpanRead,
+)
+from telehealth.consults.models import Appointment, AppointmentStatus
+from telehealth.directory.models import PractitionerRole
+from telehealth.directory.service import specialty_by_code
+from telehealth.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from telehealth.scheduling.service import schedule
+from telehealth.settings import Settings
+from telehealth.timeutil import local, utcnow
+
+
+async def _service(
+    session: AsyncSession, principal: Principal, role_id: uuid.UUID
+) -> PractitionerRole:
+    """The service whose availability is edited: the specialist's own, or, for a coordinator,
+    one at their hospital."""
+    role = await session.get(PractitionerRole, role_id)
+    if role is None or not role.active:
+        raise InvalidInput.for_field("practitioner_role_id", "no such active service")
+    if role.specialty_id is None:
+        raise InvalidInput.for_field("practitioner_role_id", "the role has no specialty")
+    own = principal.role == Role.SPECIALIST and principal.practitioner_id == role.practitioner_id
+    coordinating = (
+        principal.role == Role.COORDINATOR and principal.organization_id == role.organization_id
+    )
+    if principal.kind != "user" or not (own or coordinating):
+        raise PermissionDenied(
+            "Only the specialist, or a coordinator of their hospital, manages this availability"
+        )
+    return role
+
+
+def _weekly(rule: AvailabilityRule) -> rules.WeeklyRule:
+    return rules.WeeklyRule(
+        rule.weekday,
+        rule.start_time,
+        rule.end_time,
+        rule.slot_minutes,
+        rule.valid_from,
+        rule.valid_until,
+    )
+
+
+async def _rules_of(session: AsyncSession, role_id: uuid.UUID) -> Sequence[AvailabilityRule]:
+    rows = await session.exec(
+        select(AvailabilityRule)
+        .where(AvailabilityRule.practitioner_role_id == role_id)
+        .order_by(col(AvailabilityRule.weekday), col(AvailabilityRule.start_time))
+    )
+    return rows.all()
+
+
+async def add_rule(
+    session: AsyncSession, caller: Caller, data: RuleCreate, settings: Settings
+) -> tuple[AvailabilityRule, RegenerationReport]:
+    role = await _service(session, caller.principal, data.practitioner_role_id)
+    new = rules.WeeklyRule(
+        data.weekday,
+        data.start_time,
+        data.end_time,
+        data.slot_minutes,
+        data.valid_from,
+        data.valid_until,
+    )
+    rules.check_rule(new)
+    rules.check_rule_clashes(new, [_weekly(r) for r in await _rules_of(session, role.id)])
+    rule = AvailabilityRule(
+        **data.model_dump(), timezone=settings.timezone, created_by=caller.principal.id
+    )
+    session.add(rule)
+    await session.flush()
+    return rule, await regenerate_slots(session, role.id, settings)
+
+
+async def remove_rule(
+    session: AsyncSession, caller: Caller, rule_id: uuid.UUID, settings: Settings
+) -> RegenerationReport:
+    rule = await session.get(AvailabilityRule, rule_id)
+    if rule is None:
+        raise NotFound("No such availability rule")
+    role = await _service(session, caller.principal, rule.practitioner_role_id)
+    await session.delete(rule)
+    await session.flush()
+    return await regenerate_slots(session, role.id, settings)
+
+
+async def list_rules(
+    session: AsyncSession, caller: Caller, role_id: uuid.UUID
+) -> Sequence[AvailabilityRule]:
+    await _service(session, caller.principal, role_id)
+    return await _rules_of(session, role_id)
+
+
+async def add_exception(
+    session: AsyncSession, caller: Caller, data: ExceptionCreate, settings: Settings
+) -> tuple[AvailabilityException, RegenerationReport]:
+    role = await _service(session, caller.principal, data.practitioner_role_id)
+    window = rules.Window(data.starts_at, data.ends_at, data.slot_minutes)
+    rules.check_window(window)
+    if (data.kind == ExceptionKind.EXTRA) != (data.slot_minutes is not None):
+        raise InvalidInput.for_field(
+            "slot_minutes", "give a slot length for extra hours, and only for them"
+        )
+    exception = AvailabilityException(**data.model_dump(), created_by=caller.principal.id)
+    session.add(exception)
+    await session.flush()
+    return exception, await regenerate_slots(session, role.id, settings)
+
+
+async def regenerate_slots(
+    session: AsyncSession, role_id: uuid.UUID, settings: Settings, now: datetime | None = None
+) -> RegenerationReport:
+    """Bring a service's future slots in line with its rules over the horizon: free slots are
+    added and removed, booked or held ones never touched (reported if no longer wanted).
+    Idempotent; the daily horizon extension calls it too."""
+    role = await session.get(PractitionerRole, role_id)
+    if role is None or role.specialty_id is None:
+        raise NotFound("No such service")
+    now = now or utcnow()
+    first_day = local(now, settings.tz).date()
+    last_day = first_day + timedelta(weeks=settings.slot_horizon_weeks)
+    horizon_end = datetime.combine(last_day + timedelta(days=1), datetime.min.time(), settings.tz)
+    exceptions = (
+        await session.exec(
+            select(AvailabilityException).where(
+                AvailabilityException.practitioner_role_id == role_id,
+                col(AvailabilityException.ends_at) > now,
+            )
+        )
+    ).all()
+    wanted = rules.generate_slots(
+        [_weekly(r) for r in await _rules_of(session, role_id)] if role.active else [],
+        [
+            rules.Window(
+                e.starts_at, e.ends_at, e.slot_minutes if e.kind == ExceptionKind.EXTRA else None
+            )
+            for e in exceptions
+        ],
+        first_day,
+        last_day,
+        settings.tz,
+        now,
+    )
+    existing = (
+        await session.exec(
+            select(Slot).where(
+                Slot.practitioner_role_id == role_id,
+                col(Slot.starts_at) > now,
+                col(Slot.starts_at) < horizon_end,
+            )
+        )
+    ).all()
+    free = {rules.Span(s.starts_at, s.ends_at): s for s in existing if s.status == SlotStatus.FREE}
+    taken = [rules.Span(s.starts_at, s.ends_at) for s in existing if s.status != SlotStatus.FREE]
+    plan = rules.plan_regeneration(wanted, free, taken)
+    if plan.remove:
+        await session.exec(
+            delete(Slot).where(
+                col(Slot.id).in_([free[span].id for span in plan.remove]),
+                col(Slot.status) == SlotStatus.FREE,
+            )
+        )
+    session.add_all(
+        Slot(
+            practitioner_role_id=role.id,
+            practitioner_id=role.practitioner_id,
+            organization_id=role.organization_id,
+            specialty_id=role.specialty_id,
+            starts_at=span.starts_at,
+            ends_at=span.ends_at,
+        )
+        for span in plan.add
+    )
+    await session.flush()
+    return RegenerationReport(
+        practitioner_role_id=role_id,
+        added=len(plan.add),
+        removed=len(plan.remove),
+        conflicts=[SpanRead(starts_at=c.starts_at, ends_at=c.ends_at) for c in plan.conflicts],
+    )
+
+
+async def search_slots(
+    session: AsyncSession,
+    *,
+    specialty_id: uuid.UUID | None = None,
+    organization_id: uuid.UUID | None = None,
+    practitioner_id: uuid.UUID | None = None,
+    practitioner_role_id: uuid.UUID | None = None,
+    starts_after: datetime | None = None,
+    starts_before: datetime | None = None,
+    limit: int = 20,
+) -> Sequence[Slot]:
+    """Free slots, earliest first, leaving out any that overlap the practitioner's bookings
+    (a slot of another of their services may be booked at that time)."""
+    now = utcnow()
+    statement = select(Slot).where(
+        col(Slot.starts_at) > max(now, starts_after or now),
+        or_(
+            col(Slot.status) == SlotStatus.FREE,
+            and_(col(Slot.status) == SlotStatus.HELD, col(Slot.hold_until) < now),
+        ),
+        ~exists().where(
+            col(Appointment.practitioner_id) == col(Slot.practitioner_id),
+            col(Appointment.status) != AppointmentStatus.CANCELLED,
+            col(Appointment.starts_at) < col(Slot.ends_at),
+            col(Appointment.ends_at) > col(Slot.starts_at),
+        ),
+    )
+    if specialty_id:
+        statement = statement.where(Slot.specialty_id == specialty_id)
+    if organization_id:
+        statement = statement.where(Slot.organization_id == organization_id)
+    if practitioner_id:
+        statement = statement.where(Slot.practitioner_id == practitioner_id)
+    if practitioner_role_id:
+        statement = statement.where(Slot.practitioner_role_id == practitioner_role_id)
+    if starts_before:
+        statement = statement.where(col(Slot.starts_at) < starts_before)
+    rows = await session.exec(
+        statement.order_by(col(Slot.starts_at), col(Slot.id)).limit(min(limit, 200))
+    )
+    return rows.all()
+
+
+async def find_slots(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    specialty_code: str | None = None,
+    organization_id: uuid.UUID | None = None,
+    practitioner_id: uuid.UUID | None = None,
+    practitioner_role_id: uuid.UUID | None = None,
+    starts_after: datetime | None = None,
+    starts_before: datetime | None = None,
+    limit: int = 20,
+) -> Sequence[Slot]:
+    """Slot search for people: at least one of specialty, service or practitioner."""
+    if not (specialty_code or practitioner_id or practitioner_role_id):
+        raise InvalidInput.for_field(
+            "specialty_code", "give a specialty, a service or a practitioner to search slots of"
+        )
+    if caller.principal.kind != "user":
+        raise PermissionDenied("System clients read slots through /fhir")
+    specialty_id = (await specialty_by_code(session, specialty_code)).id if specialty_code else None
+    return await search_slots(
+        session,
+        specialty_id=specialty_id,
+        organization_id=organization_id,
+        practitioner_id=practitioner_id,
+        practitioner_role_id=practitioner_role_id,
+        starts_after=starts_after,
+        starts_before=starts_before,
+        limit=limit,
+    )
+
+
+HOLD_EXPIRE = "slot.hold_expire"
+SLOT_TAKEN = "Khung giờ không còn trống / slot no longer available"
+
+
+async def hold_slot(
+    session: AsyncSession, caller: Caller, slot_id: uuid.UUID, settings: Settings
+) -> Slot:
+    """Keep a free slot for the caller a few minutes while they confirm; it frees itself."""
+    now = utcnow()
+    until = now + timedelta(seconds=settings.slot_hold_s)
+    result = await session.exec(
+        update(Slot)
+        .where(
+            col(Slot.id) == slot_id,
+            col(Slot.starts_at) > now,
+            or_(
+                col(Slot.status) == SlotStatus.FREE,
+                and_(col(Slot.status) == SlotStatus.HELD, col(Slot.hold_until) < now),
+            ),
+        )
+        .values(
+            status=SlotStatus.HELD, hold_until=until, held_by=caller.principal.id, updated_at=now
+        )
+        .execution_options(synchronize_session="evaluate")
+    )
+    if result.rowcount != 1:
+        raise Conflict(SLOT_TAKEN)
+    schedule(session, HOLD_EXPIRE, slot_id, until, {"held_by": str(caller.principal.id)})
+    slot = await session.get(Slot, slot_id)
+    assert slot is not None
+    return slot
+
+
+async def release_expired_hold(session: AsyncSession, slot_id: uuid.UUID) -> bool:
+    """Timer job for ``slot.hold_expire``: free the slot if its hold has run out."""
+    result = await session.exec(
+        update(Slot)
+        .where(
+            col(Slot.id) == slot_id,
+            col(Slot.status) == SlotStatus.HELD,
+            col(Slot.hold_until) <= utcnow(),
+        )
+        .values(status=SlotStatus.FREE, hold_until=None, held_by=None, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)

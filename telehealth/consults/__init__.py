@@ -1,0 +1,1 @@
+"""Consult requests, triage queues, booking and appointments (the state machines)."""

@@ -1,0 +1,412 @@
+"""Booking: a slot taken for an accepted request, exactly once, whatever the load.
+
+The slot is claimed with a conditional ``UPDATE slot ... WHERE status = 'free'``; the
+appointment insert is then checked by the database (one active appointment per slot, no
+overlap for one practitioner). Whoever loses any of these gets 409 "slot no longer
+available" and the transaction, with everything it wrote, is rolled back.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, NoReturn
+
+from sqlalchemy import and_, or_, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from telehealth.auth.access import check_consult_action, check_consult_read
+from telehealth.auth.models import UserAccount
+from telehealth.auth.principal import Caller, Principal
+from telehealth.availability.models import Slot, SlotStatus
+from telehealth.availability.service import SLOT_TAKEN, search_slots
+from telehealth.consults import rules
+from telehealth.consults.models import (
+    Appointment,
+    AppointmentStatus,
+    ConsultRequest,
+    ConsultStatus,
+    Priority,
+)
+from telehealth.consults.service import (
+    caller_services,
+    load_request,
+    parties,
+    practitioner_accounts,
+    release_appointment_of,
+    transition,
+)
+from telehealth.errors import Conflict, InvalidInput, InvalidTransition, NotFound
+from telehealth.notifications.service import notify
+from telehealth.scheduling.service import cancel_timers, schedule
+from telehealth.timeutil import utcnow
+
+
+async def _claim_slot(
+    session: AsyncSession, slot_id: uuid.UUID, principal: Principal, now: datetime
+) -> Any:
+    """Take a free slot (or one the caller holds, or whose hold ran out) in one statement."""
+    result = await session.exec(
+        update(Slot)
+        .where(
+            col(Slot.id) == slot_id,
+            col(Slot.starts_at) > now,
+            or_(
+                col(Slot.status) == SlotStatus.FREE,
+                and_(
+                    col(Slot.status) == SlotStatus.HELD,
+                    or_(col(Slot.held_by) == principal.id, col(Slot.hold_until) < now),
+                ),
+            ),
+        )
+        .values(status=SlotStatus.BOOKED, hold_until=None, held_by=None, updated_at=now)
+        .returning(
+            col(Slot.practitioner_id),
+            col(Slot.practitioner_role_id),
+            col(Slot.specialty_id),
+            col(Slot.organization_id),
+            col(Slot.starts_at),
+            col(Slot.ends_at),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    slot = result.first()
+    if slot is None:
+        await _explain_unclaimable(session, slot_id, now)
+    return slot
+
+
+async def _explain_unclaimable(
+    session: AsyncSession, slot_id: uuid.UUID, now: datetime
+) -> NoReturn:
+    """Why a slot could not be claimed (only the losing path pays for this query)."""
+    starts_at = (await session.exec(select(Slot.starts_at).where(Slot.id == slot_id))).first()
+    if starts_at is None:
+        raise NotFound("No such slot")
+    if starts_at <= now:
+        raise InvalidInput.for_field("slot_id", "the slot has already begun")
+    raise Conflict(SLOT_TAKEN)
+
+
+def _check_fits(request: ConsultRequest, slot: Any) -> dict[str, Any]:
+    """The slot must be of the request's specialty and hospital; a routine request is booked
+    with the specialist who accepted it, an urgent one with whoever is soonest (reassigned)."""
+    if slot.specialty_id != request.specialty_id or request.target_organization_id not in (
+        None,
+        slot.organization_id,
+    ):
+        raise InvalidInput.for_field("slot_id", "the slot is for another specialty or hospital")
+    if slot.practitioner_id == request.assigned_practitioner_id:
+        return {}
+    if request.priority == Priority.ROUTINE:
+        raise InvalidInput.for_field(
+            "slot_id", "a routine request is booked with the specialist who accepted it"
+        )
+    return {
+        "assigned_role_id": slot.practitioner_role_id,
+        "assigned_practitioner_id": slot.practitioner_id,
+    }
+
+
+async def _write_appointment_side_effects(
+    session: AsyncSession,
+    request: ConsultRequest,
+    appointment_id: uuid.UUID,
+    practitioner_id: uuid.UUID,
+    starts_at: datetime,
+    kind: str,
+    now: datetime,
+    accounts: Sequence[uuid.UUID] | None = None,
+) -> None:
+    """Timers and notifications of a (re)booked appointment; ``accounts`` are the specialist's
+    user accounts when the caller has them already (one query fewer on the hot path)."""
+    if accounts is None:
+        accounts = await practitioner_accounts(session, practitioner_id)
+    for timer in rules.appointment_timers(starts_at, now):
+        schedule(session, timer.kind, appointment_id, timer.due_at, timer.payload)
+    params = {"starts_at": starts_at.isoformat(), "request_id": str(request.id)}
+    for recipient in [request.requester_id, *accounts]:
+        notify(session, kind, recipient_id=recipient, subject_id=appointment_id, params=params)
+
+
+async def _flush_or_slot_taken(session: AsyncSession) -> None:
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(SLOT_TAKEN) from exc
+
+
+async def _request_with_specialist_accounts(
+    session: AsyncSession, request_id: uuid.UUID
+) -> tuple[ConsultRequest, list[uuid.UUID]]:
+    """The request and its assigned specialist's accounts, in one query."""
+    rows = (
+        await session.exec(
+            select(ConsultRequest, UserAccount.id)
+            .outerjoin(
+                UserAccount,
+                col(UserAccount.practitioner_id) == col(ConsultRequest.assigned_practitioner_id),
+            )
+            .where(ConsultRequest.id == request_id)
+        )
+    ).all()
+    if not rows:
+        raise NotFound("No such consult request, or not one you have access to")
+    return rows[0][0], [account for _, account in rows if account is not None]
+
+
+async def book_slot(
+    session: AsyncSession, caller: Caller, request_id: uuid.UUID, slot_id: uuid.UUID
+) -> Appointment:
+    principal = caller.principal
+    request, accounts = await _request_with_specialist_accounts(session, request_id)
+    caller.note("book", "Appointment", patient_id=request.patient_id, detail=f"slot {slot_id}")
+    services = await caller_services(session, principal)
+    check_consult_action(principal, "book", parties(request), services)
+    rules.next_status("schedule", request.status)
+    now = utcnow()
+    slot = await _claim_slot(session, slot_id, principal, now)
+    reassignment = _check_fits(request, slot)
+    appointment = Appointment(
+        request_id=request.id,
+        slot_id=slot_id,
+        patient_id=request.patient_id,
+        practitioner_id=slot.practitioner_id,
+        practitioner_role_id=slot.practitioner_role_id,
+        starts_at=slot.starts_at,
+        ends_at=slot.ends_at,
+        booked_by=principal.id,
+    )
+    session.add(appointment)
+    await _flush_or_slot_taken(session)
+    await transition(session, principal, request, "schedule", **reassignment)
+    await _write_appointment_side_effects(
+        session,
+        request,
+        appointment.id,
+        slot.practitioner_id,
+        slot.starts_at,
+        "appointment.booked",
+        now,
+        accounts if not reassignment else None,
+    )
+    caller.notes[-1].entity_id = str(appointment.id)
+    return appointment
+
+
+async def _load_appointment(
+    session: AsyncSession, caller: Caller, appointment_id: uuid.UUID, action: str
+) -> tuple[Appointment, ConsultRequest]:
+    appointment = await session.get(Appointment, appointment_id)
+    if appointment is None:
+        raise NotFound("No such appointment, or not one you have access to")
+    caller.note(action, "Appointment", appointment_id, patient_id=appointment.patient_id)
+    request = await load_request(session, appointment.request_id)
+    services = await caller_services(session, caller.principal)
+    if action == "read":
+        check_consult_read(caller.principal, parties(request), services)
+    else:
+        check_consult_action(caller.principal, action, parties(request), services)
+    return appointment, request
+
+
+async def get_appointment(
+    session: AsyncSession, caller: Caller, appointment_id: uuid.UUID
+) -> Appointment:
+    appointment, _ = await _load_appointment(session, caller, appointment_id, "read")
+    return appointment
+
+
+async def reschedule(
+    session: AsyncSession,
+    caller: Caller,
+    appointment_id: uuid.UUID,
+    slot_id: uuid.UUID,
+    reason: str | None,
+) -> Appointment:
+    """Move a booked appointment to another slot: the new slot is taken and the old one freed
+    in one transaction, or nothing changes."""
+    appointment, request = await _load_appointment(session, caller, appointment_id, "reschedule")
+    if appointment.status != AppointmentStatus.BOOKED:
+        raise InvalidTransition(
+            f"The appointment is {appointment.status.value}; only a booked one can be moved"
+        )
+    if slot_id == appointment.slot_id:
+        raise InvalidInput.for_field("slot_id", "is the slot the appointment is in already")
+    now = utcnow()
+    slot = await _claim_slot(session, slot_id, caller.principal, now)
+    reassignment = _check_fits(request, slot)
+    old_slot = appointment.slot_id
+    try:
+        result = await session.exec(
+            update(Appointment)
+            .where(
+                col(Appointment.id) == appointment.id,
+                col(Appointment.status) == AppointmentStatus.BOOKED,
+            )
+            .values(
+                slot_id=slot_id,
+                practitioner_id=slot.practitioner_id,
+                practitioner_role_id=slot.practitioner_role_id,
+                starts_at=slot.starts_at,
+                ends_at=slot.ends_at,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session="evaluate")
+        )
+    except IntegrityError as exc:
+        raise Conflict(SLOT_TAKEN) from exc
+    if result.rowcount != 1:
+        raise InvalidTransition("The appointment changed meanwhile; reload and retry")
+    await session.exec(
+        update(Slot)
+        .where(col(Slot.id) == old_slot)
+        .values(status=SlotStatus.FREE, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    await transition(session, caller.principal, request, "reschedule", reason, **reassignment)
+    await cancel_timers(session, appointment.id)
+    await _write_appointment_side_effects(
+        session,
+        request,
+        appointment.id,
+        slot.practitioner_id,
+        slot.starts_at,
+        "appointment.rescheduled",
+        now,
+    )
+    return appointment
+
+
+async def cancel_appointment(
+    session: AsyncSession, caller: Caller, appointment_id: uuid.UUID, reason: str
+) -> Appointment:
+    """Cancel the booking (slot freed, reason kept); the request goes back to accepted so that
+    it can be booked again, or can be cancelled itself."""
+    appointment, request = await _load_appointment(session, caller, appointment_id, "unschedule")
+    rules.next_status("unschedule", request.status, reason)
+    await release_appointment_of(session, caller.principal, request, reason)
+    await transition(session, caller.principal, request, "unschedule", reason)
+    return appointment
+
+
+async def mark_no_show(
+    session: AsyncSession, caller: Caller, appointment_id: uuid.UUID, reason: str
+) -> Appointment:
+    appointment, request = await _load_appointment(session, caller, appointment_id, "no_show")
+    rules.next_status("no_show", request.status, reason)
+    await release_appointment_of(
+        session, caller.principal, request, reason, AppointmentStatus.NO_SHOW
+    )
+    await transition(session, caller.principal, request, "no_show", reason)
+    return appointment
+
+
+async def _set_appointment_status(
+    session: AsyncSession,
+    appointment: Appointment,
+    sources: tuple[AppointmentStatus, ...],
+    target: AppointmentStatus,
+) -> None:
+    result = await session.exec(
+        update(Appointment)
+        .where(col(Appointment.id) == appointment.id, col(Appointment.status).in_(sources))
+        .values(status=target, updated_at=utcnow())
+        .execution_options(synchronize_session="evaluate")
+    )
+    if result.rowcount != 1:
+        raise InvalidTransition(
+            f"The appointment is {appointment.status.value}; cannot make it {target.value}"
+        )
+
+
+async def start_consult(
+    session: AsyncSession, caller: Caller, appointment_id: uuid.UUID
+) -> Appointment:
+    """The consult has begun (the video room calls this when the specialist joins)."""
+    appointment, request = await _load_appointment(session, caller, appointment_id, "start")
+    await _set_appointment_status(
+        session, appointment, (AppointmentStatus.BOOKED,), AppointmentStatus.IN_PROGRESS
+    )
+    await transition(session, caller.principal, request, "start")
+    await cancel_timers(session, appointment.id, ["appointment.no_show"])
+    return appointment
+
+
+async def complete_consult(
+    session: AsyncSession, caller: Caller, appointment_id: uuid.UUID, reason: str | None
+) -> Appointment:
+    appointment, request = await _load_appointment(session, caller, appointment_id, "complete")
+    await _set_appointment_status(
+        session,
+        appointment,
+        (AppointmentStatus.BOOKED, AppointmentStatus.IN_PROGRESS),
+        AppointmentStatus.COMPLETED,
+    )
+    await transition(session, caller.principal, request, "complete", reason)
+    await cancel_timers(session, appointment.id)
+    return appointment
+
+
+async def appointments_of_request(
+    session: AsyncSession, caller: Caller, request_id: uuid.UUID
+) -> Sequence[Appointment]:
+    request = await load_request(session, request_id)
+    caller.note(
+        "read", "Appointment", patient_id=request.patient_id, detail=f"request {request_id}"
+    )
+    check_consult_read(
+        caller.principal, parties(request), await caller_services(session, caller.principal)
+    )
+    rows = await session.exec(
+        select(Appointment)
+        .where(Appointment.request_id == request_id)
+        .order_by(col(Appointment.created_at))
+    )
+    return rows.all()
+
+
+async def no_show_if_unattended(session: AsyncSession, appointment_id: uuid.UUID) -> bool:
+    """Timer job for ``appointment.no_show``: still booked (nobody started it) means no-show."""
+    appointment = await session.get(Appointment, appointment_id)
+    if appointment is None or appointment.status != AppointmentStatus.BOOKED:
+        return False
+    request = await session.get(ConsultRequest, appointment.request_id)
+    if request is None or request.status != ConsultStatus.SCHEDULED:
+        return False
+    reason = "Không ai tham gia / nobody joined"
+    await release_appointment_of(session, None, request, reason, AppointmentStatus.NO_SHOW)
+    await transition(session, None, request, "no_show", reason)
+    return True
+
+
+async def slots_for_request(
+    session: AsyncSession,
+    caller: Caller,
+    request_id: uuid.UUID,
+    *,
+    starts_after: datetime | None = None,
+    starts_before: datetime | None = None,
+    limit: int = 20,
+) -> Sequence[Slot]:
+    """The earliest slots fitting a request: a routine one with the specialist who accepted it
+    (or its hospital's specialists of the specialty), an urgent or emergency one the soonest
+    across every specialist of the specialty."""
+    request = await load_request(session, request_id)
+    caller.note("search", "Slot", detail=f"for request {request_id}")
+    check_consult_read(
+        caller.principal, parties(request), await caller_services(session, caller.principal)
+    )
+    soonest = request.priority != Priority.ROUTINE
+    return await search_slots(
+        session,
+        specialty_id=request.specialty_id,
+        organization_id=None if soonest else request.target_organization_id,
+        practitioner_id=None if soonest else request.assigned_practitioner_id,
+        starts_after=starts_after,
+        starts_before=starts_before,
+        limit=limit,
+    )

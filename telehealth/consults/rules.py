@@ -1,0 +1,171 @@
+"""Pure decisions about consults: the state machine, queue order, vital signs, timers.
+
+No I/O here; the service loads, asks these functions, and writes what they decide.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from telehealth.consults.models import ConsultStatus, Priority
+from telehealth.errors import InvalidInput, InvalidTransition
+
+S = ConsultStatus
+
+# action -> (states it may start from, state it leads to)
+TRANSITIONS: dict[str, tuple[frozenset[ConsultStatus], ConsultStatus]] = {
+    "submit": (frozenset({S.DRAFT}), S.REQUESTED),
+    "accept": (frozenset({S.REQUESTED}), S.ACCEPTED),
+    "assign": (frozenset({S.REQUESTED, S.ACCEPTED}), S.ACCEPTED),
+    "decline": (frozenset({S.REQUESTED, S.ACCEPTED}), S.DECLINED),
+    "requeue": (frozenset({S.DECLINED}), S.REQUESTED),
+    "resubmit": (frozenset({S.DECLINED}), S.REQUESTED),
+    "schedule": (frozenset({S.ACCEPTED}), S.SCHEDULED),
+    "reschedule": (frozenset({S.SCHEDULED}), S.SCHEDULED),
+    "unschedule": (frozenset({S.SCHEDULED}), S.ACCEPTED),
+    "no_show": (frozenset({S.SCHEDULED}), S.ACCEPTED),
+    "start": (frozenset({S.SCHEDULED}), S.IN_PROGRESS),
+    "complete": (frozenset({S.SCHEDULED, S.IN_PROGRESS}), S.COMPLETED),
+    "cancel": (
+        frozenset({S.DRAFT, S.REQUESTED, S.ACCEPTED, S.SCHEDULED, S.DECLINED}),
+        S.CANCELLED,
+    ),
+    "expire": (frozenset({S.REQUESTED, S.ACCEPTED}), S.EXPIRED),
+}
+REASON_REQUIRED = frozenset({"decline", "cancel", "unschedule", "no_show"})
+FINAL = frozenset({S.COMPLETED, S.CANCELLED, S.EXPIRED})
+
+_STATUS_VI = {
+    S.DRAFT: "nháp",
+    S.REQUESTED: "đang chờ tiếp nhận",
+    S.ACCEPTED: "đã tiếp nhận",
+    S.SCHEDULED: "đã đặt lịch",
+    S.IN_PROGRESS: "đang hội chẩn",
+    S.COMPLETED: "đã hoàn thành",
+    S.DECLINED: "bị từ chối",
+    S.CANCELLED: "đã hủy",
+    S.EXPIRED: "đã hết hạn",
+}
+
+
+def next_status(action: str, current: ConsultStatus, reason: str | None = None) -> ConsultStatus:
+    """The state ``action`` leads to from ``current``; 409 naming the current state if none."""
+    if action not in TRANSITIONS:
+        raise InvalidInput.for_field("action", f"unknown action '{action}'")
+    sources, target = TRANSITIONS[action]
+    if current not in sources:
+        raise InvalidTransition(
+            f"Không thể '{action}' yêu cầu {_STATUS_VI[current]} / cannot {action} a request "
+            f"that is {current.value}"
+        )
+    if action in REASON_REQUIRED and not (reason and reason.strip()):
+        raise InvalidInput.for_field("reason", f"give a reason to {action.replace('_', ' ')}")
+    return target
+
+
+PRIORITY_RANK = {Priority.EMERGENCY: 0, Priority.URGENT: 1, Priority.ROUTINE: 2}
+
+
+def escalation_due(
+    priority: Priority, submitted_at: datetime, deadlines_s: dict[str, int]
+) -> datetime:
+    """When an unanswered request escalates: the configured deadline for its priority."""
+    return submitted_at + timedelta(seconds=deadlines_s[priority.value])
+
+
+@dataclass(frozen=True)
+class PlannedTimer:
+    kind: str
+    due_at: datetime
+    payload: dict[str, int]
+
+
+REMINDER_LEADS_MIN = (1440, 15)
+ROOM_OPENS_BEFORE = timedelta(minutes=10)
+NO_SHOW_AFTER = timedelta(minutes=15)
+APPOINTMENT_TIMER_KINDS = ("appointment.reminder", "room.open", "appointment.no_show")
+
+
+def appointment_timers(starts_at: datetime, now: datetime) -> list[PlannedTimer]:
+    """Reminders (a day and 15 minutes before), room opening, no-show check; past ones dropped
+    except the no-show check, which always follows the start."""
+    planned = [
+        PlannedTimer(
+            "appointment.reminder", starts_at - timedelta(minutes=lead), {"lead_minutes": lead}
+        )
+        for lead in REMINDER_LEADS_MIN
+    ]
+    planned.append(PlannedTimer("room.open", starts_at - ROOM_OPENS_BEFORE, {}))
+    planned = [timer for timer in planned if timer.due_at > now]
+    planned.append(PlannedTimer("appointment.no_show", starts_at + NO_SHOW_AFTER, {}))
+    return planned
+
+
+@dataclass(frozen=True)
+class VitalRange:
+    low: float
+    high: float
+    unit: str
+    label: str
+
+
+# Plausible (not normal) ranges: outside them the value is almost surely a typing error.
+VITAL_RANGES = {
+    "heart_rate": VitalRange(20, 250, "/min", "heart rate"),
+    "systolic_bp": VitalRange(40, 300, "mmHg", "systolic blood pressure"),
+    "diastolic_bp": VitalRange(20, 200, "mmHg", "diastolic blood pressure"),
+    "respiratory_rate": VitalRange(4, 80, "/min", "respiratory rate"),
+    "temperature_c": VitalRange(30, 44, "°C", "temperature"),
+    "spo2": VitalRange(50, 100, "%", "oxygen saturation"),
+    "weight_kg": VitalRange(0.3, 350, "kg", "weight"),
+    "height_cm": VitalRange(25, 250, "cm", "height"),
+    "blood_glucose_mmol": VitalRange(1, 60, "mmol/L", "blood glucose"),
+}
+
+
+def check_vital_signs(vitals: dict[str, float]) -> dict[str, float]:
+    for name, value in vitals.items():
+        limits = VITAL_RANGES.get(name)
+        if limits is None:
+            known = ", ".join(VITAL_RANGES)
+            raise InvalidInput.for_field(f"vital_signs.{name}", f"unknown sign; use one of {known}")
+        if not limits.low <= value <= limits.high:
+            raise InvalidInput.for_field(
+                f"vital_signs.{name}",
+                f"{value:g} {limits.unit} is not a plausible {limits.label} "
+                f"({limits.low:g}–{limits.high:g} {limits.unit})",
+            )
+    if vitals.get("diastolic_bp", 0) >= vitals.get("systolic_bp", float("inf")):
+        raise InvalidInput.for_field(
+            "vital_signs.diastolic_bp", "must be lower than the systolic pressure"
+        )
+    return vitals
+
+
+# Attachments ---------------------------------------------------------------------------------
+
+_SIGNATURES = (
+    (b"\xff\xd8\xff", "image/jpeg", ".jpg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png", ".png"),
+    (b"%PDF-", "application/pdf", ".pdf"),
+)
+
+
+def sniff_media_type(head: bytes) -> tuple[str, str]:
+    """The media type and extension of an attachment, from its first bytes, never from the
+    name or the type the client claims: only JPEG, PNG and PDF are kept."""
+    for signature, media_type, extension in _SIGNATURES:
+        if head.startswith(signature):
+            return media_type, extension
+    raise InvalidInput.for_field(
+        "file", "only photos (JPEG, PNG) and PDF documents can be attached"
+    )
+
+
+def safe_filename(name: str | None, extension: str) -> str:
+    """A display name without path parts or control characters, ending in the sniffed type."""
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(ch for ch in base if ch.isprintable() and ch not in '"<>:|?*;')
+    stem = base.rsplit(".", 1)[0].strip(" .")[:80] or "attachment"
+    return f"{stem}{extension}"

@@ -1,0 +1,1 @@
+"""Clinical code lists the service checks input against (WHO ICD-10)."""
