@@ -31,9 +31,15 @@ from telehealth.api.directory import (
 )
 from telehealth.api.health import health
 from telehealth.api.middleware import PUBLIC_PATHS, BearerTokenMiddleware, RequestLogMiddleware
+from telehealth.api.notifications import (
+    NotificationController,
+    TimerAdminController,
+    live_notifications,
+)
 from telehealth.api.problems import handle_exception
 from telehealth.db import Database
 from telehealth.events import create_channels
+from telehealth.scheduling.runner import scheduler_lifespan
 from telehealth.settings import Settings
 
 
@@ -60,8 +66,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             PractitionerController,
             PractitionerRoleController,
             PatientController,
+            NotificationController,
+            TimerAdminController,
+            live_notifications,
         ],
-        lifespan=[lifespan],
+        lifespan=[lifespan, scheduler_lifespan],
         plugins=[channels],
         state=State({"settings": settings}),
         dependencies={
