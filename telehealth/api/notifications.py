@@ -85,16 +85,14 @@ async def live_notifications(
 ) -> None:
     """Pushes ``{"kind", "id"}`` for each new in-app notification of the connected person
     (authenticate with ``?access_token=``); the page then fetches /api/notifications."""
-    await socket.accept()
-    async with (
-        channels.start_subscription([user_channel(socket.user.id)]) as subscriber,
-        subscriber.run_in_background(socket.send_data),
-    ):
-        try:
-            while True:
-                await socket.receive_text()
-        except WebSocketDisconnect:
-            pass
+    async with channels.start_subscription([user_channel(socket.user.id)]) as subscriber:
+        await socket.accept()  # subscribed first: nothing published after the accept is lost
+        async with subscriber.run_in_background(socket.send_data):
+            try:
+                while True:
+                    await socket.receive_text()
+            except WebSocketDisconnect:
+                pass
 
 
 class TimerAdminController(Controller):
