@@ -43,7 +43,7 @@ class Settings(BaseSettings):
 
     # Timers and notification delivery (docs/timers.md).
     scheduler_enabled: bool = Field(default=True, description="run the claim loops here")
-    timer_poll_s: float = Field(default=1.0, gt=0, le=60)
+    timer_poll_s: float = Field(default=0.5, gt=0, le=60)
     timer_batch_size: int = Field(default=100, ge=1, le=1000)
     timer_workers: int = Field(default=2, ge=1, le=16, description="claim loops per process")
     timer_lease_s: float = Field(default=60, gt=0)

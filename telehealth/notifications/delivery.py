@@ -32,7 +32,7 @@ from telehealth.notifications.models import (
     WebhookSubscription,
 )
 from telehealth.notifications.webhooks import post_webhook, webhook_body
-from telehealth.scheduling.claims import claim_due, held_by, worker_name
+from telehealth.scheduling.claims import claim_due, held_by, table_of, worker_name
 from telehealth.scheduling.metrics import LoopMetrics
 from telehealth.scheduling.rules import RetryPolicy, short_error
 from telehealth.settings import Settings
@@ -103,13 +103,13 @@ class NotificationDelivery:
                 Notification,
                 ready_states=[DeliveryState.PENDING, DeliveryState.FAILED],
                 claimed_state=DeliveryState.SENDING,
-                due_column=Notification.next_attempt_at,
+                due_column="next_attempt_at",
                 now=moment,
                 worker=self.worker,
                 lease_s=self.settings.timer_lease_s,
                 limit=self.settings.timer_batch_size,
-                returning=[col(Notification.id)],
-                where=[col(Notification.channel).in_(self.channels)],
+                returning=["id"],
+                where=[table_of(Notification).c.channel.in_(self.channels)],
             )
             ids = [row[0] for row in rows]
             if not ids:
@@ -198,8 +198,10 @@ class NotificationDelivery:
         sent_at = utcnow()
         async with self.db.unit_of_work() as session:
             result = await session.exec(
-                update(Notification)
-                .where(held_by(Notification, [n.id for n in sent], self.worker, "sending"))
+                update(table_of(Notification))
+                .where(
+                    held_by(Notification, [n.id for n in sent], self.worker, DeliveryState.SENDING)
+                )
                 .values(state=DeliveryState.SENT, sent_at=sent_at, lease_until=None)
             )
         self.metrics.lease_lost += len(sent) - result.rowcount
@@ -218,7 +220,7 @@ class NotificationDelivery:
         log.warning("notification %s (%s) not delivered: %s", n.id, n.channel, short_error(exc))
         async with self.db.unit_of_work() as session:
             result = await session.exec(
-                update(Notification)
+                update(table_of(Notification))
                 .where(held_by(Notification, [n.id], self.worker, DeliveryState.SENDING))
                 .values(**values)
             )

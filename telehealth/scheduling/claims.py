@@ -17,8 +17,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
-from sqlmodel import SQLModel, col
+from sqlalchemy import ColumnElement, Table, and_, or_, select, update
+from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 
@@ -27,41 +27,47 @@ def worker_name() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table: claim-loop statements skip the ORM's per-row bookkeeping."""
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
+
+
 async def claim_due(
     session: AsyncSession,
     model: type[SQLModel],
     *,
     ready_states: Iterable[str],
     claimed_state: str,
-    due_column: Any,
+    due_column: str,
     now: datetime,
     worker: str,
     lease_s: float,
     limit: int,
-    returning: Sequence[Any],
+    returning: Sequence[str],
     where: Sequence[ColumnElement[bool]] = (),
 ) -> list[Any]:
     """Take up to ``limit`` rows that are due (or whose lease expired) and lease them."""
-    table: Any = model
-    ready = and_(col(table.state).in_(list(ready_states)), col(due_column) <= now)
-    expired = and_(col(table.state) == claimed_state, col(table.lease_until) < now)
+    c = table_of(model).c
+    ready = and_(c.state.in_(list(ready_states)), c[due_column] <= now)
+    expired = and_(c.state == claimed_state, c.lease_until < now)
     picked = (
-        select(col(table.id))
+        select(c.id)
         .where(or_(ready, expired), *where)
-        .order_by(col(due_column))
+        .order_by(c[due_column])
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
     statement = (
-        update(table)
-        .where(col(table.id).in_(picked.scalar_subquery()))
+        update(table_of(model))
+        .where(c.id.in_(picked.scalar_subquery()))
         .values(
             state=claimed_state,
             lease_until=now + timedelta(seconds=lease_s),
             claimed_by=worker,
-            attempts=col(table.attempts) + 1,
+            attempts=c.attempts + 1,
         )
-        .returning(*returning)
+        .returning(*(c[name] for name in returning))
     )
     result = await session.exec(statement)
     return list(result.all())
@@ -69,9 +75,5 @@ async def claim_due(
 
 def held_by(model: type[SQLModel], ids: Iterable[uuid.UUID], worker: str, state: str) -> Any:
     """The condition that a row is still ours: a lost lease makes the final update a no-op."""
-    table: Any = model
-    return and_(
-        col(table.id).in_(list(ids)),
-        col(table.claimed_by) == worker,
-        col(table.state) == state,
-    )
+    c = table_of(model).c
+    return and_(c.id.in_(list(ids)), c.claimed_by == worker, c.state == state)

@@ -16,12 +16,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import update
-from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.db import Database
-from telehealth.scheduling.claims import claim_due, held_by, worker_name
-from telehealth.scheduling.handlers import TimerCall, TimerHandler
+from telehealth.scheduling.claims import claim_due, held_by, table_of, worker_name
+from telehealth.scheduling.handlers import Handler, TimerCall, run_handler
 from telehealth.scheduling.metrics import LoopMetrics
 from telehealth.scheduling.models import Timer, TimerState
 from telehealth.scheduling.rules import RetryPolicy, short_error
@@ -48,7 +47,7 @@ class TimerEngine:
         self,
         db: Database,
         settings: Settings,
-        handlers: Mapping[str, TimerHandler],
+        handlers: Mapping[str, Handler],
         metrics: LoopMetrics | None = None,
         worker: str | None = None,
     ) -> None:
@@ -82,20 +81,13 @@ class TimerEngine:
                 Timer,
                 ready_states=[TimerState.PENDING],
                 claimed_state=TimerState.RUNNING,
-                due_column=Timer.due_at,
+                due_column="due_at",
                 now=moment,
                 worker=self.worker,
                 lease_s=self.settings.timer_lease_s,
                 limit=self.settings.timer_batch_size,
-                returning=[
-                    col(Timer.id),
-                    col(Timer.kind),
-                    col(Timer.subject_id),
-                    col(Timer.due_at),
-                    col(Timer.attempts),
-                    col(Timer.payload),
-                ],
-                where=[col(Timer.kind).in_(list(self.handlers))],
+                returning=["id", "kind", "subject_id", "due_at", "attempts", "payload"],
+                where=[table_of(Timer).c.kind.in_(list(self.handlers))],
             )
         self.metrics.claimed += len(rows)
         return [_call(row) for row in rows]
@@ -104,8 +96,11 @@ class TimerEngine:
         """Run the handlers of claimed timers; returns how many were marked done."""
         try:
             async with self.db.unit_of_work() as session:
+                by_kind: dict[str, list[TimerCall]] = {}
                 for call in calls:
-                    await self.handlers[call.kind](session, call)
+                    by_kind.setdefault(call.kind, []).append(call)
+                for kind, group in by_kind.items():
+                    await run_handler(self.handlers[kind], session, group)
                 fired_at = utcnow()
                 await self._mark_done(session, calls, fired_at)
         except Exception:
@@ -121,7 +116,7 @@ class TimerEngine:
     async def _fire_alone(self, call: TimerCall, now: datetime | None) -> int:
         try:
             async with self.db.unit_of_work() as session:
-                await self.handlers[call.kind](session, call)
+                await run_handler(self.handlers[call.kind], session, [call])
                 fired_at = utcnow()
                 await self._mark_done(session, [call], fired_at)
         except LeaseLost:
@@ -138,7 +133,7 @@ class TimerEngine:
         self, session: AsyncSession, calls: Sequence[TimerCall], fired_at: datetime
     ) -> None:
         result = await session.exec(
-            update(Timer)
+            update(table_of(Timer))
             .where(held_by(Timer, [c.timer_id for c in calls], self.worker, TimerState.RUNNING))
             .values(state=TimerState.DONE, fired_at=fired_at, lease_until=None, last_error=None)
         )
@@ -154,7 +149,7 @@ class TimerEngine:
             values.update(state=TimerState.PENDING, due_at=retry_at)
         async with self.db.unit_of_work() as session:
             result = await session.exec(
-                update(Timer)
+                update(table_of(Timer))
                 .where(held_by(Timer, [call.timer_id], self.worker, TimerState.RUNNING))
                 .values(**values)
             )

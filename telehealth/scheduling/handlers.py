@@ -8,14 +8,14 @@ A handler writes rows only; anything leaving the machine (e-mail, webhook, push)
 notification row (``telehealth.notifications.service.notify``), delivered afterwards.
 
 To add a kind: write the handler in its area (e.g. ``telehealth/consults/timers.py``) and add
-one line to ``timer_handlers()`` below. Daily work: add a ``DailyJob`` to ``DAILY_JOBS``. See
+one line to ``DOMAIN_HANDLERS`` below (wrap it in ``Batched`` if it takes a whole batch). Daily work: add a ``DailyJob`` to ``DAILY_JOBS``. See
 docs/timers.md.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Any
@@ -38,6 +38,26 @@ class TimerCall:
 
 
 TimerHandler = Callable[[AsyncSession, TimerCall], Awaitable[None]]
+BatchRun = Callable[[AsyncSession, Sequence[TimerCall]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Batched:
+    """A handler that takes all the timers of its kind claimed together (one query for many
+    subjects). If it raises, the loop calls it again with one timer at a time."""
+
+    run: BatchRun
+
+
+Handler = TimerHandler | Batched
+
+
+async def run_handler(handler: Handler, session: AsyncSession, calls: Sequence[TimerCall]) -> None:
+    if isinstance(handler, Batched):
+        await handler.run(session, calls)
+        return
+    for call in calls:
+        await handler(session, call)
 
 
 @dataclass(frozen=True)
@@ -61,15 +81,15 @@ class DailyJob:
 # Kinds written by the consults area (issue 3); their handlers are wired here when it merges:
 #   appointment.reminder  payload {"lead_minutes": N}   room.open   appointment.no_show
 #   request.escalate      slot.hold_expire
-DOMAIN_HANDLERS: dict[str, TimerHandler] = {}
+DOMAIN_HANDLERS: dict[str, Handler] = {}
 
 # e.g. DailyJob("extend_slot_horizon", time(2, 0), extend_slot_horizons)
 DAILY_JOBS: list[DailyJob] = []
 
 
-def timer_handlers(settings: Settings) -> Mapping[str, TimerHandler]:
+def timer_handlers(settings: Settings) -> Mapping[str, Handler]:
     """Every kind this process fires: the domain's, the daily jobs', and test kinds if asked."""
-    handlers: dict[str, TimerHandler] = dict(DOMAIN_HANDLERS)
+    handlers: dict[str, Handler] = dict(DOMAIN_HANDLERS)
     handlers.update({job.kind: job.run for job in DAILY_JOBS})
     if settings.timer_test_handlers:
         from telehealth.scheduling.testing import TEST_HANDLERS

@@ -83,19 +83,29 @@ class TimerService:
         every = IntervalTrigger(seconds=self.settings.timer_poll_s)
         first = utcnow()
         self.scheduler.add_job(
-            self._guarded(self._fire_timers), every, id="timers", max_instances=1,
-            coalesce=True, next_run_time=first,
-        )  # fmt: skip
+            self._guarded(self._fire_timers),
+            every,
+            id="timers",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=first,
+        )
         self.scheduler.add_job(
-            self._guarded(self.delivery.run_due), every, id="deliveries", max_instances=1,
-            coalesce=True, next_run_time=first,
-        )  # fmt: skip
+            self._guarded(self.delivery.run_due),
+            every,
+            id="deliveries",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=first,
+        )
         for job in DAILY_JOBS:
             self.scheduler.add_job(
                 self._guarded(partial(enqueue_daily, self.db, job)),
                 CronTrigger(hour=job.at.hour, minute=job.at.minute, timezone=self.settings.tz),
-                id=job.kind, max_instances=1, coalesce=True,
-            )  # fmt: skip
+                id=job.kind,
+                max_instances=1,
+                coalesce=True,
+            )
         self.scheduler.start()
 
     async def stop(self) -> None:
