@@ -71,9 +71,10 @@ class TimerService:
         self.timer_metrics = LoopMetrics()
         self.delivery_metrics = LoopMetrics()
         handlers = timer_handlers(settings)
+        # SQLite serialises writers anyway: one claim loop there.
+        loops = 1 if db.dialect == "sqlite" else settings.timer_workers
         self.engines = [
-            TimerEngine(db, settings, handlers, self.timer_metrics)
-            for _ in range(settings.timer_workers)
+            TimerEngine(db, settings, handlers, self.timer_metrics) for _ in range(loops)
         ]
         self.delivery = NotificationDelivery(db, settings, publish, self.delivery_metrics)
         self.scheduler = AsyncIOScheduler(timezone=settings.tz)
