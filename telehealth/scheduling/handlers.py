@@ -1,4 +1,4 @@
-"""The registry of timer handlers and daily jobs: the one place a timer kind gets its code.
+"""What a timer handler is: the call it receives, the one-timer and batched forms, daily jobs.
 
 A handler is a top-level async function ``(session, call) -> None``. It runs inside a unit
 of work opened by the claim loop, which marks the timer done in the same transaction; so its
@@ -7,22 +7,18 @@ only if the state is still what it expects): a re-claim after a lost lease runs 
 A handler writes rows only; anything leaving the machine (e-mail, webhook, push) is a
 notification row (``telehealth.notifications.service.notify``), delivered afterwards.
 
-To add a kind: write the handler in its area (e.g. ``telehealth/consults/timers.py``) and add
-one line to ``DOMAIN_HANDLERS`` below (wrap it in ``Batched`` if it takes a whole batch). Daily work: add a ``DailyJob`` to ``DAILY_JOBS``. See
-docs/timers.md.
+Handlers are registered in ``telehealth/scheduling/registry.py``; see docs/timers.md.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
-
-from telehealth.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -76,23 +72,3 @@ class DailyJob:
     @property
     def kind(self) -> str:
         return f"daily.{self.name}"
-
-
-# Kinds written by the consults area (issue 3); their handlers are wired here when it merges:
-#   appointment.reminder  payload {"lead_minutes": N}   room.open   appointment.no_show
-#   request.escalate      slot.hold_expire
-DOMAIN_HANDLERS: dict[str, Handler] = {}
-
-# e.g. DailyJob("extend_slot_horizon", time(2, 0), extend_slot_horizons)
-DAILY_JOBS: list[DailyJob] = []
-
-
-def timer_handlers(settings: Settings) -> Mapping[str, Handler]:
-    """Every kind this process fires: the domain's, the daily jobs', and test kinds if asked."""
-    handlers: dict[str, Handler] = dict(DOMAIN_HANDLERS)
-    handlers.update({job.kind: job.run for job in DAILY_JOBS})
-    if settings.timer_test_handlers:
-        from telehealth.scheduling.testing import TEST_HANDLERS
-
-        handlers.update(TEST_HANDLERS)
-    return handlers

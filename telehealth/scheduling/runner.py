@@ -24,9 +24,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from telehealth.db import Database
 from telehealth.notifications.delivery import NotificationDelivery, Publish
 from telehealth.scheduling.engine import TimerEngine
-from telehealth.scheduling.handlers import DAILY_JOBS, DailyJob, timer_handlers
+from telehealth.scheduling.handlers import DailyJob
 from telehealth.scheduling.metrics import LoopMetrics
 from telehealth.scheduling.models import Timer, TimerState
+from telehealth.scheduling.registry import DAILY_JOBS, timer_handlers
 from telehealth.settings import Settings
 from telehealth.timeutil import local, utcnow
 
