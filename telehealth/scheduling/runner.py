@@ -82,12 +82,16 @@ class TimerService:
         self._running: set[asyncio.Task[object]] = set()
 
     def start(self) -> None:
+        # APScheduler logs every run (several a second) and warns of each tick skipped while a
+        # long drain runs: both are normal here. Failures are logged by ``_guarded``.
+        logging.getLogger("apscheduler").setLevel(logging.ERROR)
         every = IntervalTrigger(seconds=self.settings.timer_poll_s)
         first = utcnow()
         self.scheduler.add_job(
             self._guarded(self._fire_timers),
             every,
             id="timers",
+            name="fire due timers",
             max_instances=1,
             coalesce=True,
             next_run_time=first,
@@ -96,6 +100,7 @@ class TimerService:
             self._guarded(self.delivery.run_due),
             every,
             id="deliveries",
+            name="deliver due notifications",
             max_instances=1,
             coalesce=True,
             next_run_time=first,
@@ -105,6 +110,7 @@ class TimerService:
                 self._guarded(partial(enqueue_daily, self.db, job)),
                 CronTrigger(hour=job.at.hour, minute=job.at.minute, timezone=self.settings.tz),
                 id=job.kind,
+                name=f"write the daily timer {job.kind}",
                 max_instances=1,
                 coalesce=True,
             )
