@@ -36,8 +36,8 @@ ADMIN_DSN = os.environ.get(
     "TELEHEALTH_BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 TIME_BOUND_S = 240
-BATCH = 100
-LOOPS_PER_PROCESS = 2
+BATCH = int(os.environ.get("TELEHEALTH_TIMER_BATCH_SIZE", "100"))
+LOOPS_PER_PROCESS = int(os.environ.get("TELEHEALTH_TIMER_WORKERS", "2"))
 
 CLAIM = """
 UPDATE timer SET state = 'running', lease_until = $1, claimed_by = $2, attempts = attempts + 1
@@ -149,6 +149,7 @@ async def start_services(dsn: str, processes: int, data_dir: Path) -> list[Any]:
             "--no-migrate",
             env=environment,
             stdout=asyncio.subprocess.DEVNULL,
+            stderr=(data_dir / f"serve-{port}.log").open("ab"),
         )
         for port in ports
     ]
@@ -164,6 +165,20 @@ async def start_services(dsn: str, processes: int, data_dir: Path) -> list[Any]:
             else:
                 raise SystemExit(f"service on port {port} did not start")
     return started
+
+
+async def stop_services(services: list[Any]) -> None:
+    """SIGTERM (graceful shutdown), then SIGKILL for any process still there after 30 s."""
+    for process in services:
+        if process.returncode is None:
+            process.terminate()
+    for process in services:
+        try:
+            await asyncio.wait_for(process.wait(), timeout=30)
+        except TimeoutError:
+            say(f"service {process.pid} did not stop on SIGTERM; killing it")
+            process.kill()
+            await process.wait()
 
 
 async def bare_loop(dsn: str, kind: str, deadline: float) -> None:
@@ -213,10 +228,7 @@ async def main(timers: int, processes: int) -> dict[str, Any]:
             " WHERE kind = 'test.count'"
         )
         say(f"service: {json.dumps(service)} (waited {waited:.1f} s)")
-        for process in services:
-            process.terminate()
-        for process in services:
-            await process.wait()
+        await stop_services(services)
         services = []
 
         say(f"bare asyncpg ceiling: {timers} timers, {processes * LOOPS_PER_PROCESS} connections")
@@ -234,9 +246,7 @@ async def main(timers: int, processes: int) -> dict[str, Any]:
         say(f"bare: {json.dumps(bare)}")
         await pool.close()
     finally:
-        for process in services:
-            process.terminate()
-            await process.wait()
+        await stop_services(services)
         await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     service_rate = service["fired"] / service_span if service_span else 0.0
     bare_rate = bare["fired"] / bare_span if bare_span else 0.0

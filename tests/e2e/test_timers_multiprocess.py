@@ -85,7 +85,11 @@ async def processes(settings: Settings) -> AsyncIterator[list[asyncio.subprocess
             if process.returncode is None:
                 process.terminate()
         for process in started:
-            await asyncio.wait_for(process.wait(), timeout=30)
+            try:
+                await asyncio.wait_for(process.wait(), timeout=30)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
 
 
 async def count_where(db: Database, *conditions: object) -> int:
