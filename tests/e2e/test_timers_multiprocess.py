@@ -107,7 +107,8 @@ async def test_timers_fire_once_across_processes_despite_sigkill(
     async with db.unit_of_work() as session:
         for index, subject in enumerate(subjects):
             due = start + timedelta(milliseconds=3 * index)  # spread over 3 seconds
-            schedule(session, "test.count", subject, due, {"sleep_s": 0.01})
+            # Each claimed batch sleeps 0.5 s in its handler: a kill lands mid-batch.
+            schedule(session, "test.count", subject, due, {"sleep_s": 0.5})
 
     # Kill, in the middle of a batch, a process that holds leases on claimed timers.
     pids = {str(p.pid): p for p in processes}
