@@ -5,7 +5,7 @@
 2. T timers are written due at one instant a few seconds ahead; we wait until all are done.
    Lag = fired_at - due_at per timer; duplicates = effect rows beyond one per timer; missed =
    timers not done when the time bound runs out.
-3. Ceiling: the services stop, and the same work (claim a batch with FOR UPDATE SKIP LOCKED
+3. Ceiling: with the services still up (idle: they do not handle that kind), the same work (claim a batch with FOR UPDATE SKIP LOCKED
    and a lease, then effect rows + "done" in one transaction) runs on bare asyncpg with as
    many connections as the services had claim loops, on T fresh timers.
 """
@@ -228,8 +228,6 @@ async def main(timers: int, processes: int) -> dict[str, Any]:
             " WHERE kind = 'test.count'"
         )
         say(f"service: {json.dumps(service)} (waited {waited:.1f} s)")
-        await stop_services(services)
-        services = []
 
         say(f"bare asyncpg ceiling: {timers} timers, {processes * LOOPS_PER_PROCESS} connections")
         await write_timers(pool, "bench.bare", timers, datetime.now(UTC))
@@ -245,6 +243,8 @@ async def main(timers: int, processes: int) -> dict[str, Any]:
         )
         say(f"bare: {json.dumps(bare)}")
         await pool.close()
+        await stop_services(services)
+        services = []
     finally:
         await stop_services(services)
         await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

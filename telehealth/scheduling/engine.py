@@ -57,43 +57,58 @@ class TimerEngine:
         self.metrics = metrics or LoopMetrics()
         self.worker = worker or worker_name()
         self.policy = retry_policy(settings)
+        self.stopping = False
 
     async def run_due(self, now: datetime | None = None) -> int:
-        """Claim and fire due timers until none is left (bounded by one poll's worth of
-        batches, so the scheduler's next tick is never starved); returns how many fired."""
+        """Claim and fire due timers until none is left (or ``stop()`` was called); returns
+        how many fired. The transaction that marks one batch done also claims the next: one
+        commit per batch instead of two. A short batch does not end the drain (other
+        processes may hold the rest under SKIP LOCKED); only an empty claim does."""
         fired = 0
-        for _ in range(50):
-            calls = await self.claim(now)
-            if not calls:
-                break
-            fired += await self.fire(calls, now)
-            if len(calls) < self.settings.timer_batch_size:
-                break
+        calls = await self.claim(now)
+        while calls and not self.stopping:
+            done, following = await self._fire_batch(calls, now, claim_next=True)
+            fired += done
+            calls = following if following is not None else await self.claim(now)
         return fired
 
+    def stop(self) -> None:
+        """Finish the batch in hand, then return from ``run_due`` (shutdown)."""
+        self.stopping = True
+
     async def claim(self, now: datetime | None = None) -> list[TimerCall]:
+        async with self.db.unit_of_work() as session:
+            calls = await self._claim_in(session, now)
+        self.metrics.claimed += len(calls)
+        return calls
+
+    async def _claim_in(self, session: AsyncSession, now: datetime | None) -> list[TimerCall]:
         if not self.handlers:
             return []
-        moment = now or utcnow()
-        async with self.db.unit_of_work() as session:
-            rows = await claim_due(
-                session,
-                Timer,
-                ready_states=[TimerState.PENDING],
-                claimed_state=TimerState.RUNNING,
-                due_column="due_at",
-                now=moment,
-                worker=self.worker,
-                lease_s=self.settings.timer_lease_s,
-                limit=self.settings.timer_batch_size,
-                returning=["id", "kind", "subject_id", "due_at", "attempts", "payload"],
-                where=[table_of(Timer).c.kind.in_(list(self.handlers))],
-            )
-        self.metrics.claimed += len(rows)
+        rows = await claim_due(
+            session,
+            Timer,
+            ready_states=[TimerState.PENDING],
+            claimed_state=TimerState.RUNNING,
+            due_column="due_at",
+            now=now or utcnow(),
+            worker=self.worker,
+            lease_s=self.settings.timer_lease_s,
+            limit=self.settings.timer_batch_size,
+            returning=["id", "kind", "subject_id", "due_at", "attempts", "payload"],
+            where=[table_of(Timer).c.kind.in_(list(self.handlers))],
+        )
         return [_call(row) for row in rows]
 
     async def fire(self, calls: Sequence[TimerCall], now: datetime | None = None) -> int:
         """Run the handlers of claimed timers; returns how many were marked done."""
+        done, _ = await self._fire_batch(calls, now, claim_next=False)
+        return done
+
+    async def _fire_batch(
+        self, calls: Sequence[TimerCall], now: datetime | None, *, claim_next: bool
+    ) -> tuple[int, list[TimerCall] | None]:
+        following: list[TimerCall] | None = None
         try:
             async with self.db.unit_of_work() as session:
                 by_kind: dict[str, list[TimerCall]] = {}
@@ -103,15 +118,16 @@ class TimerEngine:
                     await run_handler(self.handlers[kind], session, group)
                 fired_at = utcnow()
                 await self._mark_done(session, calls, fired_at)
+                if claim_next:
+                    following = await self._claim_in(session, now)
         except Exception:
-            if len(calls) == 1:
-                return await self._fire_alone(calls[0], now)
             done = 0
             for call in calls:
                 done += await self._fire_alone(call, now)
-            return done
+            return done, None
         self._count_fired(calls, fired_at)
-        return len(calls)
+        self.metrics.claimed += len(following or ())
+        return len(calls), following
 
     async def _fire_alone(self, call: TimerCall, now: datetime | None) -> int:
         try:

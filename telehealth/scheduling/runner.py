@@ -117,6 +117,8 @@ class TimerService:
         self.scheduler.start()
 
     async def stop(self) -> None:
+        for engine in self.engines:
+            engine.stop()
         self.scheduler.shutdown(wait=False)
         if self._running:
             await asyncio.wait(self._running, timeout=10)
