@@ -33,6 +33,11 @@ from telehealth.api.directory import (
 )
 from telehealth.api.health import health
 from telehealth.api.middleware import PUBLIC_PATHS, BearerTokenMiddleware, RequestLogMiddleware
+from telehealth.api.notifications import (
+    NotificationController,
+    TimerAdminController,
+    live_notifications,
+)
 from telehealth.api.problems import handle_exception
 from telehealth.api.rooms import RoomController, room_page, room_script, room_socket
 from telehealth.api.terminology import search_icd10
@@ -40,6 +45,7 @@ from telehealth.db import Database
 from telehealth.events import create_channels
 from telehealth.fhir.controllers import FhirController, FhirDiscoveryController
 from telehealth.rtc.media import MediaPeers
+from telehealth.scheduling.runner import scheduler_lifespan
 from telehealth.settings import Settings
 from telehealth.web import create_web
 
@@ -82,9 +88,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ConsultController,
             AppointmentController,
             search_icd10,
+            NotificationController,
+            TimerAdminController,
+            live_notifications,
         ],
         template_config=web.templates,
-        lifespan=[lifespan],
+        lifespan=[lifespan, scheduler_lifespan],
         plugins=[channels],
         state=State({"settings": settings}),
         dependencies={

@@ -62,6 +62,25 @@ class Settings(BaseSettings):
     room_open_before_s: int = Field(default=15 * 60, ge=0)
     room_grace_after_s: int = Field(default=30 * 60, ge=0)
     media_capacity: int = Field(default=4, ge=0, description="server media legs per process")
+    # Timers and notification delivery (docs/timers.md).
+    scheduler_enabled: bool = Field(default=True, description="run the claim loops here")
+    timer_poll_s: float = Field(default=0.5, gt=0, le=60)
+    timer_batch_size: int = Field(default=100, ge=1, le=1000)
+    timer_workers: int = Field(default=2, ge=1, le=16, description="claim loops per process")
+    timer_lease_s: float = Field(default=60, gt=0)
+    timer_max_attempts: int = Field(default=8, ge=1, le=100)
+    timer_retry_base_s: float = Field(default=30, gt=0)
+    timer_retry_max_s: float = Field(default=6 * 3600, gt=0)
+    timer_late_s: float = Field(default=60, ge=0, description="fired later than this is late")
+    timer_test_handlers: bool = Field(default=False, description="register test-only kinds")
+    smtp_host: str = Field(default="", description="empty: e-mail is not sent")
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "telehealth@localhost"
+    smtp_starttls: bool = False
+    smtp_timeout_s: float = Field(default=10, gt=0)
+    webhook_timeout_s: float = Field(default=10, gt=0)
 
     @property
     def resolved_database_url(self) -> str:

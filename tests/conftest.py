@@ -124,7 +124,10 @@ async def database_url(
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(
-        database_url=database_url, data_dir=tmp_path, secret_key="test-signing-key-" + "x" * 32
+        database_url=database_url,
+        data_dir=tmp_path,
+        secret_key="test-signing-key-" + "x" * 32,
+        scheduler_enabled=False,
     )
 
 

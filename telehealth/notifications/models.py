@@ -27,6 +27,7 @@ class Channel(StrEnum):
 
 class DeliveryState(StrEnum):
     PENDING = "pending"
+    SENDING = "sending"  # claimed by a process, under a lease
     SENT = "sent"
     FAILED = "failed"  # will be retried
     DEAD = "dead"  # gave up
@@ -57,6 +58,29 @@ class Notification(SQLModel, table=True):
     attempts: int = 0
     next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_error: str | None = Field(default=None, max_length=2000)
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    claimed_by: str | None = Field(default=None, max_length=64)
+    subscription_id: uuid.UUID | None = Field(
+        default=None, foreign_key="webhook_subscription.id", index=True
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     read_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class WebhookSubscription(SQLModel, table=True):
+    """A system that receives events by HTTP POST, signed with its own secret.
+
+    The secret is kept as such (not hashed): the service needs it to sign every delivery.
+    ``kinds`` lists the event kinds wanted; empty means all of them.
+    """
+
+    __tablename__ = "webhook_subscription"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    name: str = Field(max_length=120)
+    url: str = Field(max_length=500)
+    secret: str = Field(max_length=200)
+    kinds: list[str] = Field(default_factory=list, sa_type=PortableJSON)
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

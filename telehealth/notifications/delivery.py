@@ -1,0 +1,229 @@
+"""Delivering notification rows: claimed like timers, sent, marked sent or retried.
+
+In-app: a small event ``{"kind", "id"}`` is published on channel ``user.<recipient id>`` (open
+pages then fetch /api/notifications). E-mail: SMTP, to the recipient account's address (or the
+row's own). Webhook: a signed POST to the subscription's URL. A failed attempt is retried with
+exponential backoff and left ``dead`` with its error after ``timer_max_attempts``; a message
+that can never go (no address, no recipient) is dead at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+from sqlalchemy import update
+from sqlmodel import col, select
+
+from telehealth.auth.models import UserAccount
+from telehealth.db import Database
+from telehealth.notifications.email import email_enabled, send_email
+from telehealth.notifications.messages import render
+from telehealth.notifications.models import (
+    Channel,
+    DeliveryState,
+    Notification,
+    WebhookSubscription,
+)
+from telehealth.notifications.webhooks import post_webhook, webhook_body
+from telehealth.scheduling.claims import claim_due, held_by, table_of, worker_name
+from telehealth.scheduling.metrics import LoopMetrics
+from telehealth.scheduling.rules import RetryPolicy, short_error
+from telehealth.settings import Settings
+from telehealth.timeutil import utcnow
+
+log = logging.getLogger("telehealth.notifications")
+
+Publish = Callable[[Any, str], None]
+
+
+class Undeliverable(Exception):
+    """Retrying cannot help (no recipient, no address): the row goes dead at once."""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    notification: Notification
+    language: str
+    email: str | None
+    secret: str | None
+
+
+def user_channel(user_id: uuid.UUID) -> str:
+    """The Channels channel an open page of this user listens on."""
+    return f"user.{user_id}"
+
+
+class NotificationDelivery:
+    """One delivery loop of one process."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        publish: Publish | None = None,
+        metrics: LoopMetrics | None = None,
+        worker: str | None = None,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.publish = publish
+        self.metrics = metrics or LoopMetrics()
+        self.worker = worker or worker_name()
+        self.policy = RetryPolicy(
+            settings.timer_max_attempts, settings.timer_retry_base_s, settings.timer_retry_max_s
+        )
+        self.channels = [Channel.IN_APP, Channel.WEBHOOK]
+        if email_enabled(settings):
+            self.channels.append(Channel.EMAIL)
+
+    async def run_due(self, now: datetime | None = None) -> int:
+        """Claim and attempt due deliveries until none is left; returns how many were sent."""
+        sent = 0
+        for _ in range(20):
+            batch = await self.claim(now)
+            if not batch:
+                break
+            sent += await self.deliver(batch, now)
+            if len(batch) < self.settings.timer_batch_size:
+                break
+        return sent
+
+    async def claim(self, now: datetime | None = None) -> list[Outgoing]:
+        moment = now or utcnow()
+        async with self.db.unit_of_work() as session:
+            rows = await claim_due(
+                session,
+                Notification,
+                ready_states=[DeliveryState.PENDING, DeliveryState.FAILED],
+                claimed_state=DeliveryState.SENDING,
+                due_column="next_attempt_at",
+                now=moment,
+                worker=self.worker,
+                lease_s=self.settings.timer_lease_s,
+                limit=self.settings.timer_batch_size,
+                returning=["id"],
+                where=[table_of(Notification).c.channel.in_(self.channels)],
+            )
+            ids = [row[0] for row in rows]
+            if not ids:
+                return []
+            notifications = (
+                await session.exec(select(Notification).where(col(Notification.id).in_(ids)))
+            ).all()
+            people = {
+                user.id: user
+                for user in (
+                    await session.exec(
+                        select(UserAccount).where(
+                            col(UserAccount.id).in_(
+                                {n.recipient_id for n in notifications if n.recipient_id}
+                            )
+                        )
+                    )
+                ).all()
+            }
+            secrets = {
+                sub.id: sub.secret
+                for sub in (
+                    await session.exec(
+                        select(WebhookSubscription).where(
+                            col(WebhookSubscription.id).in_(
+                                {n.subscription_id for n in notifications if n.subscription_id}
+                            )
+                        )
+                    )
+                ).all()
+            }
+        self.metrics.claimed += len(notifications)
+        outgoing = []
+        for n in notifications:
+            person = people.get(n.recipient_id) if n.recipient_id else None
+            outgoing.append(
+                Outgoing(
+                    notification=n,
+                    language=person.language if person else self.settings.default_language,
+                    email=n.address or (person.email if person else None),
+                    secret=secrets.get(n.subscription_id) if n.subscription_id else None,
+                )
+            )
+        return outgoing
+
+    async def deliver(self, batch: Sequence[Outgoing], now: datetime | None = None) -> int:
+        limit = asyncio.Semaphore(10)
+        async with httpx.AsyncClient(timeout=self.settings.webhook_timeout_s) as http:
+
+            async def attempt(item: Outgoing) -> Exception | None:
+                async with limit:
+                    try:
+                        await self._send(item, http)
+                    except Exception as exc:
+                        return exc
+                    return None
+
+            outcomes = await asyncio.gather(*(attempt(item) for item in batch))
+        sent = [item.notification for item, error in zip(batch, outcomes, strict=True) if not error]
+        if sent:
+            await self._mark_sent(sent)
+        for item, error in zip(batch, outcomes, strict=True):
+            if error is not None:
+                await self._record_failure(item.notification, error, now or utcnow())
+        return len(sent)
+
+    async def _send(self, item: Outgoing, http: httpx.AsyncClient) -> None:
+        n = item.notification
+        if n.channel == Channel.IN_APP:
+            if n.recipient_id is None:
+                raise Undeliverable("an in-app notification needs a recipient")
+            if self.publish is not None:
+                self.publish({"kind": n.kind, "id": str(n.id)}, user_channel(n.recipient_id))
+        elif n.channel == Channel.EMAIL:
+            if not item.email:
+                raise Undeliverable("the recipient has no e-mail address")
+            message = render(n.kind, n.params, item.language, self.settings.tz)
+            await send_email(self.settings, item.email, message)
+        else:
+            if not n.address or item.secret is None:
+                raise Undeliverable("a webhook needs an active subscription (URL and secret)")
+            body = webhook_body(n.id, n.kind, n.subject_id, n.params, n.created_at)
+            await post_webhook(http, n.address, item.secret, n.id, n.kind, body)
+
+    async def _mark_sent(self, sent: Sequence[Notification]) -> None:
+        sent_at = utcnow()
+        async with self.db.unit_of_work() as session:
+            result = await session.exec(
+                update(table_of(Notification))
+                .where(
+                    held_by(Notification, [n.id for n in sent], self.worker, DeliveryState.SENDING)
+                )
+                .values(state=DeliveryState.SENT, sent_at=sent_at, lease_until=None)
+            )
+        self.metrics.lease_lost += len(sent) - result.rowcount
+        for n in sent:
+            self.metrics.record_fired(n.next_attempt_at, sent_at, self.settings.timer_late_s)
+
+    async def _record_failure(self, n: Notification, exc: Exception, now: datetime) -> None:
+        retry_at = (
+            None if isinstance(exc, Undeliverable) else self.policy.next_attempt(n.attempts, now)
+        )
+        values: dict[str, Any] = {"last_error": short_error(exc), "lease_until": None}
+        if retry_at is None:
+            values["state"] = DeliveryState.DEAD
+        else:
+            values.update(state=DeliveryState.FAILED, next_attempt_at=retry_at)
+        log.warning("notification %s (%s) not delivered: %s", n.id, n.channel, short_error(exc))
+        async with self.db.unit_of_work() as session:
+            result = await session.exec(
+                update(table_of(Notification))
+                .where(held_by(Notification, [n.id], self.worker, DeliveryState.SENDING))
+                .values(**values)
+            )
+        if result.rowcount:
+            self.metrics.failed += 1
+            self.metrics.dead += retry_at is None
