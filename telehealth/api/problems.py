@@ -69,7 +69,18 @@ def _render(
     )
 
 
+def _meant(exc: Exception) -> Exception:
+    """The error to report. Litestar wraps an error raised while a yield dependency (the unit
+    of work) handles another one in an ExceptionGroup: a constraint violation at flush time
+    comes back as the ``Conflict`` the unit of work made of it, wrapped so."""
+    while isinstance(exc, ExceptionGroup):
+        ours = [e for e in exc.exceptions if isinstance(e, TelehealthError)]
+        exc = ours[0] if ours else exc.exceptions[0]
+    return exc
+
+
 def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    exc = _meant(exc)
     if isinstance(exc, TelehealthError) and exc.status_code < 500:
         headers = (
             {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, AccountLocked) else None
@@ -77,6 +88,8 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
         if exc.status_code == 401:
             headers = {**(headers or {}), "WWW-Authenticate": 'Bearer realm="telehealth"'}
         return _render(request, exc.status_code, exc.title, exc.detail, exc.problems, headers)
+    if isinstance(exc, UnicodeDecodeError):  # litestar lets this through from the JSON decoder
+        return _render(request, 400, "Bad request", "The request body is not valid UTF-8")
     if isinstance(exc, ValidationException):
         problems = _validation_problems(exc)
         detail = "; ".join(f"{p.field}: {p.message}" for p in problems) or str(exc.detail)
