@@ -31,7 +31,7 @@ from telehealth.api.directory import (
 )
 from telehealth.api.health import health
 from telehealth.api.middleware import PUBLIC_PATHS, BearerTokenMiddleware, RequestLogMiddleware
-from telehealth.api.problems import handle_exception
+from telehealth.api.problems import document_problems, handle_exception
 from telehealth.db import Database
 from telehealth.events import create_channels
 from telehealth.settings import Settings
@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             await db.dispose()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             health,
             AuthController,
@@ -92,6 +92,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=None,
         debug=False,
     )
+    document_problems(app)
+    return app
 
 
 def create_app_from_environment() -> Litestar:

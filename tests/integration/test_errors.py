@@ -80,6 +80,15 @@ async def test_invalid_fields_are_400_naming_the_field(
     assert field in str(problem["detail"])
 
 
+async def test_extra_fields_named_like_internals_are_400(client: httpx.AsyncClient) -> None:
+    """Field names that happen to equal a dependency's name must not confuse the framework."""
+    headers = await login(client, "bs.xa1")
+    for name in ("session", "settings", "caller", "db", "data"):
+        body = {"full_name": "A", "gender": "female", "birth_date": "1985-03-14", name: 1}
+        response = await client.post("/api/patients", json=body, headers=headers)
+        assert_problem(response, 400, field=name)
+
+
 async def test_json_that_is_not_an_object_is_400(client: httpx.AsyncClient) -> None:
     headers = await login(client, "bs.xa1")
     for body in ([], "text", 5, None):
