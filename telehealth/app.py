@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -96,6 +98,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
     return app
 
 
+def configure_logging(level: str) -> None:
+    """One JSON line per request on standard output (see ``RequestLogMiddleware``)."""
+    logging.basicConfig(level=level.upper(), format="%(message)s", stream=sys.stdout)
+
+
 def create_app_from_environment() -> Litestar:
-    """Factory for ``uvicorn --factory`` (several worker processes)."""
-    return create_app(Settings())
+    """Factory for ``uvicorn --factory``: each worker process builds its app (and logging)."""
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)
