@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 from sqlmodel import func, select
 
 from telehealth.db import Database
-from telehealth.directory.models import Organization
+from telehealth.directory.models import Organization, PractitionerRole
+from telehealth.errors import Conflict
 from tests.helpers import assert_problem, login
 
 ORGS = "/api/organizations"
@@ -233,3 +235,40 @@ async def test_practitioners_and_their_roles(client: httpx.AsyncClient) -> None:
         await client.get("/api/practitioners/00000000-0000-4000-8000-000000000000", headers=doctor),
         404,
     )
+
+
+async def test_racing_general_roles_have_one_winner(client: httpx.AsyncClient) -> None:
+    """A role without specialty is unique too, although SQL NULLs never compare equal."""
+    admin = await login(client, "quantri")
+    person = (
+        await client.post("/api/practitioners", json={"full_name": "BS. Đa Khoa"}, headers=admin)
+    ).json()
+    station = (await client.get(ORGS, params={"moh_code": "82105"}, headers=admin)).json()
+    role = {"practitioner_id": person["id"], "organization_id": station["items"][0]["id"]}
+    racing = await asyncio.gather(
+        *(client.post("/api/practitioner-roles", json=role, headers=admin) for _ in range(6))
+    )
+    assert sorted(r.status_code for r in racing) == [201] + [409] * 5, [r.text for r in racing]
+    roles = await client.get(
+        "/api/practitioner-roles", params={"practitioner_id": person["id"]}, headers=admin
+    )
+    assert len(roles.json()) == 1
+
+
+async def test_the_database_itself_refuses_a_second_general_role(db: Database) -> None:
+    """The invariant holds even for a writer that skips the service's check."""
+    async with db.unit_of_work() as session:
+        existing = (await session.exec(select(PractitionerRole))).first()
+        assert existing is not None
+        general = PractitionerRole(
+            practitioner_id=existing.practitioner_id, organization_id=existing.organization_id
+        )
+        session.add(general)
+    with pytest.raises(Conflict):
+        async with db.unit_of_work() as session:
+            session.add(
+                PractitionerRole(
+                    practitioner_id=general.practitioner_id,
+                    organization_id=general.organization_id,
+                )
+            )
