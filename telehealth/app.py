@@ -33,7 +33,11 @@ from telehealth.api.directory import (
 )
 from telehealth.api.health import health
 from telehealth.api.middleware import PUBLIC_PATHS, BearerTokenMiddleware, RequestLogMiddleware
-from telehealth.api.problems import document_problems, handle_exception
+from telehealth.api.problems import (
+    document_problems,
+    handle_exception,
+    handle_exception_group,
+)
 from telehealth.db import Database
 from telehealth.events import create_channels
 from telehealth.settings import Settings
@@ -76,7 +80,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             RequestLogMiddleware,
             DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS),
         ],
-        exception_handlers={Exception: handle_exception},
+        exception_handlers={Exception: handle_exception, ExceptionGroup: handle_exception_group},
         openapi_config=OpenAPIConfig(
             title="Telehealth API",
             version=__version__,

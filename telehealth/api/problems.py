@@ -84,6 +84,19 @@ def document_problems(app: Litestar) -> None:
                 handler.responses = {**spec, **(handler.responses or {})}
 
 
+def handle_exception_group(
+    request: Request[Any, Any, Any], group: ExceptionGroup[Exception]
+) -> Response[Any]:
+    """Litestar wraps an error raised while a yield dependency (the unit of work) handles
+    another one in an ExceptionGroup: a constraint violation at flush time comes back as the
+    ``Conflict`` the unit of work made of it, wrapped so. Report the error meant."""
+    exc: Exception = group
+    while isinstance(exc, ExceptionGroup):
+        ours = [e for e in exc.exceptions if isinstance(e, TelehealthError)]
+        exc = ours[0] if ours else exc.exceptions[0]
+    return handle_exception(request, exc)
+
+
 def _validation_problems(exc: ValidationException) -> tuple[FieldProblem, ...]:
     problems = []
     for item in exc.extra if isinstance(exc.extra, list) else []:
@@ -135,18 +148,7 @@ def _render(
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def _meant(exc: Exception) -> Exception:
-    """The error to report. Litestar wraps an error raised while a yield dependency (the unit
-    of work) handles another one in an ExceptionGroup: a constraint violation at flush time
-    comes back as the ``Conflict`` the unit of work made of it, wrapped so."""
-    while isinstance(exc, ExceptionGroup):
-        ours = [e for e in exc.exceptions if isinstance(e, TelehealthError)]
-        exc = ours[0] if ours else exc.exceptions[0]
-    return exc
-
-
 def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    exc = _meant(exc)
     if isinstance(exc, TelehealthError) and exc.status_code < 500:
         headers = (
             {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, AccountLocked) else None

@@ -13,7 +13,10 @@ import httpx
 import pytest
 
 from tests.conftest import PG_ADMIN_DSN, REQUIRE_PG, _pg_admin, _pg_reachable, _pg_url, free_port
-from tests.e2e.conftest import TELEHEALTH, Served, cli_env, wait_for_health
+from tests.e2e import cli_support
+from tests.e2e.cli_support import TELEHEALTH, Served, cli_env, wait_for_health
+
+served = cli_support.served  # the fixture, bound here (see cli_support)
 
 
 def run(args: list[str], env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:

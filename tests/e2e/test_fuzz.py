@@ -25,7 +25,10 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from telehealth.demo import DEMO_PASSWORD
-from tests.e2e.conftest import Served
+from tests.e2e import cli_support
+from tests.e2e.cli_support import Served
+
+served = cli_support.served  # the fixture, bound here (see cli_support)
 
 EXAMPLES = int(os.environ.get("TELEHEALTH_FUZZ_EXAMPLES", "8"))
 CHECKS = [

@@ -1,4 +1,7 @@
-"""The service as people run it: the ``telehealth`` command in its own process."""
+"""The service as people run it: the ``telehealth`` command in its own process.
+
+Test modules that need it bind the fixture: ``served = cli_support.served``.
+"""
 
 from __future__ import annotations
 
