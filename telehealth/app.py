@@ -16,6 +16,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from telehealth import __version__
+from telehealth.api import problems
 from telehealth.api.admin import AdminController
 from telehealth.api.auth import AuthController
 from telehealth.api.dependencies import (
@@ -33,11 +34,7 @@ from telehealth.api.directory import (
 )
 from telehealth.api.health import health
 from telehealth.api.middleware import PUBLIC_PATHS, BearerTokenMiddleware, RequestLogMiddleware
-from telehealth.api.problems import (
-    document_problems,
-    handle_exception,
-    handle_exception_group,
-)
+from telehealth.api.problems import handle_exception
 from telehealth.db import Database
 from telehealth.events import create_channels
 from telehealth.settings import Settings
@@ -80,7 +77,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             RequestLogMiddleware,
             DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS),
         ],
-        exception_handlers={Exception: handle_exception, ExceptionGroup: handle_exception_group},
+        exception_handlers={
+            Exception: handle_exception,
+            ExceptionGroup: problems.handle_exception_group,
+        },
         openapi_config=OpenAPIConfig(
             title="Telehealth API",
             version=__version__,
@@ -98,7 +98,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=None,
         debug=False,
     )
-    document_problems(app)
+    problems.document_problems(app)
     return app
 
 
