@@ -158,6 +158,10 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
         return _render(request, exc.status_code, exc.title, exc.detail, exc.problems, headers)
     if isinstance(exc, UnicodeDecodeError):  # litestar lets this through from the JSON decoder
         return _render(request, 400, "Bad request", "The request body is not valid UTF-8")
+    if isinstance(exc, RuntimeError) and isinstance(exc.__cause__, StopIteration):
+        # litestar's multipart extractor looks for an UploadFile with next(): a form without
+        # any file part surfaces as "coroutine raised StopIteration".
+        return _render(request, 400, "Bad request", "The multipart body holds no file part")
     if problems := _misread_client_problems(exc):
         detail = "; ".join(f"{p.field}: {p.message}" for p in problems)
         return _render(request, 400, "Invalid request", detail, problems)
