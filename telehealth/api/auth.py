@@ -114,13 +114,16 @@ class AuthController(Controller):
         db: DatabaseDep,
         settings: SettingsDep,
     ) -> TokenResponse:
+        origin = request_origin(request)
         async with db.unit_of_work() as session:
             outcome = await service.log_in(
                 session,
                 settings,
                 data.username,
                 data.password,
-                request_origin(request),
+                ip=origin.ip,
+                user_agent=origin.user_agent,
+                request_id=origin.request_id,
             )
         if outcome.refusal is not None:
             raise outcome.refusal
@@ -138,7 +141,7 @@ class AuthController(Controller):
     async def logout(
         self, data: JSONBody[RefreshRequest], session: SessionDep, caller: CallerDep
     ) -> None:
-        await service.log_out(session, caller, data.refresh_token)
+        await service.log_out(session, data.refresh_token, owner=caller.principal.id)
 
     @post(
         "/token", status_code=HTTP_200_OK, summary="OAuth 2.0 client credentials for system clients"

@@ -111,11 +111,14 @@ async def log_in(
     settings: Settings,
     username: str,
     password: str,
-    where: RequestOrigin | None = None,
+    *,
+    ip: str | None = None,
+    user_agent: str | None = None,
+    request_id: str | None = None,
 ) -> LoginOutcome:
     """Check a password; count failures and lock the account after too many in a row."""
     now = utcnow()
-    where = where or RequestOrigin()
+    where = RequestOrigin(ip, user_agent, request_id)
     user = (await session.exec(select(UserAccount).where(UserAccount.username == username))).first()
     wrong = NotAuthenticated("Wrong username or password")
     if user is None or not user.active:
@@ -185,15 +188,17 @@ async def refresh(session: AsyncSession, settings: Settings, token: str) -> Toke
     return await _issue_user_tokens(session, settings, user)
 
 
-async def log_out(session: AsyncSession, caller: Caller, token: str) -> None:
-    """Revoke one of the caller's own refresh tokens (someone else's is left alone)."""
-    await session.exec(
+async def log_out(session: AsyncSession, token: str, *, owner: uuid.UUID | None = None) -> None:
+    """Revoke a refresh token. Over the API the caller names it, so only their own is revoked
+    (``owner``); a page's session cookie is proof of possession by itself."""
+    statement = (
         update(RefreshToken)
         .where(col(RefreshToken.token_hash) == hash_refresh_token(token))
-        .where(col(RefreshToken.user_id) == caller.principal.id)
         .where(col(RefreshToken.revoked_at).is_(None))
-        .values(revoked_at=utcnow())
     )
+    if owner is not None:
+        statement = statement.where(col(RefreshToken.user_id) == owner)
+    await session.exec(statement.values(revoked_at=utcnow()))
 
 
 async def change_password(session: AsyncSession, caller: Caller, current: str, new: str) -> None:
