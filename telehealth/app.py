@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,6 +16,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from telehealth import __version__
+from telehealth.api import problems
 from telehealth.api.admin import AdminController
 from telehealth.api.auth import AuthController
 from telehealth.api.availability import AvailabilityController, SlotController
@@ -66,7 +69,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await app.state.media.close()
             await db.dispose()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             health,
             AuthController,
@@ -106,7 +109,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             RequestLogMiddleware,
             DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS),
         ],
-        exception_handlers={Exception: handle_exception},
+        exception_handlers={
+            Exception: handle_exception,
+            ExceptionGroup: problems.handle_exception_group,
+        },
         openapi_config=OpenAPIConfig(
             title="Telehealth API",
             version=__version__,
@@ -124,8 +130,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=None,
         debug=False,
     )
+    problems.document_problems(app)
+    return app
+
+
+def configure_logging(level: str) -> None:
+    """One JSON line per request on standard output (see ``RequestLogMiddleware``)."""
+    logging.basicConfig(level=level.upper(), format="%(message)s", stream=sys.stdout)
 
 
 def create_app_from_environment() -> Litestar:
-    """Factory for ``uvicorn --factory`` (several worker processes)."""
-    return create_app(Settings())
+    """Factory for ``uvicorn --factory``: each worker process builds its app (and logging)."""
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

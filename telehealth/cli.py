@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import logging
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
@@ -12,8 +11,10 @@ from typing import TypeVar
 
 import click
 import uvicorn
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import select
 
+from telehealth.app import configure_logging
 from telehealth.auth.models import Role
 from telehealth.auth.service import NewAccount, create_account, create_client
 from telehealth.db import Database
@@ -26,7 +27,7 @@ from telehealth.demo import (
 )
 from telehealth.directory.models import Organization
 from telehealth.errors import TelehealthError
-from telehealth.migrate import schema_state, upgrade
+from telehealth.migrate import head_revision, schema_state, upgrade
 from telehealth.settings import Settings
 
 T = TypeVar("T")
@@ -43,10 +44,6 @@ def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
     return asyncio.run(run())
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(message)s", stream=sys.stdout)
-
-
 @click.group()
 def main() -> None:
     """Telehealth: remote consults for provincial health networks."""
@@ -56,8 +53,11 @@ def main() -> None:
 def migrate() -> None:
     """Apply database migrations up to the newest."""
     settings = Settings()
-    upgrade(settings.resolved_database_url)
-    click.echo("database schema is current")
+    try:
+        upgrade(settings.resolved_database_url)
+    except (OSError, SQLAlchemyError) as exc:
+        raise click.ClickException(f"cannot migrate: {exc.__class__.__name__}: {exc}") from exc
+    click.echo(f"database schema is current ({head_revision()})")
 
 
 @main.command()
@@ -80,7 +80,7 @@ def serve(
 ) -> None:
     """Run the service."""
     settings = Settings()
-    _configure_logging(settings.log_level)
+    configure_logging(settings.log_level)
     if workers > 1 and settings.is_sqlite:
         raise click.UsageError("several workers need PostgreSQL (set TELEHEALTH_DATABASE_URL)")
     if apply_migrations if apply_migrations is not None else settings.is_sqlite:
@@ -93,6 +93,7 @@ def serve(
         )
     if demo:
         _seed_and_show(settings)
+    settings.signing_key  # noqa: B018  (generate the key file now, before workers race for it)
     host, port = host or settings.host, port or settings.port
     click.echo(f"Telehealth is listening on http://{host}:{port}  (API docs: /schema/swagger)")
     uvicorn.run(
@@ -144,9 +145,26 @@ async def _organization_id(db: Database, moh_code: str) -> uuid.UUID:
 @click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
 @click.option("--facility", "moh_code", required=True, help="Ministry code of the user's facility")
 @click.option("--language", type=click.Choice(["vi", "en"]), default="vi")
-def create_user(username: str, display_name: str, role: str, moh_code: str, language: str) -> None:
-    """Create a person's account (asks for the password)."""
-    password = getpass.getpass("Password: ")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="read the password from the first line of standard input (for scripts)",
+)
+def create_user(
+    username: str,
+    display_name: str,
+    role: str,
+    moh_code: str,
+    language: str,
+    password_stdin: bool,
+) -> None:
+    """Create a person's account (asks for the password, or reads it with --password-stdin)."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            raise click.ClickException("the two passwords differ")
 
     async def work(db: Database) -> None:
         org_id = await _organization_id(db, moh_code)

@@ -17,12 +17,12 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from telehealth.errors import Conflict
+from telehealth.errors import Conflict, InvalidInput
 from telehealth.settings import Settings
 from telehealth.timeutil import as_utc
 
@@ -87,6 +87,19 @@ def _make_sqlite_transactions_immediate(engine: AsyncEngine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+_UNSTORABLE = (
+    "A value is out of range, too long, or holds characters that cannot be stored "
+    "(such as NUL); correct it and retry"
+)
+
+
+def _is_unstorable_value(exc: StatementError) -> bool:
+    if isinstance(exc, DataError) or isinstance(exc.orig, OverflowError):
+        return True
+    # SQLSTATE class 22 is "data exception"; asyncpg's are not mapped onto DataError.
+    return str(getattr(exc.orig, "sqlstate", "") or "").startswith("22")
+
+
 class Database:
     """The engine and session factory the application owns for its lifetime."""
 
@@ -114,6 +127,12 @@ class Database:
             raise Conflict(
                 "The change conflicts with data saved meanwhile; reload and retry"
             ) from exc
+        except StatementError as exc:
+            # The last line of defence for input the edge let through (PostgreSQL refuses NUL
+            # characters in text, out-of-range numbers and over-long strings): a 4xx, not a 500.
+            if _is_unstorable_value(exc):
+                raise InvalidInput(_UNSTORABLE) from exc
+            raise
 
     async def dispose(self) -> None:
         await self.engine.dispose()

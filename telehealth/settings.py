@@ -7,7 +7,9 @@ generated signing key beside it, so a newcomer needs no configuration at all. Pr
 
 from __future__ import annotations
 
+import os
 import secrets
+import time
 from functools import cached_property
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -111,10 +113,20 @@ class Settings(BaseSettings):
         if self.secret_key:
             return self.secret_key
         key_file = self.data_dir / "secret.key"
-        if key_file.exists():
-            return key_file.read_text().strip()
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            # O_EXCL: of processes starting together, one writes the key and all read it.
+            descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            for _ in range(50):
+                key = key_file.read_text().strip()
+                if key:
+                    return key
+                time.sleep(0.01)  # the writer is between creating and writing it
+            raise RuntimeError(
+                f"{key_file} is empty; delete it or set TELEHEALTH_SECRET_KEY"
+            ) from None
         key = secrets.token_urlsafe(48)
-        key_file.write_text(key)
-        key_file.chmod(0o600)
+        with os.fdopen(descriptor, "w") as sink:
+            sink.write(key)
         return key

@@ -15,18 +15,19 @@ from telehealth.api.directory import Limit, Offset
 from telehealth.auth import service
 from telehealth.auth.audit import AuditQuery, search_audit
 from telehealth.auth.models import AuditOutcome, Role
+from telehealth.directory.schemas import Email, Name
 
 
 class AccountCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     username: str = Field(pattern=r"^[a-z0-9._-]{3,64}$")
     password: str = Field(min_length=1, max_length=200)
-    display_name: str = Field(min_length=1, max_length=120)
+    display_name: Name
     role: Role
     organization_id: uuid.UUID
     practitioner_id: uuid.UUID | None = None
     language: str = Field(default="vi", pattern="^(vi|en)$")
-    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=200)
+    email: Email | None = None
 
 
 class AccountUpdate(BaseModel):
@@ -54,7 +55,7 @@ class AccountRead(BaseModel):
 class ClientCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     client_id: str = Field(pattern=r"^[a-z0-9._-]{3,64}$")
-    name: str = Field(min_length=1, max_length=120)
+    name: Name
     scopes: str = Field(
         min_length=1, max_length=2000, examples=["system/Patient.rs system/Appointment.cruds"]
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
@@ -12,7 +11,13 @@ from litestar.params import Body, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 from pydantic import BaseModel, ConfigDict, Field
 
-from telehealth.api.dependencies import CallerDep, DatabaseDep, SessionDep, SettingsDep
+from telehealth.api.dependencies import (
+    CallerDep,
+    DatabaseDep,
+    SessionDep,
+    SettingsDep,
+    request_origin,
+)
 from telehealth.auth import service
 from telehealth.auth.models import Role
 from telehealth.auth.principal import Principal
@@ -92,7 +97,7 @@ def _basic_credentials(header: str | None) -> tuple[str, str] | None:
         return None
     try:
         client_id, _, secret = base64.b64decode(header[6:]).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError) as exc:  # binascii.Error is a ValueError
         raise NotAuthenticated("Malformed Basic credentials") from exc
     return client_id, secret
 
@@ -109,14 +114,16 @@ class AuthController(Controller):
         db: DatabaseDep,
         settings: SettingsDep,
     ) -> TokenResponse:
+        origin = request_origin(request)
         async with db.unit_of_work() as session:
             outcome = await service.log_in(
                 session,
                 settings,
                 data.username,
                 data.password,
-                ip=request.client.host if request.client else None,
-                user_agent=request.headers.get("user-agent"),
+                ip=origin.ip,
+                user_agent=origin.user_agent,
+                request_id=origin.request_id,
             )
         if outcome.refusal is not None:
             raise outcome.refusal
@@ -131,8 +138,10 @@ class AuthController(Controller):
             return _token_response(await service.refresh(session, settings, data.refresh_token))
 
     @post("/logout", status_code=HTTP_204_NO_CONTENT, summary="Revoke a refresh token")
-    async def logout(self, data: JSONBody[RefreshRequest], session: SessionDep) -> None:
-        await service.log_out(session, data.refresh_token)
+    async def logout(
+        self, data: JSONBody[RefreshRequest], session: SessionDep, caller: CallerDep
+    ) -> None:
+        await service.log_out(session, data.refresh_token, owner=caller.principal.id)
 
     @post(
         "/token", status_code=HTTP_200_OK, summary="OAuth 2.0 client credentials for system clients"

@@ -11,7 +11,7 @@ from litestar.di import NamedDependency
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.auth.audit import audited_unit_of_work
-from telehealth.auth.principal import Caller, Principal
+from telehealth.auth.principal import Caller, Principal, RequestOrigin
 from telehealth.db import Database
 from telehealth.settings import Settings
 
@@ -26,12 +26,21 @@ def provide_db(state: State) -> Database:
     return db
 
 
-def provide_caller(request: Request[Principal, Any, Any]) -> Caller:
-    return Caller(
-        principal=request.user,
+def request_origin(request: Request[Any, Any, Any]) -> RequestOrigin:
+    return RequestOrigin(
         ip=request.client.host if request.client else None,
         user_agent=request.headers.get("user-agent"),
         request_id=request.scope.get("state", {}).get("request_id"),
+    )
+
+
+def provide_caller(request: Request[Principal, Any, Any]) -> Caller:
+    origin = request_origin(request)
+    return Caller(
+        principal=request.user,
+        ip=origin.ip,
+        user_agent=origin.user_agent,
+        request_id=origin.request_id,
     )
 
 

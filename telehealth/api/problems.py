@@ -9,9 +9,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from litestar import Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar import Litestar, Request, Response
+from litestar.exceptions import HTTPException, InternalServerException, ValidationException
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from msgspec import ValidationError as MsgspecError
+from pydantic import BaseModel
 
 from telehealth.errors import AccountLocked, FieldProblem, TelehealthError
 from telehealth.fhir.outcome import FHIR_JSON, operation_outcome
@@ -32,6 +36,68 @@ _TITLES = {
 }
 
 
+PROBLEM_JSON = "application/problem+json"
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, as every /api error is answered."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+    errors: list[FieldError] | None = None
+
+
+_DOCUMENTED = {
+    400: "The request is malformed: bad JSON, a missing or mistyped field (named in errors)",
+    401: "No valid access token (or wrong credentials)",
+    403: "Authenticated, but not allowed to do this",
+    404: "No such thing, or not one you may know of",
+    409: "Conflicts with the current state (e.g. an identifier already taken)",
+    422: "Well-formed, but a value is wrong (named in errors)",
+}
+
+
+def document_problems(app: Litestar) -> None:
+    """Describe the problem+json error answers in the OpenAPI of every /api operation
+    (litestar's default documents a different body, as application/json)."""
+    spec = {
+        status: ResponseSpec(
+            data_container=Problem,
+            media_type=PROBLEM_JSON,
+            description=description,
+            generate_examples=False,
+        )
+        for status, description in _DOCUMENTED.items()
+    }
+    for route in app.routes:
+        if not route.path.startswith("/api"):
+            continue
+        for handler in getattr(route, "route_handlers", []):
+            if isinstance(handler, HTTPRouteHandler):
+                handler.responses = {**spec, **(handler.responses or {})}
+
+
+def handle_exception_group(
+    request: Request[Any, Any, Any], group: ExceptionGroup[Exception]
+) -> Response[Any]:
+    """Litestar wraps an error raised while a yield dependency (the unit of work) handles
+    another one in an ExceptionGroup: a constraint violation at flush time comes back as the
+    ``Conflict`` the unit of work made of it, wrapped so. Report the error meant."""
+    exc: Exception = group
+    while isinstance(exc, ExceptionGroup):
+        ours = [e for e in exc.exceptions if isinstance(e, TelehealthError)]
+        exc = ours[0] if ours else exc.exceptions[0]
+    return handle_exception(request, exc)
+
+
 def _validation_problems(exc: ValidationException) -> tuple[FieldProblem, ...]:
     problems = []
     for item in exc.extra if isinstance(exc.extra, list) else []:
@@ -39,6 +105,21 @@ def _validation_problems(exc: ValidationException) -> tuple[FieldProblem, ...]:
             field = str(item.get("key") or item.get("source") or "body")
             problems.append(FieldProblem(field, str(item.get("message", "is invalid"))))
     return tuple(problems)
+
+
+def _misread_client_problems(exc: Exception) -> tuple[FieldProblem, ...]:
+    """Litestar takes a body error whose key equals a dependency's name (an extra field
+    called ``session`` or ``settings``) for a failed dependency and answers 500. Our
+    dependencies are never validated, so a validation error behind a 500 is the client's."""
+    cause = exc.__cause__
+    if not isinstance(exc, InternalServerException) or not isinstance(cause, MsgspecError):
+        return ()
+    errors = getattr(cause, "errors", None)
+    return tuple(
+        FieldProblem(".".join(str(part) for part in error.get("loc", ())) or "body", error["msg"])
+        for error in (errors if isinstance(errors, list) else [])
+        if isinstance(error, dict) and "msg" in error
+    )
 
 
 def _render(
@@ -65,9 +146,7 @@ def _render(
     }
     if problems:
         body["errors"] = [{"field": p.field, "message": p.message} for p in problems]
-    return Response(
-        body, status_code=status, media_type="application/problem+json", headers=headers
-    )
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def _wants_page(request: Request[Any, Any, Any]) -> bool:
@@ -88,6 +167,15 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
         if exc.status_code == 401:
             headers = {**(headers or {}), "WWW-Authenticate": 'Bearer realm="telehealth"'}
         return _render(request, exc.status_code, exc.title, exc.detail, exc.problems, headers)
+    if isinstance(exc, UnicodeDecodeError):  # litestar lets this through from the JSON decoder
+        return _render(request, 400, "Bad request", "The request body is not valid UTF-8")
+    if isinstance(exc, RuntimeError) and isinstance(exc.__cause__, StopIteration):
+        # litestar's multipart extractor looks for an UploadFile with next(): a form without
+        # any file part surfaces as "coroutine raised StopIteration".
+        return _render(request, 400, "Bad request", "The multipart body holds no file part")
+    if problems := _misread_client_problems(exc):
+        detail = "; ".join(f"{p.field}: {p.message}" for p in problems)
+        return _render(request, 400, "Invalid request", detail, problems)
     if isinstance(exc, ValidationException):
         problems = _validation_problems(exc)
         detail = "; ".join(f"{p.field}: {p.message}" for p in problems) or str(exc.detail)

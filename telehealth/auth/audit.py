@@ -11,7 +11,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -20,7 +20,14 @@ from telehealth.auth.access import check_account_admin
 from telehealth.auth.models import AuditEvent, AuditOutcome
 from telehealth.auth.principal import Caller
 from telehealth.db import Database
-from telehealth.errors import NotAuthenticated, NotFound, PermissionDenied, TelehealthError
+from telehealth.errors import (
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+    TelehealthError,
+)
+from telehealth.timeutil import as_utc
 
 
 def _events(caller: Caller, outcome: AuditOutcome, failure: str | None) -> list[AuditEvent]:
@@ -60,6 +67,17 @@ async def audited_unit_of_work(db: Database, caller: Caller) -> AsyncIterator[As
         raise
 
 
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _plausible(moment: datetime) -> bool:
+    try:
+        return EARLIEST <= as_utc(moment) <= LATEST
+    except OverflowError:  # year 1 or 9999 shifted past the calendar's end
+        return False
+
+
 @dataclass(frozen=True)
 class AuditQuery:
     actor_id: str | None = None
@@ -77,6 +95,11 @@ async def search_audit(
     session: AsyncSession, caller: Caller, query: AuditQuery
 ) -> Sequence[AuditEvent]:
     check_account_admin(caller.principal)
+    for field, moment in (("since", query.since), ("until", query.until)):
+        if moment is not None and not _plausible(moment):
+            raise InvalidInput.for_field(
+                field, f"must lie between {EARLIEST.year} and {LATEST.year}"
+            )
     statement = select(AuditEvent)
     if query.actor_id:
         statement = statement.where(AuditEvent.actor_id == query.actor_id)

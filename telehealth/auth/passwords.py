@@ -13,8 +13,8 @@ _DUMMY_HASH = _hasher.hash("not-a-real-password")
 MIN_PASSWORD_LENGTH = 10
 
 
-def hash_password(password: str) -> str:
-    check_password_strength(password)
+def hash_password(password: str, *, field: str = "password") -> str:
+    check_password_strength(password, field=field)
     return _hasher.hash(password)
 
 
@@ -30,10 +30,8 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
-def check_password_strength(password: str) -> None:
+def check_password_strength(password: str, *, field: str = "password") -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput.for_field(
-            "password", f"must be at least {MIN_PASSWORD_LENGTH} characters"
-        )
+        raise InvalidInput.for_field(field, f"must be at least {MIN_PASSWORD_LENGTH} characters")
     if password.isdigit() or password.isalpha():
-        raise InvalidInput.for_field("password", "must mix letters with digits or symbols")
+        raise InvalidInput.for_field(field, "must mix letters with digits or symbols")

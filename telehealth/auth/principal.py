@@ -25,6 +25,15 @@ class Principal:
         return self.kind == "user"
 
 
+@dataclass(frozen=True)
+class RequestOrigin:
+    """Where a request came from, as the audit log records it."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+    request_id: str | None = None
+
+
 @dataclass
 class AuditNote:
     action: str

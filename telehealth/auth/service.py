@@ -22,7 +22,7 @@ from telehealth.auth.models import (
     UserAccount,
 )
 from telehealth.auth.passwords import hash_password, hash_secret, verify_password
-from telehealth.auth.principal import Caller, Principal
+from telehealth.auth.principal import Caller, Principal, RequestOrigin
 from telehealth.auth.scopes import parse_scopes
 from telehealth.auth.tokens import hash_refresh_token, issue_access_token, new_refresh_token
 from telehealth.directory.models import Organization, Practitioner
@@ -32,6 +32,7 @@ from telehealth.errors import (
     InvalidInput,
     NotAuthenticated,
     NotFound,
+    PermissionDenied,
     TelehealthError,
 )
 from telehealth.settings import Settings
@@ -87,8 +88,7 @@ def _login_event(
     user_id: uuid.UUID | None,
     name: str,
     outcome: AuditOutcome,
-    ip: str | None,
-    user_agent: str | None,
+    where: RequestOrigin,
     detail: str | None = None,
 ) -> AuditEvent:
     return AuditEvent(
@@ -99,8 +99,9 @@ def _login_event(
         entity_type="UserAccount",
         entity_id=None if user_id is None else str(user_id),
         outcome=outcome,
-        ip=ip,
-        user_agent=(user_agent or "")[:300] or None,
+        ip=where.ip,
+        user_agent=(where.user_agent or "")[:300] or None,
+        request_id=where.request_id,
         detail=detail,
     )
 
@@ -113,22 +114,22 @@ async def log_in(
     *,
     ip: str | None = None,
     user_agent: str | None = None,
+    request_id: str | None = None,
 ) -> LoginOutcome:
     """Check a password; count failures and lock the account after too many in a row."""
     now = utcnow()
+    where = RequestOrigin(ip, user_agent, request_id)
     user = (await session.exec(select(UserAccount).where(UserAccount.username == username))).first()
     wrong = NotAuthenticated("Wrong username or password")
     if user is None or not user.active:
         verify_password(None, password)
         session.add(
-            _login_event(
-                None, username, AuditOutcome.DENIED, ip, user_agent, "unknown or inactive account"
-            )
+            _login_event(None, username, AuditOutcome.DENIED, where, "unknown or inactive account")
         )
         return LoginOutcome(refusal=wrong)
     if user.locked_until is not None and user.locked_until > now:
         wait = int((user.locked_until - now).total_seconds()) + 1
-        session.add(_login_event(user.id, username, AuditOutcome.DENIED, ip, user_agent, "locked"))
+        session.add(_login_event(user.id, username, AuditOutcome.DENIED, where, "locked"))
         return LoginOutcome(
             refusal=AccountLocked(
                 f"Too many failed logins: the account is locked for {wait // 60 + 1} more minute(s)",
@@ -153,14 +154,12 @@ async def log_in(
                     locked_until=now + timedelta(seconds=settings.login_lockout_s), failed_logins=0
                 )
             )
-        session.add(
-            _login_event(user.id, username, AuditOutcome.DENIED, ip, user_agent, "wrong password")
-        )
+        session.add(_login_event(user.id, username, AuditOutcome.DENIED, where, "wrong password"))
         return LoginOutcome(refusal=wrong)
     user.failed_logins = 0
     user.locked_until = None
     session.add(user)
-    session.add(_login_event(user.id, username, AuditOutcome.SUCCESS, ip, user_agent))
+    session.add(_login_event(user.id, username, AuditOutcome.SUCCESS, where))
     return LoginOutcome(tokens=await _issue_user_tokens(session, settings, user))
 
 
@@ -189,24 +188,30 @@ async def refresh(session: AsyncSession, settings: Settings, token: str) -> Toke
     return await _issue_user_tokens(session, settings, user)
 
 
-async def log_out(session: AsyncSession, token: str) -> None:
-    await session.exec(
+async def log_out(session: AsyncSession, token: str, *, owner: uuid.UUID | None = None) -> None:
+    """Revoke a refresh token. Over the API the caller names it, so only their own is revoked
+    (``owner``); a page's session cookie is proof of possession by itself."""
+    statement = (
         update(RefreshToken)
         .where(col(RefreshToken.token_hash) == hash_refresh_token(token))
         .where(col(RefreshToken.revoked_at).is_(None))
-        .values(revoked_at=utcnow())
     )
+    if owner is not None:
+        statement = statement.where(col(RefreshToken.user_id) == owner)
+    await session.exec(statement.values(revoked_at=utcnow()))
 
 
 async def change_password(session: AsyncSession, caller: Caller, current: str, new: str) -> None:
+    if caller.principal.kind != "user":
+        raise PermissionDenied("System clients have secrets, not passwords")
     user = await session.get(UserAccount, caller.principal.id)
-    if user is None or caller.principal.kind != "user":
-        raise NotAuthenticated("Only people have passwords")
+    if user is None:
+        raise NotAuthenticated("The account no longer exists")
     if not verify_password(user.password_hash, current):
         raise InvalidInput.for_field("current_password", "is not your current password")
     if new == current:
         raise InvalidInput.for_field("new_password", "must differ from the current password")
-    user.password_hash = hash_password(new)
+    user.password_hash = hash_password(new, field="new_password")
     user.password_changed_at = utcnow()
     session.add(user)
     await session.exec(
@@ -333,7 +338,7 @@ async def update_account(
         user.locked_until = None
         user.failed_logins = 0
     if new_password is not None:
-        user.password_hash = hash_password(new_password)
+        user.password_hash = hash_password(new_password, field="new_password")
         user.password_changed_at = utcnow()
     if active is False or new_password is not None:
         await session.exec(

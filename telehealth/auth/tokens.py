@@ -58,11 +58,11 @@ def read_access_token(token: str, key: str) -> Principal:
     try:
         return Principal(
             kind="client" if claims.get("typ") == "client" else "user",
-            id=uuid.UUID(claims["sub"]),
+            id=uuid.UUID(str(claims["sub"])),
             name=str(claims.get("name", "")),
-            role=Role(claims["role"]) if "role" in claims else None,
-            organization_id=uuid.UUID(claims["org"]) if "org" in claims else None,
-            practitioner_id=uuid.UUID(claims["prac"]) if "prac" in claims else None,
+            role=Role(str(claims["role"])) if "role" in claims else None,
+            organization_id=uuid.UUID(str(claims["org"])) if "org" in claims else None,
+            practitioner_id=uuid.UUID(str(claims["prac"])) if "prac" in claims else None,
             scopes=frozenset(str(claims.get("scope", "")).split()),
             language=str(claims.get("lang", "vi")),
         )

@@ -148,13 +148,16 @@ def check_phone(value: str) -> str:
 
 
 def check_admin_unit(code: str) -> str:
-    """A province (1-2 digits) or ward/commune (5 digits) code of the current divisions."""
+    """A province (2 digits) or ward/commune (5 digits) code of the current divisions."""
     digits = code.strip()
-    if not digits.isdigit():
-        raise IdentifierError("administrative unit code must be digits")
+    if not re.fullmatch(r"[0-9]{1,2}|[0-9]{5}", digits):
+        raise IdentifierError(
+            "administrative unit code must be a 2-digit province or 5-digit ward/commune code"
+        )
     try:
         if len(digits) <= 2:
             Province.from_code(int(digits))  # type: ignore[arg-type]
+            digits = digits.zfill(2)
         else:
             Ward.from_code(int(digits))  # type: ignore[arg-type]
     except ValueError as exc:

@@ -10,7 +10,7 @@ import uuid
 from datetime import date
 from enum import StrEnum
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint, text
 from sqlmodel import Field
 
 from telehealth.models import Entity, enum_type
@@ -72,7 +72,19 @@ class PractitionerRole(Entity, table=True):
     """A practitioner working at a facility, in a specialty (none for general practice)."""
 
     __tablename__ = "practitioner_role"
-    __table_args__ = (UniqueConstraint("practitioner_id", "organization_id", "specialty_id"),)
+    __table_args__ = (
+        UniqueConstraint("practitioner_id", "organization_id", "specialty_id"),
+        # The constraint above treats NULLs as distinct: one general (no-specialty) role per
+        # practitioner and facility needs an index of its own.
+        Index(
+            "uq_practitioner_role_general",
+            "practitioner_id",
+            "organization_id",
+            unique=True,
+            postgresql_where=text("specialty_id IS NULL"),
+            sqlite_where=text("specialty_id IS NULL"),
+        ),
+    )
 
     practitioner_id: uuid.UUID = Field(foreign_key="practitioner.id", index=True)
     organization_id: uuid.UUID = Field(foreign_key="organization.id", index=True)

@@ -7,19 +7,59 @@ shares them.
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from datetime import date, datetime
 from typing import Annotated, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from telehealth.directory.models import FacilityLevel, Gender
 
 T = TypeVar("T")
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+
+def printable(value: str) -> str:
+    """Refuse control characters (NUL, escapes): no person types them, no database wants them."""
+    if any(unicodedata.category(char) == "Cc" for char in value):
+        raise ValueError("contains control characters")
+    return value
+
+
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=120),
+    AfterValidator(printable),
+]
+ShortText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=300),
+    AfterValidator(printable),
+]
+Email = Annotated[
+    str,
+    StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=200),
+    AfterValidator(printable),
+]
 Code = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9A-Za-z.\-]{2,16}$")]
+# Practising certificate numbers look like "000123/HCM-CCHN".
+Licence = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9A-Za-z./\-]{2,32}$")
+]
+
+
+def not_null(value: T | None) -> T:
+    """For updates: a field may be left out, but not set to null if the record needs it."""
+    if value is None:
+        raise ValueError("may be left out, but not set to null")
+    return value
 
 
 class Schema(BaseModel):
@@ -45,6 +85,8 @@ class OrganizationUpdate(Schema):
     phone: str | None = Field(default=None, max_length=30)
     active: bool | None = None
 
+    _required = field_validator("name", "level", "active")(not_null)
+
 
 class OrganizationRead(Schema):
     id: uuid.UUID
@@ -68,24 +110,22 @@ class SpecialtyRead(Schema):
 
 class PractitionerCreate(Schema):
     full_name: Name
-    licence_number: Code | None = Field(default=None, description="practising certificate number")
+    licence_number: Licence | None = Field(
+        default=None, description="practising certificate number, e.g. 000123/HCM-CCHN"
+    )
     gender: Gender = Gender.UNKNOWN
     phone: str | None = Field(default=None, max_length=30)
-    email: (
-        Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=200)]
-        | None
-    ) = None
+    email: Email | None = None
 
 
 class PractitionerUpdate(Schema):
     full_name: Name | None = None
     gender: Gender | None = None
     phone: str | None = Field(default=None, max_length=30)
-    email: (
-        Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=200)]
-        | None
-    ) = None
+    email: Email | None = None
     active: bool | None = None
+
+    _required = field_validator("full_name", "gender", "active")(not_null)
 
 
 class PractitionerRead(Schema):
@@ -135,6 +175,8 @@ class PatientUpdate(Schema):
     phone: str | None = Field(default=None, max_length=30)
     address: ShortText | None = None
     admin_unit_code: str | None = Field(default=None, max_length=8)
+
+    _required = field_validator("full_name", "gender", "birth_date")(not_null)
 
 
 class PatientRead(Schema):

@@ -49,6 +49,14 @@ async def _count(session: AsyncSession, statement: SelectOfScalar[Any]) -> int:
     return int(total.one())
 
 
+def _blanks_to_none(changes: dict[str, Any], *fields: str) -> dict[str, Any]:
+    """An update that sets an optional identifier to "" clears it (no blank duplicates)."""
+    for field in fields:
+        if field in changes and not (changes[field] or "").strip():
+            changes[field] = None
+    return changes
+
+
 # Organizations ------------------------------------------------------------------------------
 
 
@@ -106,7 +114,7 @@ async def update_organization(
     org = await session.get(Organization, org_id)
     if org is None:
         raise NotFound("No such organization")
-    changes = data.model_dump(exclude_unset=True)
+    changes = _blanks_to_none(data.model_dump(exclude_unset=True), "admin_unit_code", "phone")
     level = changes.get("level", org.level)
     parent_id = changes.get("parent_id", org.parent_id)
     if parent_id == org.id:
@@ -163,6 +171,8 @@ async def search_organizations(
 def name_matches(column: Any, text: str) -> list[Any]:
     """Every word of ``text`` appears in the folded name: 'nguyen an' finds 'Nguyễn Văn An'."""
     words = fold_name(text).split()
+    if any(not word.isprintable() for word in words):
+        raise InvalidInput.for_field("name", "contains control characters")
     if not words:
         raise InvalidInput.for_field("name", "give at least one letter or digit to search for")
     escaped = (word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") for word in words)
@@ -239,7 +249,7 @@ async def update_practitioner(
     practitioner = await session.get(Practitioner, practitioner_id)
     if practitioner is None:
         raise NotFound("No such practitioner")
-    changes = data.model_dump(exclude_unset=True)
+    changes = _blanks_to_none(data.model_dump(exclude_unset=True), "phone")
     if changes.get("phone"):
         changes["phone"] = rules.clean_phone(changes["phone"])
     if "full_name" in changes:
@@ -413,7 +423,13 @@ async def update_patient(
     if patient is None:
         raise NotFound("No such patient, or not one you have access to")
     check_patient_access(caller.principal, patient.organization_id, "u")
-    changes = data.model_dump(exclude_unset=True)
+    changes = _blanks_to_none(
+        data.model_dump(exclude_unset=True),
+        "national_id",
+        "insurance_number",
+        "phone",
+        "admin_unit_code",
+    )
     birth_date = changes.get("birth_date") or patient.birth_date
     gender = changes.get("gender") or patient.gender
     if "birth_date" in changes:

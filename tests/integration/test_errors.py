@@ -1,0 +1,149 @@
+"""Error shapes: every refusal is problem+json a person can act on; never a 500 or a traceback."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.helpers import assert_problem, login
+
+ORG = "00000000-0000-4000-8000-000000000000"
+
+
+async def test_unknown_route_is_a_404_problem(client: httpx.AsyncClient) -> None:
+    headers = await login(client, "bs.xa1")
+    for path in ("/api/nothing-here", "/nowhere", f"/api/patients/{ORG}/extra"):
+        assert_problem(await client.get(path, headers=headers), 404)
+    assert_problem(await client.get("/api/nothing-here"), 404)
+
+
+async def test_wrong_method_is_a_405_problem(client: httpx.AsyncClient) -> None:
+    headers = await login(client, "bs.xa1")
+    response = await client.delete("/api/patients", headers=headers)
+    assert_problem(response, 405)
+
+
+async def test_no_token_is_401_with_www_authenticate(client: httpx.AsyncClient) -> None:
+    for path in ("/api/patients", "/api/organizations", "/api/admin/audit", "/api/auth/me"):
+        response = await client.get(path)
+        body = assert_problem(response, 401)
+        assert response.headers["www-authenticate"] == 'Bearer realm="telehealth"'
+        assert "Authorization: Bearer" in str(body["detail"])
+
+
+async def test_public_paths_need_no_token(client: httpx.AsyncClient) -> None:
+    health = await client.get("/health")
+    assert health.status_code == 200
+    assert health.json()["status"] == "ok"
+    assert (await client.get("/schema/openapi.json")).status_code == 200
+
+
+async def test_malformed_json_is_400(client: httpx.AsyncClient) -> None:
+    headers = await login(client, "bs.xa1") | {"Content-Type": "application/json"}
+    for body in (
+        b"{not json",
+        b"",
+        b"[1, 2",
+        '{"full_name": "\ud800"}'.encode("utf-8", "surrogatepass"),
+    ):
+        response = await client.post("/api/patients", content=body, headers=headers)
+        assert_problem(response, 400)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"gender": "female", "birth_date": "1985-03-14"}, "full_name"),
+        ({"full_name": "A", "gender": "female", "birth_date": "not-a-date"}, "birth_date"),
+        ({"full_name": "A", "gender": "yes", "birth_date": "1985-03-14"}, "gender"),
+        ({"full_name": 42, "gender": "female", "birth_date": "1985-03-14"}, "full_name"),
+        ({"full_name": "A", "gender": "female", "birth_date": "1985-03-14", "role": "x"}, "role"),
+        (
+            {
+                "full_name": "A",
+                "gender": "female",
+                "birth_date": "1985-03-14",
+                "organization_id": "x",
+            },
+            "organization_id",
+        ),
+        ({"full_name": "A" * 121, "gender": "female", "birth_date": "1985-03-14"}, "full_name"),
+    ],
+    ids=["missing", "bad-date", "bad-enum", "wrong-type", "extra-field", "bad-uuid", "too-long"],
+)
+async def test_invalid_fields_are_400_naming_the_field(
+    client: httpx.AsyncClient, body: dict[str, object], field: str
+) -> None:
+    headers = await login(client, "bs.xa1")
+    response = await client.post("/api/patients", json=body, headers=headers)
+    problem = assert_problem(response, 400, field=field)
+    assert field in str(problem["detail"])
+
+
+async def test_extra_fields_named_like_internals_are_400(client: httpx.AsyncClient) -> None:
+    """Field names that happen to equal a dependency's name must not confuse the framework."""
+    headers = await login(client, "bs.xa1")
+    for name in ("session", "settings", "caller", "db", "data"):
+        body = {"full_name": "A", "gender": "female", "birth_date": "1985-03-14", name: 1}
+        response = await client.post("/api/patients", json=body, headers=headers)
+        assert_problem(response, 400, field=name)
+
+
+async def test_json_that_is_not_an_object_is_400(client: httpx.AsyncClient) -> None:
+    headers = await login(client, "bs.xa1")
+    for body in ([], "text", 5, None):
+        assert_problem(await client.post("/api/patients", json=body, headers=headers), 400)
+
+
+async def test_bad_query_parameters_are_400_naming_them(client: httpx.AsyncClient) -> None:
+    headers = await login(client, "bs.xa1")
+    cases = {
+        "limit": {"limit": "0"},
+        "offset": {"offset": "-1"},
+        "birth_date": {"birth_date": "yesterday"},
+        "organization_id": {"organization_id": "nope"},
+        "name": {"name": "x" * 500},
+    }
+    for field, params in cases.items():
+        response = await client.get("/api/patients", params=params, headers=headers)
+        assert_problem(response, 400, field=field)
+
+
+async def test_text_that_cannot_be_stored_is_a_4xx(client: httpx.AsyncClient) -> None:
+    """NUL characters are legal JSON but PostgreSQL text cannot hold them."""
+    headers = await login(client, "bs.xa1")
+    registered = await client.post(
+        "/api/patients",
+        json={"full_name": "Nguyễn\u0000An", "gender": "male", "birth_date": "1990-01-01"},
+        headers=headers,
+    )
+    assert_problem(registered, 400, field="full_name")
+    searched = await client.get("/api/patients", params={"name": "an\u0000"}, headers=headers)
+    assert_problem(searched, 422, field="name")
+    by_card = await client.get("/api/patients", params={"identifier": "\u0000"}, headers=headers)
+    assert by_card.status_code in (200, 422), by_card.text
+    refused = await client.post("/api/auth/login", json={"username": "a\u0000", "password": "x"})
+    assert refused.status_code in (401, 422), refused.text
+
+
+async def test_extreme_dates_are_refused_cleanly(client: httpx.AsyncClient) -> None:
+    admin = await login(client, "quantri")
+    for since in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-10:00"):
+        response = await client.get("/api/admin/audit", params={"since": since}, headers=admin)
+        assert_problem(response, 422, field="since")
+    doctor = await login(client, "bs.xa1")
+    old = await client.post(
+        "/api/patients",
+        json={"full_name": "Cụ Già", "gender": "male", "birth_date": "0001-01-01"},
+        headers=doctor,
+    )
+    assert_problem(old, 422, field="birth_date")
+
+
+async def test_errors_carry_no_traceback(client: httpx.AsyncClient) -> None:
+    headers = await login(client, "bs.xa1")
+    response = await client.post(
+        "/api/patients", content=b"{", headers=headers | {"Content-Type": "application/json"}
+    )
+    assert "Traceback" not in response.text
+    assert 'File "' not in response.text
