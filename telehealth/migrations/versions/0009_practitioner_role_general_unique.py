@@ -1,7 +1,7 @@
 """one general (no-specialty) role per practitioner and facility
 
-Revision ID: 0007
-Revises: 0002
+Revision ID: 0009
+Revises: 0006
 Create Date: 2026-11-24 20:45:00
 
 The unique constraint on (practitioner, organization, specialty) lets NULL specialties repeat,
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | None = "0002"
+revision: str = "0009"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
