@@ -140,7 +140,9 @@ async def test_other_facility_patient_url_is_refused(page: Page) -> None:
 
 async def test_keyboard_alone_logs_in_and_reaches_the_search(page: Page) -> None:
     await page.goto("/login")
-    await page.keyboard.type("bs.xa1")  # the username field has the focus
+    # The username field takes the focus by itself (autofocus); wait for it before typing.
+    await expect(page.locator("input[name=username]")).to_be_focused()
+    await page.keyboard.type("bs.xa1")
     await page.keyboard.press("Tab")
     await page.keyboard.type("telehealth-demo")
     await page.keyboard.press("Enter")
