@@ -235,6 +235,11 @@ BARE_SQL = {
     "notification": "INSERT INTO notification (id, recipient_id, channel, kind, subject_id, params, "
     "state, attempts, next_attempt_at, created_at) VALUES ($1, $2, 'in_app', 'appointment.booked', "
     "$3, $4::jsonb, 'pending', 0, $5, $5)",
+    # The appointment's video room and its two participants (booking opens the room).
+    "room": "INSERT INTO room (id, appointment_id, state, starts_at, ends_at, opens_at, closes_at, "
+    "created_at, updated_at) VALUES ($1, $2, 'scheduled', $3, $4, $5, $6, $7, $7)",
+    "participant": "INSERT INTO room_participant (id, room_id, user_id, role, created_at) "
+    "VALUES ($1, $2, $3, $4, $5)",
     "audit": "INSERT INTO audit_event (id, recorded_at, actor_kind, actor_id, actor_name, action, "
     "entity_type, entity_id, patient_id, outcome, ip, request_id, detail) VALUES ($1, $2, 'user', $3, "
     "'bench', 'book', 'Appointment', $4, $5, 'success', '127.0.0.1', $6, $7)",
@@ -283,6 +288,24 @@ async def bare_book(
                 for row in await connection.fetch(BARE_SQL["accounts"], slot["practitioner_id"])
             ),
         ]
+        room = uuid.uuid4()
+        await connection.execute(
+            BARE_SQL["room"],
+            room,
+            appointment,
+            slot["starts_at"],
+            slot["ends_at"],
+            slot["starts_at"] - timedelta(minutes=15),
+            slot["ends_at"] + timedelta(minutes=30),
+            now,
+        )
+        await connection.executemany(
+            BARE_SQL["participant"],
+            [
+                (uuid.uuid4(), room, person, "requester" if index == 0 else "specialist", now)
+                for index, person in enumerate(recipients)
+            ],
+        )
         params = json.dumps({"starts_at": slot["starts_at"].isoformat(), "request_id": request_id})
         await connection.executemany(
             BARE_SQL["notification"],

@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     escalate_emergency_s: int = Field(default=10 * 60, ge=60)
     escalate_urgent_s: int = Field(default=60 * 60, ge=60)
     escalate_routine_s: int = Field(default=24 * 3600, ge=60)
+    reminder_leads_min: list[int] = Field(
+        default_factory=lambda: [1440, 15], description="reminders, minutes before the start"
+    )
+    no_show_after_s: int = Field(default=15 * 60, ge=60, description="no-show check after start")
+    draft_stale_days: int = Field(default=30, ge=1, description="drafts older than this expire")
 
     attachment_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
 

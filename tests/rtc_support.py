@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.auth.models import UserAccount
+from telehealth.availability.models import Slot, SlotStatus
+from telehealth.consults.models import (
+    ActivityType,
+    Appointment,
+    ConsultRequest,
+    ConsultStatus,
+    Priority,
+)
 from telehealth.db import Database
+from telehealth.directory.models import Patient, Practitioner, PractitionerRole
 from telehealth.rtc.models import ParticipantRole
 from telehealth.rtc.service import ParticipantSpec, open_room_for
 from telehealth.settings import Settings
@@ -42,14 +52,76 @@ class ConsultRoom:
     specialist: uuid.UUID
 
 
+async def _appointment_row(
+    session: AsyncSession, requester: uuid.UUID, starts: datetime, ends: datetime
+) -> uuid.UUID:
+    """A booked appointment for the room to belong to (``room.appointment_id`` is a foreign
+    key), with a specialist of its own so that several rooms at one time never overlap."""
+    account = await session.get(UserAccount, requester)
+    tim = (await session.exec(select(UserAccount).where(UserAccount.username == "bs.tim"))).one()
+    role = (
+        await session.exec(
+            select(PractitionerRole).where(PractitionerRole.practitioner_id == tim.practitioner_id)
+        )
+    ).first()
+    patient = (
+        await session.exec(
+            select(Patient).where(Patient.organization_id == account.organization_id)
+        )
+    ).first()
+    assert account is not None and role is not None and role.specialty_id and patient
+    visitor = Practitioner(full_name="BS khách", name_folded="bs khach")
+    service = PractitionerRole(
+        practitioner_id=visitor.id,
+        organization_id=role.organization_id,
+        specialty_id=role.specialty_id,
+    )
+    slot = Slot(
+        practitioner_role_id=service.id,
+        practitioner_id=visitor.id,
+        organization_id=role.organization_id,
+        specialty_id=role.specialty_id,
+        starts_at=starts,
+        ends_at=ends,
+        status=SlotStatus.BOOKED,
+    )
+    request = ConsultRequest(
+        patient_id=patient.id,
+        requesting_organization_id=patient.organization_id,
+        requester_id=requester,
+        activity_type=ActivityType.EXAM_TREATMENT,
+        specialty_id=role.specialty_id,
+        priority=Priority.ROUTINE,
+        priority_rank=2,
+        reason="room test",
+        clinical_summary="room test",
+        status=ConsultStatus.SCHEDULED,
+    )
+    appointment = Appointment(
+        request_id=request.id,
+        slot_id=slot.id,
+        patient_id=patient.id,
+        practitioner_id=visitor.id,
+        practitioner_role_id=service.id,
+        starts_at=starts,
+        ends_at=ends,
+    )
+    for row in (visitor, service, slot, request, appointment):
+        session.add(row)
+        await session.flush()
+    return appointment.id
+
+
 async def make_room(
     db: Database, settings: Settings, *, starts_in: timedelta = timedelta(minutes=5)
 ) -> ConsultRoom:
     """A room for bs.xa1 (requester) and bs.tim (specialist), as booking will create it."""
     requester, specialist = await user_id(db, "bs.xa1"), await user_id(db, "bs.tim")
-    appointment_id = uuid.uuid4()
     starts = utcnow() + starts_in
     async with db.unit_of_work() as session:
+        appointment_id = await _appointment_row(
+            session, requester, starts, starts + timedelta(minutes=30)
+        )
         room = await open_room_for(
             session,
             appointment_id,

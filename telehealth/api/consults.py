@@ -296,12 +296,16 @@ class AppointmentController(Controller):
 
     @post("/")
     async def book(
-        self, data: JSONBody[BookingInput], session: SessionDep, caller: CallerDep
+        self,
+        data: JSONBody[BookingInput],
+        session: SessionDep,
+        caller: CallerDep,
+        settings: SettingsDep,
     ) -> AppointmentRead:
         """Book a slot for an accepted request. 409 "slot no longer available" if someone
         else took it first; nothing is written then."""
         return AppointmentRead.model_validate(
-            await booking.book_slot(session, caller, data.request_id, data.slot_id)
+            await booking.book_slot(session, caller, data.request_id, data.slot_id, settings)
         )
 
     @get("/{appointment_id:uuid}")
@@ -319,10 +323,13 @@ class AppointmentController(Controller):
         data: JSONBody[RescheduleInput],
         session: SessionDep,
         caller: CallerDep,
+        settings: SettingsDep,
     ) -> AppointmentRead:
         """Move to another slot atomically: the new one taken and the old freed, or nothing."""
         return AppointmentRead.model_validate(
-            await booking.reschedule(session, caller, appointment_id, data.slot_id, data.reason)
+            await booking.reschedule(
+                session, caller, appointment_id, data.slot_id, data.reason, settings
+            )
         )
 
     @post("/{appointment_id:uuid}/cancel", status_code=200)

@@ -143,6 +143,18 @@ def check_consult_read(
         raise NotFound("No such consult request, or not one you have access to")
 
 
+def readable_through_consult(
+    principal: Principal, consult: ConsultParties, services: frozenset[Service]
+) -> bool:
+    """Specialists and coordinators may read (never write) the patient of a consult that is
+    queued or assigned to them: the one rule for patient reads through consults."""
+    return (
+        principal.kind == "user"
+        and principal.role in (Role.SPECIALIST, Role.COORDINATOR)
+        and consult_visible(principal, consult, services)
+    )
+
+
 def check_consult_patient_read(
     principal: Principal,
     patient_organization_id: uuid.UUID,
@@ -153,11 +165,7 @@ def check_consult_patient_read(
     the specialists and coordinators that consult is queued or assigned to."""
     if patient_visibility(principal, "r").covers(patient_organization_id):
         return
-    if (
-        principal.kind == "user"
-        and principal.role in (Role.SPECIALIST, Role.COORDINATOR)
-        and consult_visible(principal, consult, services)
-    ):
+    if readable_through_consult(principal, consult, services):
         return
     raise NotFound("No such patient, or not one you have access to")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 from sqlalchemy import and_, or_, update
@@ -31,6 +31,7 @@ from telehealth.consults.models import (
     ConsultStatus,
     Priority,
 )
+from telehealth.consults.participants import booked_participants, sync_room
 from telehealth.consults.service import (
     caller_services,
     load_request,
@@ -42,6 +43,7 @@ from telehealth.consults.service import (
 from telehealth.errors import Conflict, InvalidInput, InvalidTransition, NotFound
 from telehealth.notifications.service import notify
 from telehealth.scheduling.service import cancel_timers, schedule
+from telehealth.settings import Settings
 from telehealth.timeutil import utcnow
 
 
@@ -114,22 +116,30 @@ def _check_fits(request: ConsultRequest, slot: Any) -> dict[str, Any]:
 async def _write_appointment_side_effects(
     session: AsyncSession,
     request: ConsultRequest,
-    appointment_id: uuid.UUID,
-    practitioner_id: uuid.UUID,
-    starts_at: datetime,
+    appointment: Appointment,
     kind: str,
     now: datetime,
+    settings: Settings | None,
     accounts: Sequence[uuid.UUID] | None = None,
 ) -> None:
-    """Timers and notifications of a (re)booked appointment; ``accounts`` are the specialist's
-    user accounts when the caller has them already (one query fewer on the hot path)."""
+    """Timers, room and notifications of a (re)booked appointment; ``accounts`` are the
+    specialist's user accounts when the caller has them already (one query fewer)."""
     if accounts is None:
-        accounts = await practitioner_accounts(session, practitioner_id)
-    for timer in rules.appointment_timers(starts_at, now):
-        schedule(session, timer.kind, appointment_id, timer.due_at, timer.payload)
-    params = {"starts_at": starts_at.isoformat(), "request_id": str(request.id)}
+        accounts = await practitioner_accounts(session, appointment.practitioner_id)
+    s = settings or Settings()
+    planned = rules.appointment_timers(
+        appointment.starts_at,
+        now,
+        s.reminder_leads_min,
+        timedelta(seconds=s.room_open_before_s),
+        timedelta(seconds=s.no_show_after_s),
+    )
+    for timer in planned:
+        schedule(session, timer.kind, appointment.id, timer.due_at, timer.payload)
+    await sync_room(session, appointment, booked_participants(request.requester_id, accounts), s)
+    params = {"starts_at": appointment.starts_at.isoformat(), "request_id": str(request.id)}
     for recipient in [request.requester_id, *accounts]:
-        notify(session, kind, recipient_id=recipient, subject_id=appointment_id, params=params)
+        notify(session, kind, recipient_id=recipient, subject_id=appointment.id, params=params)
 
 
 async def _flush_or_slot_taken(session: AsyncSession) -> None:
@@ -159,7 +169,11 @@ async def _request_with_specialist_accounts(
 
 
 async def book_slot(
-    session: AsyncSession, caller: Caller, request_id: uuid.UUID, slot_id: uuid.UUID
+    session: AsyncSession,
+    caller: Caller,
+    request_id: uuid.UUID,
+    slot_id: uuid.UUID,
+    settings: Settings | None = None,
 ) -> Appointment:
     principal = caller.principal
     request, accounts = await _request_with_specialist_accounts(session, request_id)
@@ -186,11 +200,10 @@ async def book_slot(
     await _write_appointment_side_effects(
         session,
         request,
-        appointment.id,
-        slot.practitioner_id,
-        slot.starts_at,
+        appointment,
         "appointment.booked",
         now,
+        settings,
         accounts if not reassignment else None,
     )
     caller.notes[-1].entity_id = str(appointment.id)
@@ -226,6 +239,7 @@ async def reschedule(
     appointment_id: uuid.UUID,
     slot_id: uuid.UUID,
     reason: str | None,
+    settings: Settings | None = None,
 ) -> Appointment:
     """Move a booked appointment to another slot: the new slot is taken and the old one freed
     in one transaction, or nothing changes."""
@@ -270,13 +284,7 @@ async def reschedule(
     await transition(session, caller.principal, request, "reschedule", reason, **reassignment)
     await cancel_timers(session, appointment.id)
     await _write_appointment_side_effects(
-        session,
-        request,
-        appointment.id,
-        slot.practitioner_id,
-        slot.starts_at,
-        "appointment.rescheduled",
-        now,
+        session, request, appointment, "appointment.rescheduled", now, settings
     )
     return appointment
 

@@ -15,7 +15,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Index, text
+from sqlalchemy import Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from telehealth.db import PortableJSON, UTCDateTime
@@ -106,6 +106,28 @@ class ConsultTransition(SQLModel, table=True):
     actor_id: uuid.UUID | None = None
     actor_name: str | None = Field(default=None, max_length=120)
     reason: str | None = Field(default=None, max_length=500)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ConsultEscalation(SQLModel, table=True):
+    """One step of an unanswered request's escalation: to which specialist's service or to
+    which coordinator it was handed, when and why. ``(request_id, round_at, level)`` is
+    unique, so a step taken twice (a re-claimed timer) cannot commit twice; ``round_at`` is
+    the request's ``submitted_at`` (a resubmitted request escalates afresh)."""
+
+    __tablename__ = "consult_escalation"
+    __table_args__ = (
+        UniqueConstraint("request_id", "round_at", "level", name="uq_consult_escalation_step"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    request_id: uuid.UUID = Field(foreign_key="consult_request.id", index=True)
+    round_at: datetime = Field(sa_type=UTCDateTime)
+    level: int
+    target_kind: str = Field(max_length=16, description="specialist, coordinator or expire")
+    practitioner_role_id: uuid.UUID | None = Field(default=None, foreign_key="practitioner_role.id")
+    user_id: uuid.UUID | None = Field(default=None, foreign_key="user_account.id")
+    reason: str = Field(max_length=500)
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

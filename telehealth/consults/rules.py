@@ -5,8 +5,11 @@ No I/O here; the service loads, asks these functions, and writes what they decid
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from telehealth.consults.models import ConsultStatus, Priority
 from telehealth.errors import InvalidInput, InvalidTransition
@@ -32,6 +35,7 @@ TRANSITIONS: dict[str, tuple[frozenset[ConsultStatus], ConsultStatus]] = {
         S.CANCELLED,
     ),
     "expire": (frozenset({S.REQUESTED, S.ACCEPTED}), S.EXPIRED),
+    "escalate": (frozenset({S.REQUESTED}), S.REQUESTED),  # handed on by the escalation timer
 }
 REASON_REQUIRED = frozenset({"decline", "cancel", "unschedule", "no_show"})
 FINAL = frozenset({S.COMPLETED, S.CANCELLED, S.EXPIRED})
@@ -78,7 +82,7 @@ def escalation_due(
 class PlannedTimer:
     kind: str
     due_at: datetime
-    payload: dict[str, int]
+    payload: dict[str, Any]
 
 
 REMINDER_LEADS_MIN = (1440, 15)
@@ -87,19 +91,53 @@ NO_SHOW_AFTER = timedelta(minutes=15)
 APPOINTMENT_TIMER_KINDS = ("appointment.reminder", "room.open", "appointment.no_show")
 
 
-def appointment_timers(starts_at: datetime, now: datetime) -> list[PlannedTimer]:
-    """Reminders (a day and 15 minutes before), room opening, no-show check; past ones dropped
-    except the no-show check, which always follows the start."""
+def appointment_timers(
+    starts_at: datetime,
+    now: datetime,
+    leads_min: Sequence[int] = REMINDER_LEADS_MIN,
+    room_opens_before: timedelta = ROOM_OPENS_BEFORE,
+    no_show_after: timedelta = NO_SHOW_AFTER,
+) -> list[PlannedTimer]:
+    """Reminders (a day and 15 minutes before, by default), room opening, no-show check; past
+    ones dropped except the no-show check, which always follows the start. Each payload names
+    the start it was planned for, so a timer of a moved appointment recognises itself."""
+    start = starts_at.isoformat()
     planned = [
         PlannedTimer(
-            "appointment.reminder", starts_at - timedelta(minutes=lead), {"lead_minutes": lead}
+            "appointment.reminder",
+            starts_at - timedelta(minutes=lead),
+            {"lead_minutes": lead, "starts_at": start},
         )
-        for lead in REMINDER_LEADS_MIN
+        for lead in leads_min
     ]
-    planned.append(PlannedTimer("room.open", starts_at - ROOM_OPENS_BEFORE, {}))
+    planned.append(PlannedTimer("room.open", starts_at - room_opens_before, {"starts_at": start}))
     planned = [timer for timer in planned if timer.due_at > now]
-    planned.append(PlannedTimer("appointment.no_show", starts_at + NO_SHOW_AFTER, {}))
+    planned.append(
+        PlannedTimer("appointment.no_show", starts_at + no_show_after, {"starts_at": start})
+    )
     return planned
+
+
+@dataclass(frozen=True)
+class EscalationStep:
+    """Where an unanswered request goes next: a specialist's service, the coordinator, or
+    nowhere (it expires)."""
+
+    kind: str  # "specialist", "coordinator", "expire"
+    role_id: uuid.UUID | None = None
+
+
+def next_escalation(
+    services: Sequence[uuid.UUID], tried: frozenset[uuid.UUID], coordinator_tried: bool
+) -> EscalationStep:
+    """The first service (in the given, deterministic order) not tried yet; when all were,
+    the coordinator on duty, once; after that the request expires."""
+    for role_id in services:
+        if role_id not in tried:
+            return EscalationStep("specialist", role_id)
+    if not coordinator_tried:
+        return EscalationStep("coordinator")
+    return EscalationStep("expire")
 
 
 @dataclass(frozen=True)

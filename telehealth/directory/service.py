@@ -407,11 +407,20 @@ async def register_patient(session: AsyncSession, caller: Caller, data: PatientC
 
 
 async def get_patient(session: AsyncSession, caller: Caller, patient_id: uuid.UUID) -> Patient:
+    """A patient of the caller's facility, or (read only) of a consult visible to the caller."""
     caller.note("read", "Patient", patient_id, patient_id=patient_id)
     patient = await session.get(Patient, patient_id)
     if patient is None:
         raise NotFound("No such patient, or not one you have access to")
-    check_patient_access(caller.principal, patient.organization_id, "r")
+    if patient_visibility(caller.principal, "r").covers(patient.organization_id):
+        return patient
+    # Imported here: the consults area builds on the directory (a module-level import cycles).
+    from telehealth.consults.service import consult_opening_patient
+
+    through = await consult_opening_patient(session, caller.principal, patient.id)
+    if through is None:
+        raise NotFound("No such patient, or not one you have access to")
+    caller.notes[-1].detail = f"through consult {through}"
     return patient
 
 

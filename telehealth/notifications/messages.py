@@ -62,6 +62,10 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "A {priority} consult request unanswered since {requested_at} was escalated to you.",
         ),
     },
+    "request.expired": {
+        "vi": ("Yêu cầu hội chẩn hết hạn", "Không ai tiếp nhận yêu cầu hội chẩn; đã hết hạn."),
+        "en": ("Consult request expired", "Nobody accepted the consult request; it expired."),
+    },
 }
 
 GENERIC: dict[str, tuple[str, str]] = {
@@ -101,4 +105,6 @@ def render(
     subject, body = TEMPLATES.get(kind, GENERIC)[language]
     values = _Params({key: _shown(key, value, language, zone) for key, value in params.items()})
     values.setdefault("kind", kind)
+    if "starts_at" in values:  # the consults area writes ``starts_at``; templates say start_at
+        values.setdefault("start_at", values["starts_at"])
     return Message(subject.format_map(values), body.format_map(values))

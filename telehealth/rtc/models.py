@@ -1,8 +1,8 @@
 """Rooms of video sessions, who may join them, what happened in them, and their recordings.
 
-A room belongs to one appointment (``appointment_id``; the foreign key arrives with the
-appointments table) and keeps its own participant list, so that a coordinator can invite a
-second specialist or an interpreter without touching the booking.
+A room belongs to one appointment (``appointment_id``, a foreign key since migration 0007)
+and keeps its own participant list, so that a coordinator can invite a second specialist or
+an interpreter without touching the booking.
 """
 
 from __future__ import annotations
@@ -49,7 +49,9 @@ class SessionEventKind(StrEnum):
 class Room(Entity, table=True):
     __tablename__ = "room"
 
-    appointment_id: uuid.UUID = Field(unique=True, description="the booked consult")
+    appointment_id: uuid.UUID = Field(
+        unique=True, foreign_key="appointment.id", description="the booked consult"
+    )
     state: RoomState = Field(default=RoomState.SCHEDULED, sa_type=enum_type(RoomState, 12))
     starts_at: datetime = Field(sa_type=UTCDateTime)
     ends_at: datetime = Field(sa_type=UTCDateTime)

@@ -20,6 +20,8 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from telehealth.settings import Settings
+
 
 @dataclass(frozen=True)
 class TimerCall:
@@ -45,6 +47,25 @@ class Batched:
     run: BatchRun
 
 
+ConfiguredRun = Callable[[AsyncSession, TimerCall, Settings], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Configured:
+    """A handler that needs the process's settings (lead times, horizons, room windows): the
+    registry binds them when it builds the process's handlers."""
+
+    run: ConfiguredRun
+
+    def bind(self, settings: Settings) -> TimerHandler:
+        run = self.run
+
+        async def handler(session: AsyncSession, call: TimerCall) -> None:
+            await run(session, call, settings)
+
+        return handler
+
+
 Handler = TimerHandler | Batched
 
 
@@ -67,7 +88,7 @@ class DailyJob:
 
     name: str
     at: time
-    run: TimerHandler
+    run: TimerHandler | Configured
 
     @property
     def kind(self) -> str:

@@ -1,6 +1,6 @@
 """The registry: which code fires each timer kind, and the daily jobs. Add lines here.
 
-A kind's handler lives in its own area (``telehealth/consults/timers.py``, ...) and is listed
+A kind's handler lives in its own area (``telehealth/consults/jobs.py``, ...) and is listed
 in ``DOMAIN_HANDLERS``; work done once a day is a ``DailyJob`` in ``DAILY_JOBS``. A process
 claims only the kinds it has a handler for, so a kind written before its handler is deployed
 waits, pending. How to write a handler: docs/timers.md.
@@ -9,23 +9,46 @@ waits, pending. How to write a handler: docs/timers.md.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import time
 
-from telehealth.scheduling.handlers import DailyJob, Handler
+from telehealth.consults.escalation import escalate_request
+from telehealth.consults.jobs import (
+    close_expired_rooms_daily,
+    expire_hold,
+    expire_stale_drafts,
+    extend_slot_horizons,
+    mark_no_show,
+    open_room,
+    send_reminder,
+)
+from telehealth.scheduling.handlers import Configured, DailyJob, Handler
 from telehealth.settings import Settings
 
-# Kinds written by the consults area (issue 3); their handlers are wired here when it merges:
-#   appointment.reminder  payload {"lead_minutes": N}   room.open   appointment.no_show
-#   request.escalate      slot.hold_expire
-DOMAIN_HANDLERS: dict[str, Handler] = {}
+DOMAIN_HANDLERS: dict[str, Handler | Configured] = {
+    "appointment.reminder": send_reminder,
+    "request.escalate": Configured(escalate_request),
+    "room.open": Configured(open_room),
+    "appointment.no_show": mark_no_show,
+    "slot.hold_expire": expire_hold,
+}
 
-# e.g. DailyJob("extend_slot_horizon", time(2, 0), extend_slot_horizons)
-DAILY_JOBS: list[DailyJob] = []
+DAILY_JOBS: list[DailyJob] = [
+    DailyJob("extend_slot_horizon", time(2, 0), Configured(extend_slot_horizons)),
+    DailyJob("expire_stale_drafts", time(2, 30), Configured(expire_stale_drafts)),
+    DailyJob("close_expired_rooms", time(3, 0), close_expired_rooms_daily),
+]
+
+
+def _bound(handler: Handler | Configured, settings: Settings) -> Handler:
+    return handler.bind(settings) if isinstance(handler, Configured) else handler
 
 
 def timer_handlers(settings: Settings) -> Mapping[str, Handler]:
     """Every kind this process fires: the domain's, the daily jobs', and test kinds if asked."""
-    handlers: dict[str, Handler] = dict(DOMAIN_HANDLERS)
-    handlers.update({job.kind: job.run for job in DAILY_JOBS})
+    handlers: dict[str, Handler] = {
+        kind: _bound(handler, settings) for kind, handler in DOMAIN_HANDLERS.items()
+    }
+    handlers.update({job.kind: _bound(job.run, settings) for job in DAILY_JOBS})
     if settings.timer_test_handlers:  # TELEHEALTH_TIMER_TEST_HANDLERS=1: tests and benchmarks
         from telehealth.scheduling.testing import TEST_HANDLERS
 

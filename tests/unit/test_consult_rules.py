@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -34,6 +35,7 @@ LEGAL = {
     ("cancel", S.DECLINED): S.CANCELLED,
     ("expire", S.REQUESTED): S.EXPIRED,
     ("expire", S.ACCEPTED): S.EXPIRED,
+    ("escalate", S.REQUESTED): S.REQUESTED,
 }
 EVERY = [(action, state) for action in rules.TRANSITIONS for state in ConsultStatus]
 
@@ -99,14 +101,34 @@ def test_escalation_deadlines_by_priority() -> None:
 def test_appointment_timers() -> None:
     start = datetime(2026, 12, 2, 2, 0, tzinfo=UTC)
     planned = rules.appointment_timers(start, now=start - timedelta(days=3))
+    at = {"starts_at": start.isoformat()}
     assert [(t.kind, t.due_at, t.payload) for t in planned] == [
-        ("appointment.reminder", start - timedelta(days=1), {"lead_minutes": 1440}),
-        ("appointment.reminder", start - timedelta(minutes=15), {"lead_minutes": 15}),
-        ("room.open", start - timedelta(minutes=10), {}),
-        ("appointment.no_show", start + timedelta(minutes=15), {}),
+        ("appointment.reminder", start - timedelta(days=1), {"lead_minutes": 1440, **at}),
+        ("appointment.reminder", start - timedelta(minutes=15), {"lead_minutes": 15, **at}),
+        ("room.open", start - timedelta(minutes=10), at),
+        ("appointment.no_show", start + timedelta(minutes=15), at),
     ]
     soon = rules.appointment_timers(start, now=start - timedelta(minutes=12))
     assert [t.kind for t in soon] == ["room.open", "appointment.no_show"]
+    configured = rules.appointment_timers(
+        start, start - timedelta(days=3), (60,), timedelta(minutes=20), timedelta(minutes=5)
+    )
+    assert [(t.kind, start - t.due_at) for t in configured] == [
+        ("appointment.reminder", timedelta(minutes=60)),
+        ("room.open", timedelta(minutes=20)),
+        ("appointment.no_show", timedelta(minutes=-5)),
+    ]
+
+
+def test_escalation_order() -> None:
+    a, b = uuid.uuid4(), uuid.uuid4()
+    assert rules.next_escalation([a, b], frozenset(), False) == rules.EscalationStep(
+        "specialist", a
+    )
+    assert rules.next_escalation([a, b], frozenset({a}), False).role_id == b
+    assert rules.next_escalation([a, b], frozenset({a, b}), False).kind == "coordinator"
+    assert rules.next_escalation([a, b], frozenset({a, b}), True).kind == "expire"
+    assert rules.next_escalation([], frozenset(), False).kind == "coordinator"
 
 
 def test_vital_signs_in_plausible_ranges() -> None:
