@@ -1,7 +1,7 @@
 """escalation steps of unanswered requests; room.appointment_id references appointment
 
 Revision ID: 0007
-Revises: 0006
+Revises: 0009
 Create Date: 2026-11-24 21:30:00.000000
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import telehealth.db
 
 revision: str = "0007"
-down_revision: str | None = "0006"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
