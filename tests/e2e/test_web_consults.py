@@ -44,7 +44,9 @@ async def ask_for_consult(page: Page, reason: str, *, screenshots: bool = False)
     await page.select_option("#f-specialty_code", CARDIOLOGY)
     await page.select_option("#f-priority", "routine")
     await page.fill("#f-reason", reason)
-    await page.fill("#f-clinical_summary", "Đau ngực 2 giờ, vã mồ hôi. ECG: ST chênh lên DII, DIII.")
+    await page.fill(
+        "#f-clinical_summary", "Đau ngực 2 giờ, vã mồ hôi. ECG: ST chênh lên DII, DIII."
+    )
     await page.fill("#f-vs_heart_rate", "112")
     await page.fill("#f-vs_systolic_bp", "90")
     await page.fill("#f-vs_temperature_c", "37,2")

@@ -28,6 +28,7 @@ from telehealth.directory.models import FacilityLevel
 from telehealth.errors import InvalidInput, TelehealthError
 from telehealth.terminology import icd10
 from telehealth.web.forms import FormState, posted, refused, validate
+from telehealth.web.i18n import translate
 from telehealth.web.render import page, page_language
 
 TEXT_FIELDS = (
@@ -130,7 +131,8 @@ class ConsultPages(Controller):
         uploads = _files(await request.form())
         data, errors = _consult_data(values)
         consult, form = validate(ConsultCreate, data, values, language)
-        form.errors.update({k: v for k, v in errors.items() if k not in form.errors})
+        for name, text in errors.items():
+            form.errors.setdefault(name, translate(language, text))
         if consult is not None and not errors:
             try:
                 async with audited_unit_of_work(db, caller) as session:
@@ -149,9 +151,11 @@ class ConsultPages(Controller):
                 refused(form, exc, language)
                 if exc.status_code in (403, 404) and not exc.problems:
                     raise
-        for name in list(form.errors):
-            if name.startswith("vital_signs."):
-                form.errors.setdefault("vs_" + name.split(".", 1)[1], form.errors.pop(name))
+        for name in list(form.errors):  # the service names nested fields: vital_signs.spo2
+            base, _, rest = name.replace("[", ".").partition(".")
+            if rest:
+                target = f"vs_{rest}" if base == "vital_signs" else base
+                form.errors.setdefault(target, form.errors.pop(name))
         async with db.unit_of_work() as session:
             return await self._form(request, session, caller, form, status=422)
 
