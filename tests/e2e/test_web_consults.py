@@ -8,8 +8,11 @@ import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import httpx
+from litestar.channels import ChannelsPlugin
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
+from telehealth.demo import DEMO_PASSWORD
 from tests.conftest import RunningServer
 from tests.e2e.conftest import PHONE, log_in, screenshot
 
@@ -200,3 +203,27 @@ async def test_a_doctor_cannot_open_another_facility_s_request(
     # Nothing changed for the owner.
     await owner.reload()
     await expect(owner.locator("#consult-status")).to_have_text("Chờ bác sĩ chuyên khoa")
+
+
+async def test_a_reminder_published_for_a_person_shows_as_a_toast_and_refreshes_the_queue(
+    browser: Browser, server: RunningServer
+) -> None:
+    """What the notification delivery loop publishes (docs/timers.md) reaches open pages."""
+    specialist = await person(browser, server, "bs.tim")
+    await live(specialist)
+    me = await specialist.request.get("/api/auth/me")  # the cookie is refused under /api
+    assert me.status == 401
+    async with httpx.AsyncClient(base_url=server.url) as api:
+        login = await api.post(
+            "/api/auth/login", json={"username": "bs.tim", "password": DEMO_PASSWORD}
+        )
+        token = login.json()["access_token"]
+        who = await api.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"})
+    user_id = who.json()["id"]
+    await specialist.evaluate("window.__kept = 1")  # gone once the page reloads
+    assert server.app is not None
+    channels = server.app.plugins.get(ChannelsPlugin)
+    await channels.wait_published({"kind": "appointment.reminder", "id": "x"}, [f"user.{user_id}"])
+    await expect(specialist.locator("#toasts")).to_contain_text("Nhắc lịch hội chẩn")
+    await specialist.wait_for_function("window.__kept === undefined")
+    await expect(specialist.locator("h1")).to_have_text("Hàng chờ của tôi")
