@@ -17,6 +17,8 @@ from tests.conftest import RunningServer
 from tests.e2e.conftest import PHONE, log_in, screenshot
 
 CARDIOLOGY = "394579002"
+# Live updates cross a socket and a page reload; on a loaded 2-core machine, wait up to 15 s.
+expect.set_options(timeout=15_000)
 # The smallest valid PNG: a phone photo stands in for an ECG strip.
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
@@ -35,7 +37,8 @@ async def person(browser: Browser, server: RunningServer, username: str) -> Page
 
 
 async def live(page: Page) -> None:
-    """Wait until the page's live-updates socket is connected."""
+    """Wait until the page's live-updates socket is connected (on the page now shown)."""
+    await page.wait_for_load_state()
     await expect(page.locator("body[data-live-ready='1']")).to_have_count(1)
 
 
@@ -97,6 +100,7 @@ async def test_doctor_requests_specialist_accepts_doctor_books_joins_specialist_
     await screenshot(specialist, "availability")
 
     await specialist.click("nav.menu >> text=Hàng chờ của tôi")
+    await specialist.wait_for_url("**/queue")
     await live(specialist)
 
     doctor = await person(browser, server, "bs.xa1")

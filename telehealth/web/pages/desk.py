@@ -77,10 +77,15 @@ class DeskPages(Controller):
             no_shows = await desk.agenda(
                 session, caller, start - timedelta(days=30), end, (AppointmentStatus.NO_SHOW,)
             )
+        facilities = {
+            org: (await directory.get_organization(session, caller, org)).name
+            for org in {r.requesting_organization_id for r in rows}
+        }
         return page(
             request,
             "consults/queue.html",
             rows=rows,
+            facilities=facilities,
             overdue=overdue,
             today=today,
             no_shows=no_shows,
