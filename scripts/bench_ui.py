@@ -39,7 +39,10 @@ SLOW_LINK = {
     "downloadThroughput": 400_000 / 8,  # bytes per second
     "uploadThroughput": 200_000 / 8,
 }
-FORMS = {"patient": ("/patients/new", 'form[data-validate="patient"][data-ready="1"]')}
+FORMS = {
+    "patient": ("/patients/new", 'form[data-validate="patient"][data-ready="1"]'),
+    "consult": ("/consults/new", 'form[data-form="consult"][data-ready="1"]'),
+}
 
 
 def free_port() -> int:

@@ -24,6 +24,8 @@ from telehealth.settings import Settings
 from telehealth.web.cookies import csrf_config
 from telehealth.web.errors import handle_page_exception
 from telehealth.web.live import live_updates
+from telehealth.web.pages.consults import ConsultPages
+from telehealth.web.pages.desk import DeskPages
 from telehealth.web.pages.facilities import FacilityPages
 from telehealth.web.pages.home import HomePage
 from telehealth.web.pages.patients import PatientPages
@@ -38,6 +40,8 @@ PAGE_CONTROLLERS: list[ControllerRouterHandler] = [
     SessionPages,
     HomePage,
     PatientPages,
+    ConsultPages,
+    DeskPages,
     FacilityPages,
     PractitionerPages,
     AccountPages,

@@ -63,6 +63,13 @@ def to_schema(
 ) -> tuple[SchemaT | None, FormState]:
     """Build ``schema`` from the named fields (empty ones left out)."""
     data = {name: values[name] for name in fields if values.get(name)}
+    return validate(schema, data, values, language)
+
+
+def validate(
+    schema: type[SchemaT], data: Mapping[str, Any], values: Mapping[str, str], language: str
+) -> tuple[SchemaT | None, FormState]:
+    """Build ``schema`` from data already shaped (lists, dicts) out of the form's ``values``."""
     state = FormState(values=dict(values))
     try:
         return schema.model_validate(data), state

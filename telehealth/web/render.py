@@ -30,9 +30,19 @@ NAV: dict[Role, tuple[NavItem, ...]] = {
         NavItem("/", "Home"),
         NavItem("/patients", "Patients"),
         NavItem("/patients/new", "Register a patient"),
+        NavItem("/consults/new", "Request a consult"),
+        NavItem("/queue", "My requests"),
+        NavItem("/notifications", "Notifications"),
     ),
-    Role.SPECIALIST: (NavItem("/", "Home"),),
-    Role.COORDINATOR: (NavItem("/", "Home"),),
+    Role.SPECIALIST: (
+        NavItem("/queue", "My queue"),
+        NavItem("/availability", "Availability"),
+        NavItem("/notifications", "Notifications"),
+    ),
+    Role.COORDINATOR: (
+        NavItem("/queue", "Triage board"),
+        NavItem("/notifications", "Notifications"),
+    ),
     Role.ADMINISTRATOR: (
         NavItem("/", "Home"),
         NavItem("/admin/facilities", "Facilities"),

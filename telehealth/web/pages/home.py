@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, get
-from litestar.response import Template
+from litestar.response import Redirect, Template
 
 from telehealth.api.dependencies import CallerDep, SessionDep
 from telehealth.auth.models import Role
@@ -19,8 +19,10 @@ class HomePage(Controller):
     @get("/")
     async def home(
         self, request: Request[Any, Any, Any], session: SessionDep, caller: CallerDep
-    ) -> Template:
+    ) -> Template | Redirect:
         principal = caller.principal
+        if principal.role in (Role.SPECIALIST, Role.COORDINATOR):
+            return Redirect("/queue", status_code=303)  # their queue is what they do first
         facility = (
             await directory.get_organization(session, caller, principal.organization_id)
             if principal.organization_id

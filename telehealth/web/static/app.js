@@ -73,7 +73,8 @@
         unseen += 1;
         var badge = document.getElementById("live-badge");
         if (badge) { badge.hidden = false; badge.textContent = String(unseen); }
-        toast(label + (data.kind ? ": " + data.kind : ""));
+        var labels = {}; try { labels = JSON.parse(document.body.dataset.kindLabels || "{}"); } catch (e) { /* none */ }
+        toast(labels[data.kind] || (label + (data.kind ? ": " + data.kind : "")));
         document.dispatchEvent(new CustomEvent("telehealth:update", { detail: data }));
       };
       socket.onclose = function () { delete document.body.dataset.liveReady; setTimeout(connect, delay); delay = Math.min(delay * 2, 60000); };
@@ -81,7 +82,54 @@
     connect();
   }
 
+  // ICD-10 picker: suggestions by code or words of the name; picking one adds its code.
+  function watchIcd(input) {
+    var list = document.getElementById(input.getAttribute("list"));
+    var target = document.getElementById(input.dataset.icdTarget);
+    var timer = null, seen = {};
+    input.addEventListener("input", function () {
+      var q = input.value.trim();
+      var code = q.split(" ")[0];
+      if (seen[q] || (seen[code] && q.indexOf(" — ") > 0)) {
+        var codes = target.value.split(/[\s,;]+/).filter(Boolean);
+        if (codes.indexOf(code) < 0) codes.push(code);
+        target.value = codes.join(", ");
+        input.value = "";
+        return;
+      }
+      clearTimeout(timer);
+      if (q.length < 2) return;
+      timer = setTimeout(function () {
+        fetch("/consults/icd10?q=" + encodeURIComponent(q), { credentials: "same-origin" })
+          .then(function (r) { return r.ok ? r.json() : []; })
+          .then(function (rows) {
+            list.textContent = "";
+            rows.forEach(function (row) {
+              var option = document.createElement("option");
+              option.value = row.code + " — " + row.display;
+              seen[option.value] = true; seen[row.code] = true;
+              list.appendChild(option);
+            });
+          });
+      }, 250);
+    });
+  }
+
+  // Pages that show a consult or a queue reload when something changes, unless the person
+  // is typing into one of its forms.
+  function reloadOnUpdate() {
+    if (!document.querySelector("[data-reload-on-update]")) return;
+    document.addEventListener("telehealth:update", function () {
+      var active = document.activeElement;
+      if (active && /INPUT|TEXTAREA|SELECT/.test(active.tagName) && active.value) return;
+      setTimeout(function () { location.reload(); }, 300);
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("input[data-icd-target]").forEach(watchIcd);
+    document.querySelectorAll('form[data-form="consult"]').forEach(function (form) { form.dataset.ready = "1"; });
+    reloadOnUpdate();
     document.querySelectorAll('form[data-validate="patient"]').forEach(function (form) { watchPatientForm(form); form.dataset.ready = "1"; });
     if (document.body.dataset.live) live(document.body.dataset.live, document.body.dataset.liveText);
   });
