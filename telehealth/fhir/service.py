@@ -33,6 +33,13 @@ from telehealth.errors import (
     PreconditionFailed,
 )
 from telehealth.fhir import store
+from telehealth.fhir.consult_access import (
+    AVAILABILITY_TYPES,
+    CONSULT_TYPES,
+    check_consult_resource,
+    check_person_may_use,
+    restrict_consult_search,
+)
 from telehealth.fhir.patient_input import managing_organization, patient_create, patient_update
 from telehealth.fhir.search import (
     SearchQuery,
@@ -77,8 +84,10 @@ def check_type_access(caller: Caller, resource_type: str, permission: str) -> No
         patient_visibility(caller.principal, permission)
     elif caller.principal.kind == "client":
         require_scope(caller.principal, resource_type, permission)
-    elif resource_type in DIRECTORY_TYPES:
+    elif resource_type in DIRECTORY_TYPES | AVAILABILITY_TYPES:
         check_directory_read(caller.principal, resource_type)
+    elif resource_type in CONSULT_TYPES and permission in ("r", "s"):
+        check_person_may_use(caller)
     else:
         raise PermissionDenied(f"{resource_type} is open to system clients only, for now")
 
@@ -111,6 +120,8 @@ async def _current(
     if resource_type == "Patient":
         # Access follows the current organization, whichever version is asked for.
         _check_patient(caller, current, "r")
+    elif resource_type in CONSULT_TYPES:
+        await check_consult_resource(session, caller, current)
     return current
 
 
@@ -145,6 +156,11 @@ async def history(
         if resource_type == "Patient" and not patient_visibility(caller.principal, "s").everyone:
             raise BadRequest(
                 "Patient/_history is open to system clients only; read one patient's history"
+            )
+        if resource_type in CONSULT_TYPES and caller.principal.kind != "client":
+            raise BadRequest(
+                f"{resource_type}/_history is open to system clients only; "
+                "read one resource's history"
             )
         check_type_access(caller, resource_type, "s")
     else:
@@ -191,6 +207,8 @@ async def search(
     check_type_access(caller, resource_type, "s")
     for included in included_types(query):
         check_type_access(caller, included, "r")
+    if resource_type in CONSULT_TYPES:
+        await restrict_consult_search(session, caller, query)
     result = await run_search(session, query)
     if resource_type == "Patient":
         caller.notes[-1].detail = f"{len(result.matches)} shown"
