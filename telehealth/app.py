@@ -44,6 +44,10 @@ from telehealth.api.terminology import search_icd10
 from telehealth.db import Database
 from telehealth.events import create_channels
 from telehealth.fhir.controllers import FhirController, FhirDiscoveryController
+from telehealth.fhir.operation_controllers import (
+    FhirOperationDefinitionController,
+    FhirSchedulingController,
+)
 from telehealth.rtc.media import MediaPeers
 from telehealth.scheduling.runner import scheduler_lifespan
 from telehealth.settings import Settings
@@ -78,6 +82,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             PatientController,
             *web.routes,
             FhirDiscoveryController,
+            FhirSchedulingController,
+            FhirOperationDefinitionController,
             FhirController,
             RoomController,
             room_socket,

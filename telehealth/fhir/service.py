@@ -41,6 +41,7 @@ from telehealth.fhir.consult_access import (
     restrict_consult_search,
 )
 from telehealth.fhir.patient_input import managing_organization, patient_create, patient_update
+from telehealth.fhir.scheduling_ops import book_appointment
 from telehealth.fhir.search import (
     SearchQuery,
     SearchResult,
@@ -56,7 +57,7 @@ from telehealth.timeutil import as_utc
 
 Resource = dict[str, Any]
 STORED_TYPES = frozenset(SEARCH_PARAMS)
-WRITABLE_TYPES = frozenset({"Patient"})
+WRITABLE_TYPES = frozenset({"Patient", "Appointment"})
 DIRECTORY_TYPES = frozenset(
     {"Organization", "Practitioner", "PractitionerRole", "HealthcareService"}
 )
@@ -256,6 +257,8 @@ async def create(
         existing = await _single_match(session, caller, resource_type, if_none_exist)
         if existing is not None:
             return WriteResult(existing, created=False)
+    if resource_type == "Appointment":
+        return WriteResult(await book_appointment(session, caller, resource), created=True)
     patient = await directory.register_patient(session, caller, patient_create(resource))
     return WriteResult(await _written(session, "Patient", str(patient.id)), created=True)
 
@@ -270,6 +273,11 @@ async def update(
 ) -> WriteResult:
     """Replace a resource (``PUT``); ``If-Match`` makes it fail with 412 on a stale version."""
     _check_writable(resource_type)
+    if resource_type == "Appointment":
+        raise BadRequest(
+            "An Appointment changes through its actions (/api/appointments/{id}/reschedule, "
+            "cancel, ...), not by replacing it; book one with POST or Appointment/$book"
+        )
     if resource.get("id") not in (None, resource_id):
         raise BadRequest(f"The body's id {resource.get('id')} differs from the URL's {resource_id}")
     current = await store.read_current(session, resource_type, resource_id)
