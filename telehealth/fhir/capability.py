@@ -9,7 +9,7 @@ from telehealth import __version__
 from telehealth.fhir.operations import OPERATION_DEFINITIONS
 from telehealth.fhir.search import INCLUDES
 from telehealth.fhir.search_params import SEARCH_PARAMS
-from telehealth.fhir.service import WRITABLE_TYPES
+from telehealth.fhir.service import CREATE_ONLY_TYPES, WRITABLE_TYPES
 
 FHIR_VERSION = "4.3.0"
 SMART_SCOPES = [f"system/{t}.{p}" for t in [*sorted(SEARCH_PARAMS), "*"] for p in ("rs", "cruds")]
@@ -24,7 +24,7 @@ def _resource(resource_type: str) -> dict[str, Any]:
     reads = ["read", "vread", "history-instance", "history-type", "search-type"]
     writes = (
         ["create"]
-        if resource_type == "Appointment"
+        if resource_type in CREATE_ONLY_TYPES
         else ["create", "update", "patch"]
         if resource_type in WRITABLE_TYPES
         else []

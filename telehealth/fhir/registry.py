@@ -28,6 +28,8 @@ from telehealth.directory.models import PractitionerRole
 from telehealth.fhir import mapping_consults as consults
 from telehealth.fhir import mapping_record as record
 from telehealth.fhir.mapping import DIRECTORY_MAPPINGS, ResourceMapping
+from telehealth.fhir.models import FhirSubscription
+from telehealth.fhir.subscriptions import subscription_resource
 from telehealth.rtc.models import Room
 
 Key = tuple[type[Any], uuid.UUID]
@@ -53,6 +55,7 @@ MAPPINGS: dict[type[Any], tuple[ResourceMapping, ...]] = {
         ResourceMapping("DocumentReference", record.consult_note_resource),
     ),
     ConsultDiagnosis: (ResourceMapping("Condition", record.condition_resource),),
+    FhirSubscription: (ResourceMapping("Subscription", subscription_resource),),
 }
 
 

@@ -343,6 +343,15 @@ SEARCH_PARAMS.update(
             SearchParam("code", "token", _code("code"), "WHO ICD-10 code"),
             SearchParam("category", "token", _codes("category"), "encounter-diagnosis"),
         ),
+        "Subscription": _params(
+            SearchParam("status", "token", _plain("status"), "requested | active | error | off"),
+            SearchParam(
+                "criteria",
+                "string",
+                _name_words(lambda r: [r.get("criteria", "")]),
+                "words of the criteria",
+            ),
+        ),
         "DocumentReference": _params(
             SearchParam("patient", "reference", _reference("subject"), _PATIENT, target="Patient"),
             SearchParam(

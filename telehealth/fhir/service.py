@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -52,12 +52,14 @@ from telehealth.fhir.search import (
 )
 from telehealth.fhir.search_params import SEARCH_PARAMS
 from telehealth.fhir.store import StoredVersion
+from telehealth.fhir.subscriptions import create_subscription
 from telehealth.fhir.writethrough import expect_version, flush_versions
 from telehealth.timeutil import as_utc
 
 Resource = dict[str, Any]
 STORED_TYPES = frozenset(SEARCH_PARAMS)
-WRITABLE_TYPES = frozenset({"Patient", "Appointment"})
+WRITABLE_TYPES = frozenset({"Patient", "Appointment", "Subscription"})
+CREATE_ONLY_TYPES = frozenset({"Appointment", "Subscription"})
 DIRECTORY_TYPES = frozenset(
     {"Organization", "Practitioner", "PractitionerRole", "HealthcareService"}
 )
@@ -67,6 +69,7 @@ DIRECTORY_TYPES = frozenset(
 class WriteResult:
     version: StoredVersion
     created: bool
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def _check_type(resource_type: str) -> None:
@@ -259,6 +262,10 @@ async def create(
             return WriteResult(existing, created=False)
     if resource_type == "Appointment":
         return WriteResult(await book_appointment(session, caller, resource), created=True)
+    if resource_type == "Subscription":
+        subscription, secret = await create_subscription(session, caller, resource)
+        version = await _written(session, "Subscription", str(subscription.id))
+        return WriteResult(version, True, {"X-Telehealth-Webhook-Secret": secret})
     patient = await directory.register_patient(session, caller, patient_create(resource))
     return WriteResult(await _written(session, "Patient", str(patient.id)), created=True)
 
@@ -273,10 +280,10 @@ async def update(
 ) -> WriteResult:
     """Replace a resource (``PUT``); ``If-Match`` makes it fail with 412 on a stale version."""
     _check_writable(resource_type)
-    if resource_type == "Appointment":
+    if resource_type in CREATE_ONLY_TYPES:
         raise BadRequest(
-            "An Appointment changes through its actions (/api/appointments/{id}/reschedule, "
-            "cancel, ...), not by replacing it; book one with POST or Appointment/$book"
+            f"A {resource_type} cannot be replaced over FHIR: an Appointment changes through "
+            "its actions (/api/appointments/{id}/reschedule, cancel, ...); create anew instead"
         )
     if resource.get("id") not in (None, resource_id):
         raise BadRequest(f"The body's id {resource.get('id')} differs from the URL's {resource_id}")

@@ -23,6 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from telehealth.fhir.models import FhirResource
 from telehealth.fhir.registry import DEPENDENTS, MAPPINGS
 from telehealth.fhir.store import PendingVersion, StoredVersion, write_versions
+from telehealth.fhir.subscriptions import queue_notifications
 
 _PENDING = "fhir_pending"
 _EXPECTED = "fhir_expected_versions"
@@ -97,7 +98,9 @@ def write_pending(session: Session) -> list[StoredVersion]:
                 continue
             key = (mapping.resource_type, resource["id"])
             items.append(PendingVersion(resource, deleted, expected.get(key)))
-    return write_versions(session, items)
+    stored = write_versions(session, items)
+    queue_notifications(session, stored)
+    return stored
 
 
 def _before_commit(session: Session) -> None:

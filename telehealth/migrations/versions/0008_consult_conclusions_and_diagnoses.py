@@ -1,4 +1,4 @@
-"""consult conclusions and diagnoses
+"""consult conclusions and diagnoses; FHIR rest-hook subscriptions
 
 Revision ID: 0008
 Revises: 0006
@@ -109,8 +109,30 @@ def upgrade() -> None:
             batch_op.f("ix_consult_diagnosis_patient_id"), ["patient_id"], unique=False
         )
 
+    op.create_table(
+        "fhir_subscription",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("client_id", sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
+        sa.Column("resource_type", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+        sa.Column("criteria", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+        sa.Column("endpoint", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+        sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
+        sa.Column("created_at", telehealth.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", telehealth.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["id"], ["webhook_subscription.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("fhir_subscription", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_fhir_subscription_resource_type"), ["resource_type"], unique=False
+        )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("fhir_subscription", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_fhir_subscription_resource_type"))
+    op.drop_table("fhir_subscription")
     with op.batch_alter_table("consult_diagnosis", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_consult_diagnosis_patient_id"))
         batch_op.drop_index(batch_op.f("ix_consult_diagnosis_conclusion_id"))
