@@ -45,6 +45,7 @@ from telehealth.db import Database
 from telehealth.events import create_channels
 from telehealth.fhir.controllers import FhirController, FhirDiscoveryController
 from telehealth.fhir.operation_controllers import (
+    FhirBinaryController,
     FhirOperationDefinitionController,
     FhirSchedulingController,
 )
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             FhirDiscoveryController,
             FhirSchedulingController,
             FhirOperationDefinitionController,
+            FhirBinaryController,
             FhirController,
             RoomController,
             room_socket,

@@ -102,6 +102,11 @@ def capability_statement(base: str) -> dict[str, Any]:
                 "resource": [
                     *[_resource(t) for t in sorted(SEARCH_PARAMS)],
                     {
+                        "type": "Binary",
+                        "interaction": [{"code": "read"}],
+                        "documentation": "attachments of consult requests (DocumentReference)",
+                    },
+                    {
                         "type": "AuditEvent",
                         "interaction": [{"code": "read"}, {"code": "search-type"}],
                         "searchParam": [

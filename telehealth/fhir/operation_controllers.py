@@ -7,6 +7,7 @@ from litestar import Controller, Response, get, post
 from telehealth.api.dependencies import CallerDep, SessionDep, SettingsDep
 from telehealth.errors import NotFound
 from telehealth.fhir import bundle, scheduling_ops
+from telehealth.fhir.consult_input import read_binary
 from telehealth.fhir.controllers import (
     _JSON_TYPES,
     AnyRequest,
@@ -58,6 +59,18 @@ class FhirOperationDefinitionController(Controller):
         if definition is None:
             raise NotFound(f"No OperationDefinition {definition_id}")
         return _answer(to_json(definition))
+
+
+class FhirBinaryController(Controller):
+    path = "/fhir/Binary"
+    include_in_schema = False
+
+    @get("/{binary_id:str}")
+    async def read(
+        self, binary_id: str, session: SessionDep, caller: CallerDep, settings: SettingsDep
+    ) -> Response[bytes]:
+        """An attachment as a Binary (base64), to those who may read its request."""
+        return _answer(to_json(await read_binary(session, caller, binary_id, settings)))
 
 
 def _proposals(resources: list[dict[str, object]]) -> str:

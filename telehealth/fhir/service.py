@@ -23,6 +23,7 @@ from telehealth.auth.access import (
     require_scope,
 )
 from telehealth.auth.principal import Caller
+from telehealth.consults import service as consults
 from telehealth.directory import service as directory
 from telehealth.errors import (
     BadRequest,
@@ -40,6 +41,7 @@ from telehealth.fhir.consult_access import (
     check_person_may_use,
     restrict_consult_search,
 )
+from telehealth.fhir.consult_input import consult_create
 from telehealth.fhir.patient_input import managing_organization, patient_create, patient_update
 from telehealth.fhir.scheduling_ops import book_appointment
 from telehealth.fhir.search import (
@@ -54,12 +56,13 @@ from telehealth.fhir.search_params import SEARCH_PARAMS
 from telehealth.fhir.store import StoredVersion
 from telehealth.fhir.subscriptions import create_subscription
 from telehealth.fhir.writethrough import expect_version, flush_versions
+from telehealth.settings import Settings
 from telehealth.timeutil import as_utc
 
 Resource = dict[str, Any]
 STORED_TYPES = frozenset(SEARCH_PARAMS)
-WRITABLE_TYPES = frozenset({"Patient", "Appointment", "Subscription"})
-CREATE_ONLY_TYPES = frozenset({"Appointment", "Subscription"})
+WRITABLE_TYPES = frozenset({"Patient", "Appointment", "ServiceRequest", "Subscription"})
+CREATE_ONLY_TYPES = frozenset({"Appointment", "ServiceRequest", "Subscription"})
 DIRECTORY_TYPES = frozenset(
     {"Organization", "Practitioner", "PractitionerRole", "HealthcareService"}
 )
@@ -253,6 +256,7 @@ async def create(
     resource_type: str,
     resource: Resource,
     if_none_exist: Sequence[tuple[str, str]] = (),
+    settings: Settings | None = None,
 ) -> WriteResult:
     """Create (``POST``); with criteria, only if nothing matches them (conditional create)."""
     _check_writable(resource_type)
@@ -262,6 +266,11 @@ async def create(
             return WriteResult(existing, created=False)
     if resource_type == "Appointment":
         return WriteResult(await book_appointment(session, caller, resource), created=True)
+    if resource_type == "ServiceRequest":
+        if settings is None:
+            raise BadRequest("Create a ServiceRequest with POST /fhir/ServiceRequest")
+        request = await consults.create_request(session, caller, consult_create(resource), settings)
+        return WriteResult(await _written(session, resource_type, str(request.id)), created=True)
     if resource_type == "Subscription":
         subscription, secret = await create_subscription(session, caller, resource)
         version = await _written(session, "Subscription", str(subscription.id))

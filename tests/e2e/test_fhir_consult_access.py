@@ -136,3 +136,67 @@ async def test_date_searches_take_any_offset_and_compare_in_utc(
     assert [e["resource"]["status"] for e in fhir_json(slot)["entry"]] == ["busy"]
     bad = await client.get("/fhir/Appointment", params={"date": "tomorrow"}, headers=hit)
     assert bad.status_code == 400 and "tomorrow" in bad.text
+
+
+def consult_request(patient: str, **changes: Any) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "ServiceRequest",
+        "status": "active",
+        "intent": "order",
+        "category": [{"coding": [{"system": "http://snomed.info/sct", "code": "11429006"}]}],
+        "code": {
+            "coding": [
+                {
+                    "system": "http://telehealth.vn/fhir/CodeSystem/consult-activity-type",
+                    "code": "imaging",
+                }
+            ]
+        },
+        "priority": "urgent",
+        "subject": {"reference": f"Patient/{patient}"},
+        "performerType": {"coding": [{"system": "http://snomed.info/sct", "code": "394579002"}]},
+        "reasonCode": [{"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "I21.0"}]}],
+        "note": [{"text": "Đau ngực cấp"}, {"text": "ECG ST chênh lên V1-V4"}],
+    }
+    resource.update(changes)
+    return resource
+
+
+async def test_a_service_request_posted_over_fhir_is_a_consult_request(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    doctor = await login(client, "bs.xa1")
+    patient = (await own_patients(client, doctor))[0]
+    headers = {**doctor, "Content-Type": "application/fhir+json"}
+    created = fhir_json(
+        await client.post("/fhir/ServiceRequest", json=consult_request(patient), headers=headers),
+        201,
+    )
+    assert created["status"] == "active" and created["priority"] == "urgent"
+    in_api = (await client.get(f"/api/consults/{created['id']}", headers=doctor)).json()
+    assert in_api["status"] == "requested" and in_api["activity_type"] == "imaging"
+    assert [d["code"] for d in in_api["diagnoses"]] == ["I21.0"]
+    assert in_api["clinical_summary"] == "ECG ST chênh lên V1-V4"
+
+    cardio = await login(client, "bs.tim")  # only requesting doctors create requests
+    refused = await client.post(
+        "/fhir/ServiceRequest",
+        json=consult_request(patient),
+        headers={**cardio, "Content-Type": "application/fhir+json"},
+    )
+    assert refused.status_code == 403
+    for bad in (
+        consult_request(
+            patient,
+            reasonCode=[
+                {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "X99.99"}]}
+            ],
+        ),
+        consult_request(patient, priority="bogus"),
+        consult_request(patient, code={"text": "no activity"}),
+    ):
+        response = await client.post("/fhir/ServiceRequest", json=bad, headers=headers)
+        assert response.status_code == 422, response.text
+        assert fhir_json(response, 422)["resourceType"] == "OperationOutcome"
+    queue = (await client.get("/api/consults", headers=doctor)).json()
+    assert [r["id"] for r in queue] == [created["id"]]

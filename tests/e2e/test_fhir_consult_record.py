@@ -213,6 +213,11 @@ async def test_a_concluded_consult_is_a_coherent_versioned_fhir_record(
     )
     by_id = {e["resource"]["id"]: e["resource"] for e in documents["entry"]}
     assert set(by_id) == {attached.json()["id"], conclusion["id"]}
+    binary_url = by_id[attached.json()["id"]]["content"][0]["attachment"]["url"]
+    binary = fhir_body(await client.get(f"/fhir/{binary_url}", headers=doctor))
+    assert binary["contentType"] == "image/png" and base64.b64decode(binary["data"]) == PNG
+    stranger = await client.get(f"/fhir/{binary_url}", headers=await login(client, "bs.xa2"))
+    assert stranger.status_code == 404
     note = by_id[conclusion["id"]]["content"][0]["attachment"]
     assert "tái khám sau 2 tuần" in base64.b64decode(note["data"]).decode()
 
