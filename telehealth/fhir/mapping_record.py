@@ -1,6 +1,6 @@
 """The record of a consult as FHIR R4B: Encounter (class VR, the session's real period, the
 outcome in ``hospitalization.dischargeDisposition``), Condition per ICD-10 diagnosis, and the
-consult note as a DocumentReference."""
+consult note and the session's recordings as DocumentReferences."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from telehealth.fhir.mapping_consults import (
     specialty_concepts,
 )
 from telehealth.fhir.store import instant
+from telehealth.rtc.models import Recording, Room
 
 Resource = dict[str, Any]
 
@@ -198,3 +199,53 @@ def consult_note_resource(conclusion: ConsultConclusion, _session: Session) -> R
             "related": [ref("ServiceRequest", conclusion.request_id)],
         },
     }
+
+
+def recording_resource(recording: Recording, session: Session) -> Resource | None:
+    """A participant's recording of the consult's video session (Matroska, kept on the
+    server); none for a room that belongs to no booked appointment."""
+    room = session.get(Room, recording.room_id)
+    appointment = session.get(Appointment, room.appointment_id) if room else None
+    if appointment is None:
+        return None
+    conclusions = session.execute(
+        sa.select(col(ConsultConclusion.id)).where(
+            col(ConsultConclusion.appointment_id) == appointment.id
+        )
+    ).scalars()
+    author = practitioner_of_account(session, recording.user_id)
+    return drop_empty(
+        {
+            "resourceType": "DocumentReference",
+            "id": str(recording.id),
+            "status": "current",
+            "type": {"text": "Ghi hình buổi hội chẩn / consult recording"},
+            "subject": ref("Patient", appointment.patient_id),
+            "date": instant(recording.started_at),
+            "author": [author] if author else [],
+            "content": [
+                {
+                    "attachment": drop_empty(
+                        {
+                            "contentType": "video/x-matroska",
+                            "size": recording.size_bytes,
+                            "title": "Ghi hình hội chẩn",
+                            "creation": instant(recording.started_at),
+                        }
+                    )
+                }
+            ],
+            "context": drop_empty(
+                {
+                    "encounter": [ref("Encounter", c) for c in conclusions],
+                    "period": drop_empty(
+                        {
+                            "start": instant(recording.started_at),
+                            "end": instant(recording.stopped_at) if recording.stopped_at else None,
+                        }
+                    ),
+                    "related": [ref("ServiceRequest", appointment.request_id)],
+                }
+            ),
+        }
+    )

@@ -30,7 +30,7 @@ from telehealth.fhir import mapping_record as record
 from telehealth.fhir.mapping import DIRECTORY_MAPPINGS, ResourceMapping
 from telehealth.fhir.models import FhirSubscription
 from telehealth.fhir.subscriptions import subscription_resource
-from telehealth.rtc.models import Room
+from telehealth.rtc.models import Recording, Room
 
 Key = tuple[type[Any], uuid.UUID]
 
@@ -56,17 +56,24 @@ MAPPINGS: dict[type[Any], tuple[ResourceMapping, ...]] = {
     ),
     ConsultDiagnosis: (ResourceMapping("Condition", record.condition_resource),),
     FhirSubscription: (ResourceMapping("Subscription", subscription_resource),),
+    Recording: (ResourceMapping("DocumentReference", record.recording_resource),),
 }
 
 
 def _attachments_of(conclusion: ConsultConclusion, session: Session) -> list[Key]:
-    """A conclusion gives the request's attachments their encounter."""
+    """A conclusion gives the request's attachments and the session's recordings their
+    encounter."""
     ids = session.execute(
         sa.select(col(ConsultAttachment.id)).where(
             col(ConsultAttachment.request_id) == conclusion.request_id
         )
     ).scalars()
-    return [(ConsultAttachment, i) for i in ids]
+    recordings = session.execute(
+        sa.select(col(Recording.id))
+        .join(Room, col(Room.id) == col(Recording.room_id))
+        .where(col(Room.appointment_id) == conclusion.appointment_id)
+    ).scalars()
+    return [(ConsultAttachment, i) for i in ids] + [(Recording, i) for i in recordings]
 
 
 DEPENDENTS: dict[type[Any], Callable[[Any, Session], list[Key]]] = {

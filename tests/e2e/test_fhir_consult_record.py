@@ -13,7 +13,7 @@ import httpx
 from fhirpy import AsyncFHIRClient
 
 from telehealth.db import Database
-from telehealth.rtc.models import ParticipantRole
+from telehealth.rtc.models import ParticipantRole, Recording
 from telehealth.rtc.presence import session_times
 from telehealth.rtc.service import ParticipantSpec, open_room_for
 from telehealth.rtc.testclient import SignallingClient
@@ -130,6 +130,11 @@ async def test_a_concluded_consult_is_a_coherent_versioned_fhir_record(
     started = await client.post(f"/api/appointments/{appointment['id']}/start", headers=cardio)
     assert started.status_code == 200, started.text
     room_id = await video_session(server, client, db, settings, appointment)
+    async with db.unit_of_work() as session:  # the row the media peer writes on a recording
+        recording = Recording(
+            room_id=room_id, user_id=await user_id(db, "bs.tim"), path="recordings/x.mkv"
+        )
+        session.add(recording)
     concluded = await client.post(
         f"/api/appointments/{appointment['id']}/conclude",
         json={
@@ -212,7 +217,10 @@ async def test_a_concluded_consult_is_a_coherent_versioned_fhir_record(
         )
     )
     by_id = {e["resource"]["id"]: e["resource"] for e in documents["entry"]}
-    assert set(by_id) == {attached.json()["id"], conclusion["id"]}
+    assert set(by_id) == {attached.json()["id"], conclusion["id"], str(recording.id)}
+    recorded = by_id[str(recording.id)]
+    assert recorded["content"][0]["attachment"]["contentType"] == "video/x-matroska"
+    assert recorded["subject"]["reference"] == f"Patient/{patient}"
     binary_url = by_id[attached.json()["id"]]["content"][0]["attachment"]["url"]
     binary = fhir_body(await client.get(f"/fhir/{binary_url}", headers=doctor))
     assert binary["contentType"] == "image/png" and base64.b64decode(binary["data"]) == PNG
