@@ -87,7 +87,8 @@ def write_pending(session: Session) -> list[StoredVersion]:
         if obj is None and not deleted:
             # Changed by a bulk statement: the identity map may hold stale values.
             obj = session.get(cls, row_id, populate_existing=True)
-            deleted = obj is None
+            if obj is None:
+                continue  # a dependent's row that does not exist (a room without booking)
         for mapping in MAPPINGS[cls]:
             resource = (
                 {"resourceType": mapping.resource_type, "id": str(row_id)}
