@@ -4,7 +4,8 @@ A fresh PostgreSQL database is migrated and loaded with the demo province; free 
 accepted requests are prepared, one slot in ten wanted by two requests. API rounds book
 them through ``POST /api/appointments`` on a real uvicorn server (another process) with N
 concurrent clients; bare rounds write the same rows per booking (slot claim, appointment, request state, transition, four timers, two
-notifications, audit event) with bare asyncpg and the same concurrency. The two alternate in
+notifications, audit event, and the four FHIR versions of
+bench_booking_fhir.py) with bare asyncpg and the same concurrency. The two alternate in
 rounds, so both see the same load on a shared machine; the whole run is bounded in time.
 Finally the database is checked for double bookings (same slot, or overlapping times).
 """
@@ -38,6 +39,9 @@ from telehealth.demo import DEMO_PASSWORD, seed_demo
 from telehealth.directory.models import Patient, PractitionerRole
 from telehealth.migrate import upgrade
 from telehealth.settings import Settings
+
+sys.path.insert(0, str(Path(__file__).parent))
+import bench_booking_fhir
 
 ADMIN_DSN = os.environ.get(
     "TELEHEALTH_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -310,6 +314,13 @@ async def bare_book(
         await connection.executemany(
             BARE_SQL["notification"],
             [(uuid.uuid4(), r, appointment, params, now) for r in recipients],
+        )
+        await bench_booking_fhir.write_versions(
+            connection,
+            now,
+            bench_booking_fhir.booking_resources(
+                request_id, slot_id, str(appointment), str(request["patient_id"]), slot
+            ),
         )
         await connection.execute(
             BARE_SQL["audit"],

@@ -47,6 +47,11 @@ from telehealth.api.terminology import search_icd10
 from telehealth.db import Database
 from telehealth.events import create_channels
 from telehealth.fhir.controllers import FhirController, FhirDiscoveryController
+from telehealth.fhir.operation_controllers import (
+    FhirBinaryController,
+    FhirOperationDefinitionController,
+    FhirSchedulingController,
+)
 from telehealth.rtc.media import MediaPeers
 from telehealth.scheduling.runner import scheduler_lifespan
 from telehealth.settings import Settings
@@ -81,6 +86,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             PatientController,
             *web.routes,
             FhirDiscoveryController,
+            FhirSchedulingController,
+            FhirOperationDefinitionController,
+            FhirBinaryController,
             FhirController,
             RoomController,
             room_socket,

@@ -14,7 +14,7 @@ from litestar.params import Body, JSONBody, Parameter
 
 from telehealth.api.dependencies import CallerDep, SessionDep, SettingsDep
 from telehealth.availability.schemas import SlotRead
-from telehealth.consults import attachments, booking, queues, service
+from telehealth.consults import attachments, booking, conclusion, queues, service
 from telehealth.consults.models import ConsultStatus, Priority
 from telehealth.consults.schemas import (
     ActionInput,
@@ -22,6 +22,8 @@ from telehealth.consults.schemas import (
     AssignInput,
     AttachmentRead,
     BookingInput,
+    ConclusionInput,
+    ConclusionRead,
     ConsultCreate,
     ConsultRead,
     DeclineInput,
@@ -364,3 +366,21 @@ class AppointmentController(Controller):
         return AppointmentRead.model_validate(
             await booking.complete_consult(session, caller, appointment_id, data.reason)
         )
+
+    @post("/{appointment_id:uuid}/conclude", status_code=201)
+    async def conclude(
+        self,
+        appointment_id: uuid.UUID,
+        data: JSONBody[ConclusionInput],
+        session: SessionDep,
+        caller: CallerDep,
+    ) -> ConclusionRead:
+        """Complete the consult with its conclusion (the assigned specialist): ICD-10
+        diagnoses, recommendation, advice. It becomes the FHIR Encounter and Conditions."""
+        return await conclusion.conclude_consult(session, caller, appointment_id, data)
+
+    @get("/{appointment_id:uuid}/conclusion")
+    async def read_conclusion(
+        self, appointment_id: uuid.UUID, session: SessionDep, caller: CallerDep
+    ) -> ConclusionRead:
+        return await conclusion.get_conclusion(session, caller, appointment_id)

@@ -184,7 +184,13 @@ def check_consult_action(
 ) -> None:
     """Who may take ``action`` on a request (reading it is checked first: 404 before 403)."""
     if principal.kind == "client":
-        raise PermissionDenied("System clients cannot act on consult requests through /api")
+        # A hospital system may book through FHIR ($book) with the scope to create appointments.
+        if action == "book" and scope_allows(principal.scopes, "Appointment", "c"):
+            return
+        raise PermissionDenied(
+            "System clients cannot act on consult requests, except booking with "
+            "system/Appointment.c"
+        )
     check_consult_read(principal, consult, services)
     role = principal.role
     if role == Role.REQUESTER and action in REQUESTER_ACTIONS:

@@ -176,3 +176,45 @@ class ConsultAttachment(SQLModel, table=True):
     storage_key: str = Field(max_length=64, unique=True)
     uploaded_by: uuid.UUID
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Recommendation(StrEnum):
+    """What the specialist advises at the end of a consult."""
+
+    TREAT_LOCALLY = "treat_locally"  # điều trị tại tuyến dưới
+    TRANSFER = "transfer"  # chuyển tuyến
+    FOLLOW_UP = "follow_up"  # hội chẩn / khám lại
+
+
+class ConsultConclusion(SQLModel, table=True):
+    """The specialist's conclusion of a completed consult, with the session's real times: the
+    record that becomes the FHIR Encounter (one per appointment)."""
+
+    __tablename__ = "consult_conclusion"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    appointment_id: uuid.UUID = Field(foreign_key="appointment.id", unique=True)
+    request_id: uuid.UUID = Field(foreign_key="consult_request.id", index=True)
+    patient_id: uuid.UUID = Field(foreign_key="patient.id", index=True)
+    practitioner_id: uuid.UUID = Field(foreign_key="practitioner.id")
+    recommendation: Recommendation = Field(sa_type=enum_type(Recommendation, 16))
+    advice: str = Field(max_length=4000)
+    session_started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    session_ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    recorded_by: uuid.UUID = Field(foreign_key="user_account.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ConsultDiagnosis(SQLModel, table=True):
+    """One WHO ICD-10 diagnosis of a conclusion (a FHIR Condition), in the order given."""
+
+    __tablename__ = "consult_diagnosis"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    conclusion_id: uuid.UUID = Field(foreign_key="consult_conclusion.id", index=True)
+    request_id: uuid.UUID = Field(foreign_key="consult_request.id")
+    patient_id: uuid.UUID = Field(foreign_key="patient.id", index=True)
+    rank: int
+    code: str = Field(max_length=10)
+    display: str = Field(max_length=300)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

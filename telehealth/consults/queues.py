@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
+from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import and_, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.auth.access import require_role
 from telehealth.auth.models import Role
-from telehealth.auth.principal import Caller
+from telehealth.auth.principal import Caller, Principal
 from telehealth.consults.models import ConsultRequest, ConsultStatus, Priority
 from telehealth.consults.service import caller_services
 
@@ -22,6 +25,48 @@ ACTIVE = (
     ConsultStatus.IN_PROGRESS,
     ConsultStatus.DECLINED,
 )
+
+
+async def _visible_to(session: AsyncSession, principal: Principal, statement: Any) -> Any:
+    """``statement`` limited to the requests ``principal`` may see (``access.consult_visible``
+    as SQL)."""
+    if principal.role == Role.REQUESTER:
+        return statement.where(
+            ConsultRequest.requesting_organization_id == principal.organization_id
+        )
+    if principal.role == Role.SPECIALIST:
+        services = await caller_services(session, principal)
+        queued = [
+            and_(
+                col(ConsultRequest.assigned_practitioner_id).is_(None),
+                col(ConsultRequest.specialty_id) == service.specialty_id,
+                or_(
+                    col(ConsultRequest.target_organization_id).is_(None),
+                    col(ConsultRequest.target_organization_id) == service.organization_id,
+                ),
+            )
+            for service in services
+        ]
+        return statement.where(
+            or_(col(ConsultRequest.assigned_practitioner_id) == principal.practitioner_id, *queued)
+        )
+    if principal.role == Role.COORDINATOR:
+        return statement.where(
+            or_(
+                col(ConsultRequest.target_organization_id).is_(None),
+                col(ConsultRequest.target_organization_id) == principal.organization_id,
+            )
+        )
+    return statement.where(sa.false())
+
+
+async def visible_request_ids(session: AsyncSession, principal: Principal) -> list[uuid.UUID]:
+    """Every request (any state) a person may see: what FHIR searches of consult resources are
+    limited to."""
+    statement = await _visible_to(session, principal, select(ConsultRequest.id))
+    if principal.role != Role.REQUESTER:
+        statement = statement.where(ConsultRequest.status != ConsultStatus.DRAFT)
+    return list((await session.exec(statement)).all())
 
 
 async def queue(
@@ -39,36 +84,9 @@ async def queue(
     and those assigned to them. Coordinator: their hospital's (and untargeted) requests."""
     principal = caller.principal
     caller.note("search", "ConsultRequest")
-    statement = select(ConsultRequest)
     # System clients read requests through /fhir with scopes; administrators see no queue.
     require_role(principal, Role.REQUESTER, Role.SPECIALIST, Role.COORDINATOR)
-    if principal.role == Role.REQUESTER:
-        statement = statement.where(
-            ConsultRequest.requesting_organization_id == principal.organization_id
-        )
-    elif principal.role == Role.SPECIALIST:
-        services = await caller_services(session, principal)
-        queued = [
-            and_(
-                col(ConsultRequest.assigned_practitioner_id).is_(None),
-                col(ConsultRequest.specialty_id) == service.specialty_id,
-                or_(
-                    col(ConsultRequest.target_organization_id).is_(None),
-                    col(ConsultRequest.target_organization_id) == service.organization_id,
-                ),
-            )
-            for service in services
-        ]
-        statement = statement.where(
-            or_(col(ConsultRequest.assigned_practitioner_id) == principal.practitioner_id, *queued)
-        )
-    else:
-        statement = statement.where(
-            or_(
-                col(ConsultRequest.target_organization_id).is_(None),
-                col(ConsultRequest.target_organization_id) == principal.organization_id,
-            )
-        )
+    statement = await _visible_to(session, principal, select(ConsultRequest))
     if status is not None:
         statement = statement.where(ConsultRequest.status == status)
     else:
@@ -86,6 +104,6 @@ async def queue(
         .offset(offset)
         .limit(min(limit, 200))
     )
-    found = rows.all()
+    found: Sequence[ConsultRequest] = rows.all()
     caller.notes[-1].detail = f"{len(found)} requests"
     return found

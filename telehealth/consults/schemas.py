@@ -8,7 +8,13 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from telehealth.consults.models import ActivityType, AppointmentStatus, ConsultStatus, Priority
+from telehealth.consults.models import (
+    ActivityType,
+    AppointmentStatus,
+    ConsultStatus,
+    Priority,
+    Recommendation,
+)
 from telehealth.directory.schemas import Schema
 
 Text500 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
@@ -122,4 +128,24 @@ class AttachmentRead(Schema):
     size: int
     sha256: str
     uploaded_by: uuid.UUID
+    created_at: datetime
+
+
+class ConclusionInput(Schema):
+    """The specialist's conclusion: WHO ICD-10 diagnoses, what to do next, and advice."""
+
+    diagnoses: list[str] = Field(min_length=1, max_length=10)
+    recommendation: Recommendation
+    advice: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+
+
+class ConclusionRead(Schema):
+    id: uuid.UUID
+    appointment_id: uuid.UUID
+    request_id: uuid.UUID
+    diagnoses: list[Diagnosis]
+    recommendation: Recommendation
+    advice: str
+    session_started_at: datetime | None
+    session_ended_at: datetime | None
     created_at: datetime

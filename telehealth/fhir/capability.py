@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from telehealth import __version__
+from telehealth.fhir.operations import OPERATION_DEFINITIONS
 from telehealth.fhir.search import INCLUDES
 from telehealth.fhir.search_params import SEARCH_PARAMS
-from telehealth.fhir.service import WRITABLE_TYPES
+from telehealth.fhir.service import CREATE_ONLY_TYPES, WRITABLE_TYPES
 
 FHIR_VERSION = "4.3.0"
 SMART_SCOPES = [f"system/{t}.{p}" for t in [*sorted(SEARCH_PARAMS), "*"] for p in ("rs", "cruds")]
@@ -21,7 +22,13 @@ _CAPABILITY_DATE = "2026-11-24"
 
 def _resource(resource_type: str) -> dict[str, Any]:
     reads = ["read", "vread", "history-instance", "history-type", "search-type"]
-    writes = ["create", "update", "patch"] if resource_type in WRITABLE_TYPES else []
+    writes = (
+        ["create"]
+        if resource_type in CREATE_ONLY_TYPES
+        else ["create", "update", "patch"]
+        if resource_type in WRITABLE_TYPES
+        else []
+    )
     params = [
         {"name": p.name, "type": p.kind, "documentation": p.documentation}
         for p in SEARCH_PARAMS[resource_type].values()
@@ -35,7 +42,7 @@ def _resource(resource_type: str) -> dict[str, Any]:
         "updateCreate": False,
         "conditionalCreate": bool(writes),
         "conditionalRead": "not-supported",
-        "conditionalUpdate": bool(writes),
+        "conditionalUpdate": "update" in writes,
         "conditionalDelete": "not-supported",
         "searchInclude": [f"{resource_type}:{p}" for p in INCLUDES.get(resource_type, ())],
         "searchRevInclude": [
@@ -45,6 +52,11 @@ def _resource(resource_type: str) -> dict[str, Any]:
             if SEARCH_PARAMS[source][p].target == resource_type
         ],
         "searchParam": [*params, *_COMMON_SEARCH],
+        "operation": [
+            {"name": d["code"], "definition": d["url"]}
+            for d in OPERATION_DEFINITIONS.values()
+            if resource_type in d["resource"]
+        ],
     }
     return {key: value for key, value in entry.items() if value != []}
 
@@ -89,6 +101,11 @@ def capability_statement(base: str) -> dict[str, Any]:
                 },
                 "resource": [
                     *[_resource(t) for t in sorted(SEARCH_PARAMS)],
+                    {
+                        "type": "Binary",
+                        "interaction": [{"code": "read"}],
+                        "documentation": "attachments of consult requests (DocumentReference)",
+                    },
                     {
                         "type": "AuditEvent",
                         "interaction": [{"code": "read"}, {"code": "search-type"}],

@@ -169,8 +169,10 @@ class FhirController(Controller):
         body = await _body(request, _JSON_TYPES)
         criteria = parse_qsl(request.headers.get("if-none-exist", ""), keep_blank_values=True)
         criteria += [(k, v) for k, v in _query(request) if k not in ("_format", "_pretty")]
-        outcome = await service.create(session, caller, resource_type, body, criteria)
-        return _written(outcome.version, outcome.created, fhir_base(request, settings))
+        outcome = await service.create(session, caller, resource_type, body, criteria, settings)
+        answer = _written(outcome.version, outcome.created, fhir_base(request, settings))
+        answer.headers.update(outcome.headers)
+        return answer
 
     @put("/{resource_type:str}")
     async def conditional_update(

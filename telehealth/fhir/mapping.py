@@ -1,7 +1,8 @@
 """Domain rows -> FHIR R4B resources as plain dicts (the fast path; tests validate them).
 
-Each mapped table has one ``ResourceMapping`` in ``MAPPINGS``; the write-through hook calls it
-whenever a row of that table changes. Mappers run inside the flush/commit of the unit of work,
+Each mapped table has its ``ResourceMapping``s (one or more resources per row, e.g. a consult
+request is a ServiceRequest and a Task) in ``registry.MAPPINGS``; the write-through hook calls
+them whenever a row of that table changes. Mappers run inside the flush/commit of the unit of work,
 on the synchronous ``Session``, so they may look up related rows with ``session.get``.
 Adding a resource for a new table is one function and one registry entry (see docs/fhir.md).
 """
@@ -46,7 +47,7 @@ _LEVEL_DISPLAY = {
 @dataclass(frozen=True)
 class ResourceMapping:
     resource_type: str
-    build: Callable[[Any, Session], Resource]
+    build: Callable[[Any, Session], Resource | None]  # None: no such resource for this row
 
 
 def human_name(full_name: str) -> list[Resource]:
@@ -69,13 +70,13 @@ def _telecom(phone: str | None, email: str | None = None) -> list[Resource]:
     return points
 
 
-def _drop_empty(resource: Resource) -> Resource:
+def drop_empty(resource: Resource) -> Resource:
     return {key: value for key, value in resource.items() if value not in (None, [], {}, "")}
 
 
 def organization_resource(org: Organization, _session: Session) -> Resource:
     level = str(org.level)
-    return _drop_empty(
+    return drop_empty(
         {
             "resourceType": "Organization",
             "id": str(org.id),
@@ -100,7 +101,7 @@ def organization_resource(org: Organization, _session: Session) -> Resource:
             "name": org.name,
             "telecom": _telecom(org.phone),
             "address": [
-                _drop_empty({"text": org.address, "district": org.admin_unit_code, "country": "VN"})
+                drop_empty({"text": org.address, "district": org.admin_unit_code, "country": "VN"})
             ],
             "partOf": {"reference": f"Organization/{org.parent_id}"} if org.parent_id else None,
         }
@@ -113,7 +114,7 @@ def practitioner_resource(person: Practitioner, _session: Session) -> Resource:
         if person.licence_number
         else []
     )
-    return _drop_empty(
+    return drop_empty(
         {
             "resourceType": "Practitioner",
             "id": str(person.id),
@@ -128,14 +129,14 @@ def practitioner_resource(person: Practitioner, _session: Session) -> Resource:
 
 def practitioner_role_resource(role: PractitionerRole, session: Session) -> Resource:
     specialty = session.get(Specialty, role.specialty_id) if role.specialty_id else None
-    return _drop_empty(
+    return drop_empty(
         {
             "resourceType": "PractitionerRole",
             "id": str(role.id),
             "active": role.active,
             "practitioner": {"reference": f"Practitioner/{role.practitioner_id}"},
             "organization": {"reference": f"Organization/{role.organization_id}"},
-            "specialty": [_specialty_concept(specialty)] if specialty else [],
+            "specialty": [specialty_concept(specialty)] if specialty else [],
             "healthcareService": [{"reference": f"HealthcareService/{specialty.id}"}]
             if specialty
             else [],
@@ -143,7 +144,7 @@ def practitioner_role_resource(role: PractitionerRole, session: Session) -> Reso
     )
 
 
-def _specialty_concept(specialty: Specialty) -> Resource:
+def specialty_concept(specialty: Specialty) -> Resource:
     return {
         "coding": [{"system": SNOMED, "code": specialty.code, "display": specialty.name_en}],
         "text": specialty.name_vi,
@@ -158,7 +159,7 @@ def healthcare_service_resource(specialty: Specialty, _session: Session) -> Reso
         "id": str(specialty.id),
         "active": True,
         "type": [{"text": "Hội chẩn / tư vấn khám chữa bệnh từ xa"}],
-        "specialty": [_specialty_concept(specialty)],
+        "specialty": [specialty_concept(specialty)],
         "name": f"Tư vấn từ xa {specialty.name_vi}",
         "comment": f"Remote consults: {specialty.name_en}",
         "appointmentRequired": True,
@@ -173,7 +174,7 @@ def patient_resource(patient: Patient, _session: Session) -> Resource:
         identifiers.append(
             {"use": "secondary", "system": INSURANCE_NUMBER, "value": patient.insurance_number}
         )
-    address = _drop_empty(
+    address = drop_empty(
         {
             "use": "home",
             "text": patient.address,
@@ -181,7 +182,7 @@ def patient_resource(patient: Patient, _session: Session) -> Resource:
             "country": "VN",
         }
     )
-    return _drop_empty(
+    return drop_empty(
         {
             "resourceType": "Patient",
             "id": str(patient.id),
@@ -196,10 +197,10 @@ def patient_resource(patient: Patient, _session: Session) -> Resource:
     )
 
 
-MAPPINGS: dict[type[Any], ResourceMapping] = {
-    Organization: ResourceMapping("Organization", organization_resource),
-    Practitioner: ResourceMapping("Practitioner", practitioner_resource),
-    PractitionerRole: ResourceMapping("PractitionerRole", practitioner_role_resource),
-    Patient: ResourceMapping("Patient", patient_resource),
-    Specialty: ResourceMapping("HealthcareService", healthcare_service_resource),
+DIRECTORY_MAPPINGS: dict[type[Any], tuple[ResourceMapping, ...]] = {
+    Organization: (ResourceMapping("Organization", organization_resource),),
+    Practitioner: (ResourceMapping("Practitioner", practitioner_resource),),
+    PractitionerRole: (ResourceMapping("PractitionerRole", practitioner_role_resource),),
+    Patient: (ResourceMapping("Patient", patient_resource),),
+    Specialty: (ResourceMapping("HealthcareService", healthcare_service_resource),),
 }

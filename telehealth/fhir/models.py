@@ -8,12 +8,14 @@ so that a search is a few index range scans whatever the size of the record.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from telehealth.db import UTCDateTime
+from telehealth.timeutil import utcnow
 
 # Byte-wise order on PostgreSQL, so that prefix ranges (``value >= 'ngu' AND value < 'ngv'``)
 # match what they match on SQLite, whatever the database's locale.
@@ -64,3 +66,21 @@ class FhirSearchValue(SQLModel, table=True):
     param: str = Field(max_length=40)
     system: str = Field(default="", max_length=200)
     value: str = Field(sa_type=IndexedText)
+
+
+class FhirSubscription(SQLModel, table=True):
+    """An R4 rest-hook Subscription: ``criteria`` (``Appointment?status=booked``) matched
+    against every new version of ``resource_type``; deliveries go through the webhook
+    subscription of the same id (its URL, secret, retries and dead letters)."""
+
+    __tablename__ = "fhir_subscription"
+
+    id: uuid.UUID = Field(foreign_key="webhook_subscription.id", primary_key=True)
+    client_id: str = Field(max_length=120)
+    resource_type: str = Field(max_length=40, index=True)
+    criteria: str = Field(max_length=500)
+    endpoint: str = Field(max_length=500)
+    reason: str = Field(max_length=500)
+    status: str = Field(default="active", max_length=12)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -22,7 +22,8 @@ from telehealth.directory.identifiers import fold_name
 from telehealth.errors import BadRequest
 from telehealth.fhir.models import FhirResource, FhirSearchValue
 from telehealth.fhir.search_params import SEARCH_PARAMS, SearchParam
-from telehealth.fhir.store import StoredVersion, columns
+from telehealth.fhir.store import StoredVersion, columns, instant
+from telehealth.timeutil import as_utc
 
 DEFAULT_COUNT = 20
 MAX_COUNT = 200
@@ -35,6 +36,12 @@ INCLUDES = {
     "PractitionerRole": ("practitioner", "organization"),
     "Organization": ("partof",),
     "Patient": ("organization",),
+    "Appointment": ("patient", "practitioner", "based-on", "slot"),
+    "ServiceRequest": ("patient", "requester"),
+    "Slot": ("schedule",),
+    "Task": ("patient",),
+    "Observation": ("patient",),
+    "DocumentReference": ("patient",),
 }
 
 
@@ -137,14 +144,25 @@ def _criterion(resource_type: str, param: SearchParam, modifier: str, text: str)
     if param.kind == "reference":
         references = [_reference_value(param, a.strip()) for a in alternatives]
         return [_values_in(resource_type, param.name, col(FhirSearchValue.value).in_(references))]
-    op, value = _prefixed(text)
+    op, value = _prefixed(text.replace(" ", "+"))  # an unencoded '+' arrives as a space
     if not _DATE.fullmatch(value):
         raise BadRequest(f"{param.name}: '{value}' is not a date such as 1985-03-14")
-    return [_values_in(resource_type, param.name, _range(op, value))]
+    return [_values_in(resource_type, param.name, _range(op, utc_text(value)))]
+
+
+def utc_text(value: str) -> str:
+    """A searched instant with an offset, as the UTC text stored (``...Z``); dates unchanged.
+
+    Stored instants are UTC with milliseconds, so ``2026-11-24T10:00+07:00`` becomes
+    ``2026-11-24T03:00:00.000Z``."""
+    if "T" not in value or not (value.endswith("Z") or "+" in value or value.count("-") > 2):
+        return value
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return instant(as_utc(moment))
 
 
 def _last_updated(text: str) -> Any:
-    op, value = _prefixed(text)
+    op, value = _prefixed(text.replace(" ", "+"))  # an unencoded '+' arrives as a space
     if not _DATE.fullmatch(value):
         raise BadRequest(f"_lastUpdated: '{value}' is not a date or instant")
     try:

@@ -179,6 +179,199 @@ SEARCH_PARAMS: dict[str, dict[str, SearchParam]] = {
 }
 
 
+def _participants(target: str) -> Callable[[Resource], Extracted]:
+    """``participant[].actor`` references, of one type (or of every type: ``target=""``)."""
+
+    def extract(resource: Resource) -> Extracted:
+        for participant in resource.get("participant", []):
+            reference = (participant.get("actor") or {}).get("reference", "")
+            if reference and reference.startswith(target):
+                yield "", reference
+
+    return extract
+
+
+def _references(field: str) -> Callable[[Resource], Extracted]:
+    def extract(resource: Resource) -> Extracted:
+        for reference in resource.get(field, []):
+            if reference.get("reference"):
+                yield "", reference["reference"]
+
+    return extract
+
+
+def _code(field: str) -> Callable[[Resource], Extracted]:
+    """A single CodeableConcept's codings."""
+
+    def extract(resource: Resource) -> Extracted:
+        for coding in (resource.get(field) or {}).get("coding", []):
+            if coding.get("code"):
+                yield coding.get("system", ""), coding["code"]
+
+    return extract
+
+
+def _coding(field: str) -> Callable[[Resource], Extracted]:
+    """A single Coding (``Encounter.class``)."""
+
+    def extract(resource: Resource) -> Extracted:
+        coding = resource.get(field) or {}
+        if coding.get("code"):
+            yield coding.get("system", ""), coding["code"]
+
+    return extract
+
+
+def _period_start(resource: Resource) -> Extracted:
+    start = (resource.get("period") or {}).get("start")
+    if start:
+        yield "", start
+
+
+def _params(*params: SearchParam) -> dict[str, SearchParam]:
+    return {p.name: p for p in params}
+
+
+_DATE_DOC = "a UTC instant or date, with prefixes eq ge gt le lt; offsets are converted to UTC"
+_PATIENT = "the patient"
+
+SEARCH_PARAMS.update(
+    {
+        "Schedule": _params(
+            SearchParam(
+                "actor", "reference", _references("actor"), "the practitioner or their role"
+            ),
+            SearchParam("service-type", "token", _codes("serviceType"), "SNOMED CT specialty"),
+            SearchParam("specialty", "token", _codes("specialty"), "SNOMED CT specialty"),
+            SearchParam("active", "token", _plain("active"), "true | false"),
+        ),
+        "Slot": _params(
+            SearchParam(
+                "schedule", "reference", _reference("schedule"), "the Schedule", target="Schedule"
+            ),
+            SearchParam("status", "token", _plain("status"), "free | busy | busy-tentative"),
+            SearchParam("start", "date", _plain("start"), _DATE_DOC),
+            SearchParam("service-type", "token", _codes("serviceType"), "SNOMED CT specialty"),
+            SearchParam("specialty", "token", _codes("specialty"), "SNOMED CT specialty"),
+        ),
+        "Appointment": _params(
+            SearchParam(
+                "patient", "reference", _participants("Patient/"), _PATIENT, target="Patient"
+            ),
+            SearchParam(
+                "practitioner",
+                "reference",
+                _participants("Practitioner/"),
+                "a practitioner taking part",
+                target="Practitioner",
+            ),
+            SearchParam("actor", "reference", _participants(""), "any participant"),
+            SearchParam("date", "date", _plain("start"), f"the start: {_DATE_DOC}"),
+            SearchParam(
+                "status", "token", _plain("status"), "booked | arrived | fulfilled | noshow | ..."
+            ),
+            SearchParam("service-type", "token", _codes("serviceType"), "SNOMED CT specialty"),
+            SearchParam(
+                "based-on",
+                "reference",
+                _references("basedOn"),
+                "the consult request",
+                target="ServiceRequest",
+            ),
+            SearchParam("identifier", "token", _identifiers, _IDENTIFIER_DOC),
+            SearchParam("slot", "reference", _references("slot"), "the slot", target="Slot"),
+        ),
+        "ServiceRequest": _params(
+            SearchParam("patient", "reference", _reference("subject"), _PATIENT, target="Patient"),
+            SearchParam(
+                "requester",
+                "reference",
+                _reference("requester"),
+                "the requesting doctor",
+                target="Practitioner",
+            ),
+            SearchParam("status", "token", _plain("status"), "draft | active | completed | ..."),
+            SearchParam("priority", "token", _plain("priority"), "routine | urgent | stat"),
+            SearchParam("category", "token", _codes("category"), "SNOMED 11429006 consultation"),
+            SearchParam("code", "token", _code("code"), "Circular 49 activity type"),
+            SearchParam("authored", "date", _plain("authoredOn"), _DATE_DOC),
+        ),
+        "Task": _params(
+            SearchParam("owner", "reference", _reference("owner"), "who holds it now"),
+            SearchParam("status", "token", _plain("status"), "requested | accepted | ..."),
+            SearchParam("business-status", "token", _code("businessStatus"), "the consult state"),
+            SearchParam("focus", "reference", _reference("focus"), "the consult request"),
+            SearchParam("patient", "reference", _reference("for"), _PATIENT, target="Patient"),
+            SearchParam("authored-on", "date", _plain("authoredOn"), _DATE_DOC),
+        ),
+        "Observation": _params(
+            SearchParam("patient", "reference", _reference("subject"), _PATIENT, target="Patient"),
+            SearchParam("category", "token", _codes("category"), "vital-signs"),
+            SearchParam(
+                "based-on",
+                "reference",
+                _references("basedOn"),
+                "the consult request",
+                target="ServiceRequest",
+            ),
+        ),
+        "Encounter": _params(
+            SearchParam("patient", "reference", _reference("subject"), _PATIENT, target="Patient"),
+            SearchParam("date", "date", _period_start, f"when the session began: {_DATE_DOC}"),
+            SearchParam("status", "token", _plain("status"), "finished"),
+            SearchParam(
+                "appointment",
+                "reference",
+                _references("appointment"),
+                "the appointment",
+                target="Appointment",
+            ),
+            SearchParam(
+                "based-on",
+                "reference",
+                _references("basedOn"),
+                "the consult request",
+                target="ServiceRequest",
+            ),
+            SearchParam("class", "token", _coding("class"), "VR (virtual)"),
+        ),
+        "Condition": _params(
+            SearchParam("patient", "reference", _reference("subject"), _PATIENT, target="Patient"),
+            SearchParam(
+                "encounter", "reference", _reference("encounter"), "the consult", target="Encounter"
+            ),
+            SearchParam("code", "token", _code("code"), "WHO ICD-10 code"),
+            SearchParam("category", "token", _codes("category"), "encounter-diagnosis"),
+        ),
+        "Subscription": _params(
+            SearchParam("status", "token", _plain("status"), "requested | active | error | off"),
+            SearchParam(
+                "criteria",
+                "string",
+                _name_words(lambda r: [r.get("criteria", "")]),
+                "words of the criteria",
+            ),
+        ),
+        "DocumentReference": _params(
+            SearchParam("patient", "reference", _reference("subject"), _PATIENT, target="Patient"),
+            SearchParam(
+                "encounter",
+                "reference",
+                lambda r: _references("encounter")(r.get("context") or {}),
+                "the consult's encounter",
+                target="Encounter",
+            ),
+            SearchParam(
+                "related",
+                "reference",
+                lambda r: _references("related")(r.get("context") or {}),
+                "the consult request",
+            ),
+        ),
+    }
+)
+
+
 def extract_values(resource: Resource) -> list[tuple[str, str, str]]:
     """(param, system, value) rows for every search parameter of the resource's type."""
     params = SEARCH_PARAMS.get(resource["resourceType"], {})

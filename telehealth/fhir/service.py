@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +23,7 @@ from telehealth.auth.access import (
     require_scope,
 )
 from telehealth.auth.principal import Caller
+from telehealth.consults import service as consults
 from telehealth.directory import service as directory
 from telehealth.errors import (
     BadRequest,
@@ -33,7 +34,16 @@ from telehealth.errors import (
     PreconditionFailed,
 )
 from telehealth.fhir import store
+from telehealth.fhir.consult_access import (
+    AVAILABILITY_TYPES,
+    CONSULT_TYPES,
+    check_consult_resource,
+    check_person_may_use,
+    restrict_consult_search,
+)
+from telehealth.fhir.consult_input import consult_create
 from telehealth.fhir.patient_input import managing_organization, patient_create, patient_update
+from telehealth.fhir.scheduling_ops import book_appointment
 from telehealth.fhir.search import (
     SearchQuery,
     SearchResult,
@@ -44,12 +54,15 @@ from telehealth.fhir.search import (
 )
 from telehealth.fhir.search_params import SEARCH_PARAMS
 from telehealth.fhir.store import StoredVersion
+from telehealth.fhir.subscriptions import create_subscription
 from telehealth.fhir.writethrough import expect_version, flush_versions
+from telehealth.settings import Settings
 from telehealth.timeutil import as_utc
 
 Resource = dict[str, Any]
 STORED_TYPES = frozenset(SEARCH_PARAMS)
-WRITABLE_TYPES = frozenset({"Patient"})
+WRITABLE_TYPES = frozenset({"Patient", "Appointment", "ServiceRequest", "Subscription"})
+CREATE_ONLY_TYPES = frozenset({"Appointment", "ServiceRequest", "Subscription"})
 DIRECTORY_TYPES = frozenset(
     {"Organization", "Practitioner", "PractitionerRole", "HealthcareService"}
 )
@@ -59,6 +72,7 @@ DIRECTORY_TYPES = frozenset(
 class WriteResult:
     version: StoredVersion
     created: bool
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def _check_type(resource_type: str) -> None:
@@ -77,8 +91,10 @@ def check_type_access(caller: Caller, resource_type: str, permission: str) -> No
         patient_visibility(caller.principal, permission)
     elif caller.principal.kind == "client":
         require_scope(caller.principal, resource_type, permission)
-    elif resource_type in DIRECTORY_TYPES:
+    elif resource_type in DIRECTORY_TYPES | AVAILABILITY_TYPES:
         check_directory_read(caller.principal, resource_type)
+    elif resource_type in CONSULT_TYPES and permission in ("r", "s"):
+        check_person_may_use(caller)
     else:
         raise PermissionDenied(f"{resource_type} is open to system clients only, for now")
 
@@ -111,6 +127,8 @@ async def _current(
     if resource_type == "Patient":
         # Access follows the current organization, whichever version is asked for.
         _check_patient(caller, current, "r")
+    elif resource_type in CONSULT_TYPES:
+        await check_consult_resource(session, caller, current)
     return current
 
 
@@ -145,6 +163,11 @@ async def history(
         if resource_type == "Patient" and not patient_visibility(caller.principal, "s").everyone:
             raise BadRequest(
                 "Patient/_history is open to system clients only; read one patient's history"
+            )
+        if resource_type in CONSULT_TYPES and caller.principal.kind != "client":
+            raise BadRequest(
+                f"{resource_type}/_history is open to system clients only; "
+                "read one resource's history"
             )
         check_type_access(caller, resource_type, "s")
     else:
@@ -191,6 +214,8 @@ async def search(
     check_type_access(caller, resource_type, "s")
     for included in included_types(query):
         check_type_access(caller, included, "r")
+    if resource_type in CONSULT_TYPES:
+        await restrict_consult_search(session, caller, query)
     result = await run_search(session, query)
     if resource_type == "Patient":
         caller.notes[-1].detail = f"{len(result.matches)} shown"
@@ -231,6 +256,7 @@ async def create(
     resource_type: str,
     resource: Resource,
     if_none_exist: Sequence[tuple[str, str]] = (),
+    settings: Settings | None = None,
 ) -> WriteResult:
     """Create (``POST``); with criteria, only if nothing matches them (conditional create)."""
     _check_writable(resource_type)
@@ -238,6 +264,17 @@ async def create(
         existing = await _single_match(session, caller, resource_type, if_none_exist)
         if existing is not None:
             return WriteResult(existing, created=False)
+    if resource_type == "Appointment":
+        return WriteResult(await book_appointment(session, caller, resource), created=True)
+    if resource_type == "ServiceRequest":
+        if settings is None:
+            raise BadRequest("Create a ServiceRequest with POST /fhir/ServiceRequest")
+        request = await consults.create_request(session, caller, consult_create(resource), settings)
+        return WriteResult(await _written(session, resource_type, str(request.id)), created=True)
+    if resource_type == "Subscription":
+        subscription, secret = await create_subscription(session, caller, resource)
+        version = await _written(session, "Subscription", str(subscription.id))
+        return WriteResult(version, True, {"X-Telehealth-Webhook-Secret": secret})
     patient = await directory.register_patient(session, caller, patient_create(resource))
     return WriteResult(await _written(session, "Patient", str(patient.id)), created=True)
 
@@ -252,6 +289,11 @@ async def update(
 ) -> WriteResult:
     """Replace a resource (``PUT``); ``If-Match`` makes it fail with 412 on a stale version."""
     _check_writable(resource_type)
+    if resource_type in CREATE_ONLY_TYPES:
+        raise BadRequest(
+            f"A {resource_type} cannot be replaced over FHIR: an Appointment changes through "
+            "its actions (/api/appointments/{id}/reschedule, cancel, ...); create anew instead"
+        )
     if resource.get("id") not in (None, resource_id):
         raise BadRequest(f"The body's id {resource.get('id')} differs from the URL's {resource_id}")
     current = await store.read_current(session, resource_type, resource_id)

@@ -4,8 +4,10 @@ same transaction, so the FHIR view never drifts from the service's own state.
 ``after_flush`` remembers which mapped rows were inserted, changed or deleted; ``before_commit``
 maps their final state once per transaction and writes the versions. A use case that must answer
 with the new version (a FHIR create or update) calls ``flush_versions`` to write them earlier.
-Bulk ``UPDATE``/``DELETE`` statements bypass the ORM and therefore this hook: change mapped
-tables through the ORM.
+ORM-enabled ``update(Model)``/``delete(Model)`` statements (the conditional UPDATEs of the
+state machines) are caught by ``do_orm_execute``: the ids they will touch are selected first, in
+the same transaction, and those rows are reloaded and mapped at commit. Plain Core statements
+on the table (``sa.update(table)``) still bypass the hook.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import ORMExecuteState, Session
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from telehealth.fhir.mapping import MAPPINGS
 from telehealth.fhir.models import FhirResource
+from telehealth.fhir.registry import DEPENDENTS, MAPPINGS
 from telehealth.fhir.store import PendingVersion, StoredVersion, write_versions
+from telehealth.fhir.subscriptions import queue_notifications
 
 _PENDING = "fhir_pending"
 _EXPECTED = "fhir_expected_versions"
@@ -32,11 +35,45 @@ def _collect_changes(session: Session, _flush_context: Any) -> None:
         if type(obj) in MAPPINGS:
             pending[(type(obj), obj.id)] = (obj, False)
     for obj in session.dirty:
-        if type(obj) in MAPPINGS and session.is_modified(obj, include_collections=False):
+        # A row already touched by a bulk statement stays marked for a reload.
+        reload = pending.get((type(obj), getattr(obj, "id", None)), (obj, False))[0] is None
+        if (
+            type(obj) in MAPPINGS
+            and session.is_modified(obj, include_collections=False)
+            and not reload
+        ):
             pending[(type(obj), obj.id)] = (obj, False)
     for obj in session.deleted:
         if type(obj) in MAPPINGS:
             pending[(type(obj), obj.id)] = (obj, True)
+    for obj in [*session.new, *session.dirty, *session.deleted]:
+        if type(obj) in DEPENDENTS:
+            for key in DEPENDENTS[type(obj)](obj, session):
+                pending.setdefault(key, (None, False))
+
+
+def _collect_bulk_changes(state: ORMExecuteState) -> None:
+    """An ORM ``UPDATE``/``DELETE`` of a mapped table: remember the ids it is about to touch
+    (selected with its own WHERE, in the same transaction) to reload and map them at commit.
+    For a table others depend on (a room opening re-maps its Appointment), the same."""
+    if not (state.is_update or state.is_delete) or state.bind_mapper is None:
+        return
+    cls = state.bind_mapper.class_
+    if cls not in MAPPINGS and cls not in DEPENDENTS:
+        return
+    where = state.statement.whereclause  # type: ignore[attr-defined]
+    pending: dict[tuple[type[Any], Any], tuple[Any, bool]] = state.session.info.setdefault(
+        _PENDING, {}
+    )
+    if cls in MAPPINGS:
+        query = sa.select(cls.id) if where is None else sa.select(cls.id).where(where)
+        for row_id in state.session.execute(query, state.parameters or {}).scalars().all():
+            pending[(cls, row_id)] = (None, state.is_delete)
+    if cls in DEPENDENTS:
+        query = sa.select(cls) if where is None else sa.select(cls).where(where)
+        for row in state.session.execute(query, state.parameters or {}).scalars().all():
+            for key in DEPENDENTS[cls](row, state.session):
+                pending.setdefault(key, (None, False))
 
 
 def write_pending(session: Session) -> list[StoredVersion]:
@@ -47,15 +84,24 @@ def write_pending(session: Session) -> list[StoredVersion]:
     expected: dict[tuple[str, str], int] = session.info.pop(_EXPECTED, {})
     items = []
     for (cls, row_id), (obj, deleted) in pending.items():
-        mapping = MAPPINGS[cls]
-        resource = (
-            {"resourceType": mapping.resource_type, "id": str(row_id)}
-            if deleted
-            else mapping.build(obj, session)
-        )
-        key = (mapping.resource_type, str(row_id))
-        items.append(PendingVersion(resource, deleted, expected.get(key)))
-    return write_versions(session, items)
+        if obj is None and not deleted:
+            # Changed by a bulk statement: the identity map may hold stale values.
+            obj = session.get(cls, row_id, populate_existing=True)
+            if obj is None:
+                continue  # a dependent's row that does not exist (a room without booking)
+        for mapping in MAPPINGS[cls]:
+            resource = (
+                {"resourceType": mapping.resource_type, "id": str(row_id)}
+                if deleted
+                else mapping.build(obj, session)
+            )
+            if resource is None:
+                continue
+            key = (mapping.resource_type, resource["id"])
+            items.append(PendingVersion(resource, deleted, expected.get(key)))
+    stored = write_versions(session, items)
+    queue_notifications(session, stored)
+    return stored
 
 
 def _before_commit(session: Session) -> None:
@@ -76,29 +122,27 @@ async def flush_versions(session: AsyncSession) -> list[StoredVersion]:
 
 def _backfill(session: Session) -> int:
     written = 0
-    for model, mapping in MAPPINGS.items():
-        heads = session.execute(
-            sa.select(sa.func.count()).where(
-                col(FhirResource.resource_type) == mapping.resource_type
+    for model, mappings in MAPPINGS.items():
+        rows = session.execute(sa.select(sa.func.count()).select_from(model)).scalar_one()
+        for mapping in mappings:
+            type_filter = col(FhirResource.resource_type) == mapping.resource_type
+            heads = session.execute(sa.select(sa.func.count()).where(type_filter)).scalar_one()
+            if heads >= rows:
+                continue
+            stored = set(
+                session.execute(sa.select(col(FhirResource.resource_id)).where(type_filter))
+                .scalars()
+                .all()
             )
-        ).scalar_one()
-        if heads >= session.execute(sa.select(sa.func.count()).select_from(model)).scalar_one():
-            continue
-        stored = set(
-            session.execute(
-                sa.select(col(FhirResource.resource_id)).where(
-                    col(FhirResource.resource_type) == mapping.resource_type
-                )
-            ).scalars()
-        )
-        missing = [
-            row for row in session.execute(sa.select(model)).scalars() if str(row.id) not in stored
-        ]
-        for start in range(0, len(missing), 1000):
-            pending = session.info.setdefault(_PENDING, {})
-            for row in missing[start : start + 1000]:
-                pending[(model, row.id)] = (row, False)
-            written += len(write_pending(session))
+            missing = [
+                row
+                for row in session.execute(sa.select(model)).scalars()
+                if str(row.id) not in stored
+            ]
+            for start in range(0, len(missing), 1000):
+                resources = (mapping.build(row, session) for row in missing[start : start + 1000])
+                items = [PendingVersion(r) for r in resources if r is not None]
+                written += len(write_versions(session, items))
     return written
 
 
@@ -113,3 +157,4 @@ def install_write_through() -> None:
     if not event.contains(Session, "after_flush", _collect_changes):
         event.listen(Session, "after_flush", _collect_changes)
         event.listen(Session, "before_commit", _before_commit)
+        event.listen(Session, "do_orm_execute", _collect_bulk_changes)

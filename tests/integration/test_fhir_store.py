@@ -28,6 +28,7 @@ async def test_every_stored_version_is_valid_r4b(db: Database) -> None:
         "PractitionerRole",
         "Patient",
         "HealthcareService",
+        "Schedule",
     }
     for version in versions:
         resource = json.loads(version.text)
