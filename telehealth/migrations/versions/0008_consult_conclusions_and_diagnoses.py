@@ -1,7 +1,7 @@
 """consult conclusions and diagnoses; FHIR rest-hook subscriptions
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-11-24 21:09:19.300668
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import telehealth.db
 
 revision: str = "0008"
-down_revision: str | None = "0006"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
