@@ -81,6 +81,13 @@ def validate(
         return None, state
 
 
+def clear_emptied(data: BaseModel, values: dict[str, str], names: tuple[str, ...]) -> None:
+    """An optional field the person emptied is cleared (set to None), not left unchanged."""
+    for name in names:
+        if not values.get(name):
+            setattr(data, name, None)
+
+
 def refused(state: FormState, exc: TelehealthError, language: str) -> FormState:
     """The service's refusal, attached to the fields it names (or to the whole form)."""
     for problem in exc.problems:

@@ -16,7 +16,7 @@ from telehealth.directory.identifiers import CCCD_PROVINCE_CODES
 from telehealth.directory.models import Gender, Patient
 from telehealth.directory.schemas import PatientCreate, PatientUpdate
 from telehealth.errors import TelehealthError
-from telehealth.web.forms import FormState, posted, refused, to_schema
+from telehealth.web.forms import FormState, clear_emptied, posted, refused, to_schema
 from telehealth.web.render import page, page_language
 
 PATIENT_FIELDS = (
@@ -156,9 +156,11 @@ class PatientPages(Controller):
         # Fields left empty are cleared, except those a patient must always have.
         data, form = to_schema(PatientUpdate, values, PATIENT_FIELDS, language)
         if data is not None:
-            for name in ("national_id", "insurance_number", "phone", "address", "admin_unit_code"):
-                if not values.get(name):
-                    setattr(data, name, None)
+            clear_emptied(
+                data,
+                values,
+                ("national_id", "insurance_number", "phone", "address", "admin_unit_code"),
+            )
             try:
                 async with audited_unit_of_work(db, caller) as session:
                     await service.update_patient(session, caller, patient_id, data)

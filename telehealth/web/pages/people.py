@@ -23,7 +23,7 @@ from telehealth.directory.schemas import (
     PractitionerUpdate,
 )
 from telehealth.errors import InvalidInput, NotFound, TelehealthError
-from telehealth.web.forms import FormState, posted, refused, to_schema
+from telehealth.web.forms import FormState, clear_emptied, posted, refused, to_schema
 from telehealth.web.render import page, page_language
 
 PRACTITIONER_FIELDS = ("full_name", "licence_number", "gender", "phone", "email")
@@ -131,9 +131,7 @@ class PractitionerPages(Controller):
         fields = ("full_name", "gender", "phone", "email", "active")
         data, form = to_schema(PractitionerUpdate, values, fields, language)
         if data is not None:
-            for name in ("phone", "email"):
-                if not values.get(name):
-                    setattr(data, name, None)
+            clear_emptied(data, values, ("phone", "email"))
             try:
                 async with audited_unit_of_work(db, caller) as session:
                     await directory.update_practitioner(session, caller, practitioner_id, data)
