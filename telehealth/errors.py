@@ -100,3 +100,8 @@ class InvalidInput(TelehealthError):
     @classmethod
     def for_field(cls, field: str, message: str) -> InvalidInput:
         return cls(f"{field}: {message}", problems=(FieldProblem(field, message),))
+
+
+class Unavailable(TelehealthError):
+    status_code = 503
+    title = "Service unavailable"

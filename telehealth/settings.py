@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     attachment_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
 
     db_pool_size: int = Field(default=10, ge=1)
+    db_pool_recycle_s: int = Field(
+        default=1800, ge=30, description="connections older than this are replaced"
+    )
+    db_pool_pre_ping: bool = Field(
+        default=False, description="test each pooled connection before use (one more round trip)"
+    )
     db_echo: bool = False
     log_level: str = "INFO"
 

@@ -17,7 +17,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from msgspec import ValidationError as MsgspecError
 from pydantic import BaseModel
 
-from telehealth.errors import AccountLocked, FieldProblem, TelehealthError
+from telehealth.errors import AccountLocked, FieldProblem, TelehealthError, Unavailable
 from telehealth.fhir.outcome import FHIR_JSON, operation_outcome
 from telehealth.web.errors import handle_page_exception
 
@@ -160,10 +160,12 @@ def _wants_page(request: Request[Any, Any, Any]) -> bool:
 def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if _wants_page(request):
         return handle_page_exception(request, exc)
-    if isinstance(exc, TelehealthError) and exc.status_code < 500:
+    if isinstance(exc, TelehealthError) and (exc.status_code < 500 or isinstance(exc, Unavailable)):
         headers = (
             {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, AccountLocked) else None
         )
+        if isinstance(exc, Unavailable):
+            headers = {"Retry-After": "1"}
         if exc.status_code == 401:
             headers = {**(headers or {}), "WWW-Authenticate": 'Bearer realm="telehealth"'}
         return _render(request, exc.status_code, exc.title, exc.detail, exc.problems, headers)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncpg
 import httpx
 import pytest
 
+from telehealth.settings import Settings
+from tests.conftest import PG_ADMIN_DSN
 from tests.helpers import assert_problem, login
 
 ORG = "00000000-0000-4000-8000-000000000000"
@@ -147,3 +150,32 @@ async def test_errors_carry_no_traceback(client: httpx.AsyncClient) -> None:
     )
     assert "Traceback" not in response.text
     assert 'File "' not in response.text
+
+
+async def test_a_dropped_database_connection_is_a_503_then_recovers(
+    backend: str, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """Pooled connections are not pinged; when the server drops them, a request in flight gets
+    a 503 asking for a retry (never a 500), and the pool replaces them for the next one."""
+    if backend != "postgresql":
+        pytest.skip("connections are dropped by the PostgreSQL server")
+    headers = await login(client, "bs.xa1")
+    assert (await client.get("/api/patients", headers=headers)).status_code == 200
+    name = settings.resolved_database_url.rsplit("/", 1)[1]
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        dropped = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1",
+            name,
+        )
+    finally:
+        await admin.close()
+    assert dropped >= 1
+    statuses = []
+    for _ in range(3):
+        response = await client.get("/api/patients", headers=headers)
+        if response.status_code != 200:
+            assert_problem(response, 503)
+            assert response.headers["retry-after"] == "1"
+        statuses.append(response.status_code)
+    assert statuses[-1] == 200, statuses
