@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from litestar import Controller, get, patch, post
-from litestar.params import JSONBody, Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from pydantic import BaseModel
 
 from telehealth.api.dependencies import CallerDep, SessionDep
 from telehealth.directory import service
@@ -28,11 +30,24 @@ from telehealth.directory.schemas import (
     SpecialtyRead,
 )
 
-Limit = Annotated[int, Parameter(ge=1, le=200, description="page size")]
-Offset = Annotated[int, Parameter(ge=0, le=1_000_000, description="items to skip")]
+Limit = Annotated[int, QueryParameter(ge=1, le=200, description="page size")]
+Offset = Annotated[int, QueryParameter(ge=0, le=1_000_000, description="items to skip")]
 SearchText = Annotated[
-    str | None, Parameter(max_length=120, description="words of the name; diacritics optional")
+    str | None,
+    QueryParameter(max_length=120, description="words of the name; diacritics optional"),
 ]
+Code = Annotated[str | None, QueryParameter(max_length=16)]
+
+ReadSchema = TypeVar("ReadSchema", bound=BaseModel)
+
+
+def page_of(
+    schema: type[ReadSchema], found: tuple[Sequence[Any], int], limit: int, offset: int
+) -> Page[ReadSchema]:
+    """One page of search results, as ``schema``, with the total of all matches."""
+    rows, total = found
+    items = [schema.model_validate(row) for row in rows]
+    return Page(items=items, total=total, limit=limit, offset=offset)
 
 
 class OrganizationController(Controller):
@@ -53,13 +68,13 @@ class OrganizationController(Controller):
         session: SessionDep,
         caller: CallerDep,
         name: SearchText = None,
-        level: FacilityLevel | None = None,
-        parent_id: uuid.UUID | None = None,
-        moh_code: Annotated[str | None, Parameter(max_length=16)] = None,
+        level: FromQuery[FacilityLevel | None] = None,
+        parent_id: FromQuery[uuid.UUID | None] = None,
+        moh_code: Code = None,
         limit: Limit = 50,
         offset: Offset = 0,
     ) -> Page[OrganizationRead]:
-        rows, total = await service.search_organizations(
+        found = await service.search_organizations(
             session,
             caller,
             name=name,
@@ -69,16 +84,11 @@ class OrganizationController(Controller):
             limit=limit,
             offset=offset,
         )
-        return Page(
-            items=[OrganizationRead.model_validate(r) for r in rows],
-            total=total,
-            limit=limit,
-            offset=offset,
-        )
+        return page_of(OrganizationRead, found, limit, offset)
 
     @get("/{org_id:uuid}")
     async def read(
-        self, org_id: uuid.UUID, session: SessionDep, caller: CallerDep
+        self, org_id: FromPath[uuid.UUID], session: SessionDep, caller: CallerDep
     ) -> OrganizationRead:
         return OrganizationRead.model_validate(
             await service.get_organization(session, caller, org_id)
@@ -87,7 +97,7 @@ class OrganizationController(Controller):
     @patch("/{org_id:uuid}")
     async def update(
         self,
-        org_id: uuid.UUID,
+        org_id: FromPath[uuid.UUID],
         data: JSONBody[OrganizationUpdate],
         session: SessionDep,
         caller: CallerDep,
@@ -124,15 +134,15 @@ class PractitionerController(Controller):
         session: SessionDep,
         caller: CallerDep,
         name: SearchText = None,
-        licence_number: Annotated[str | None, Parameter(max_length=32)] = None,
-        organization_id: uuid.UUID | None = None,
+        licence_number: Annotated[str | None, QueryParameter(max_length=32)] = None,
+        organization_id: FromQuery[uuid.UUID | None] = None,
         specialty: Annotated[
-            str | None, Parameter(max_length=32, description="specialty code")
+            str | None, QueryParameter(max_length=32, description="specialty code")
         ] = None,
         limit: Limit = 50,
         offset: Offset = 0,
     ) -> Page[PractitionerRead]:
-        rows, total = await service.search_practitioners(
+        found = await service.search_practitioners(
             session,
             caller,
             name=name,
@@ -142,16 +152,11 @@ class PractitionerController(Controller):
             limit=limit,
             offset=offset,
         )
-        return Page(
-            items=[PractitionerRead.model_validate(r) for r in rows],
-            total=total,
-            limit=limit,
-            offset=offset,
-        )
+        return page_of(PractitionerRead, found, limit, offset)
 
     @get("/{practitioner_id:uuid}")
     async def read(
-        self, practitioner_id: uuid.UUID, session: SessionDep, caller: CallerDep
+        self, practitioner_id: FromPath[uuid.UUID], session: SessionDep, caller: CallerDep
     ) -> PractitionerRead:
         return PractitionerRead.model_validate(
             await service.get_practitioner(session, caller, practitioner_id)
@@ -160,7 +165,7 @@ class PractitionerController(Controller):
     @patch("/{practitioner_id:uuid}")
     async def update(
         self,
-        practitioner_id: uuid.UUID,
+        practitioner_id: FromPath[uuid.UUID],
         data: JSONBody[PractitionerUpdate],
         session: SessionDep,
         caller: CallerDep,
@@ -186,8 +191,8 @@ class PractitionerRoleController(Controller):
         self,
         session: SessionDep,
         caller: CallerDep,
-        practitioner_id: uuid.UUID | None = None,
-        organization_id: uuid.UUID | None = None,
+        practitioner_id: FromQuery[uuid.UUID | None] = None,
+        organization_id: FromQuery[uuid.UUID | None] = None,
     ) -> list[PractitionerRoleRead]:
         rows = await service.practitioner_roles(
             session, caller, practitioner_id=practitioner_id, organization_id=organization_id
@@ -212,14 +217,14 @@ class PatientController(Controller):
         caller: CallerDep,
         name: SearchText = None,
         identifier: Annotated[
-            str | None, Parameter(max_length=20, description="CCCD or BHYT number")
+            str | None, QueryParameter(max_length=20, description="CCCD or BHYT number")
         ] = None,
-        organization_id: uuid.UUID | None = None,
-        birth_date: date | None = None,
+        organization_id: FromQuery[uuid.UUID | None] = None,
+        birth_date: FromQuery[date | None] = None,
         limit: Limit = 50,
         offset: Offset = 0,
     ) -> Page[PatientRead]:
-        rows, total = await service.search_patients(
+        found = await service.search_patients(
             session,
             caller,
             name=name,
@@ -229,23 +234,18 @@ class PatientController(Controller):
             limit=limit,
             offset=offset,
         )
-        return Page(
-            items=[PatientRead.model_validate(r) for r in rows],
-            total=total,
-            limit=limit,
-            offset=offset,
-        )
+        return page_of(PatientRead, found, limit, offset)
 
     @get("/{patient_id:uuid}")
     async def read(
-        self, patient_id: uuid.UUID, session: SessionDep, caller: CallerDep
+        self, patient_id: FromPath[uuid.UUID], session: SessionDep, caller: CallerDep
     ) -> PatientRead:
         return PatientRead.model_validate(await service.get_patient(session, caller, patient_id))
 
     @patch("/{patient_id:uuid}")
     async def update(
         self,
-        patient_id: uuid.UUID,
+        patient_id: FromPath[uuid.UUID],
         data: JSONBody[PatientUpdate],
         session: SessionDep,
         caller: CallerDep,
