@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Annotated, Any, TypeVar
 
 from litestar import Controller, get, patch, post
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from pydantic import BaseModel
 
@@ -40,6 +42,48 @@ Code = Annotated[str | None, QueryParameter(max_length=16)]
 
 ReadSchema = TypeVar("ReadSchema", bound=BaseModel)
 
+# The query parameters of each search, declared once: litestar reads them from the fields (in
+# this order, for the OpenAPI description) and the service takes them as keywords.
+
+
+@dataclass(frozen=True)
+class OrganizationSearch:
+    name: SearchText = None
+    level: FromQuery[FacilityLevel | None] = None
+    parent_id: FromQuery[uuid.UUID | None] = None
+    moh_code: Code = None
+    limit: Limit = 50
+    offset: Offset = 0
+
+
+@dataclass(frozen=True)
+class PractitionerSearch:
+    name: SearchText = None
+    licence_number: Annotated[str | None, QueryParameter(max_length=32)] = None
+    organization_id: FromQuery[uuid.UUID | None] = None
+    specialty_code: Annotated[
+        str | None, QueryParameter(name="specialty", max_length=32, description="specialty code")
+    ] = None
+    limit: Limit = 50
+    offset: Offset = 0
+
+
+@dataclass(frozen=True)
+class PatientSearch:
+    name: SearchText = None
+    identifier: Annotated[
+        str | None, QueryParameter(max_length=20, description="CCCD or BHYT number")
+    ] = None
+    organization_id: FromQuery[uuid.UUID | None] = None
+    birth_date: FromQuery[date | None] = None
+    limit: Limit = 50
+    offset: Offset = 0
+
+
+def search_criteria(search: type[Any]) -> dict[str, Provide]:
+    """The ``criteria`` a search handler receives, built from the request's query."""
+    return {"criteria": Provide(search, sync_to_thread=False)}
+
 
 def page_of(
     schema: type[ReadSchema], found: tuple[Sequence[Any], int], limit: int, offset: int
@@ -62,29 +106,15 @@ class OrganizationController(Controller):
             await service.create_organization(session, caller, data)
         )
 
-    @get("/")
+    @get("/", dependencies=search_criteria(OrganizationSearch))
     async def search(
         self,
         session: SessionDep,
         caller: CallerDep,
-        name: SearchText = None,
-        level: FromQuery[FacilityLevel | None] = None,
-        parent_id: FromQuery[uuid.UUID | None] = None,
-        moh_code: Code = None,
-        limit: Limit = 50,
-        offset: Offset = 0,
+        criteria: NamedDependency[OrganizationSearch],
     ) -> Page[OrganizationRead]:
-        found = await service.search_organizations(
-            session,
-            caller,
-            name=name,
-            level=level,
-            parent_id=parent_id,
-            moh_code=moh_code,
-            limit=limit,
-            offset=offset,
-        )
-        return page_of(OrganizationRead, found, limit, offset)
+        found = await service.search_organizations(session, caller, **asdict(criteria))
+        return page_of(OrganizationRead, found, criteria.limit, criteria.offset)
 
     @get("/{org_id:uuid}")
     async def read(
@@ -128,31 +158,15 @@ class PractitionerController(Controller):
             await service.create_practitioner(session, caller, data)
         )
 
-    @get("/")
+    @get("/", dependencies=search_criteria(PractitionerSearch))
     async def search(
         self,
         session: SessionDep,
         caller: CallerDep,
-        name: SearchText = None,
-        licence_number: Annotated[str | None, QueryParameter(max_length=32)] = None,
-        organization_id: FromQuery[uuid.UUID | None] = None,
-        specialty: Annotated[
-            str | None, QueryParameter(max_length=32, description="specialty code")
-        ] = None,
-        limit: Limit = 50,
-        offset: Offset = 0,
+        criteria: NamedDependency[PractitionerSearch],
     ) -> Page[PractitionerRead]:
-        found = await service.search_practitioners(
-            session,
-            caller,
-            name=name,
-            licence_number=licence_number,
-            organization_id=organization_id,
-            specialty_code=specialty,
-            limit=limit,
-            offset=offset,
-        )
-        return page_of(PractitionerRead, found, limit, offset)
+        found = await service.search_practitioners(session, caller, **asdict(criteria))
+        return page_of(PractitionerRead, found, criteria.limit, criteria.offset)
 
     @get("/{practitioner_id:uuid}")
     async def read(
@@ -210,31 +224,15 @@ class PatientController(Controller):
     ) -> PatientRead:
         return PatientRead.model_validate(await service.register_patient(session, caller, data))
 
-    @get("/")
+    @get("/", dependencies=search_criteria(PatientSearch))
     async def search(
         self,
         session: SessionDep,
         caller: CallerDep,
-        name: SearchText = None,
-        identifier: Annotated[
-            str | None, QueryParameter(max_length=20, description="CCCD or BHYT number")
-        ] = None,
-        organization_id: FromQuery[uuid.UUID | None] = None,
-        birth_date: FromQuery[date | None] = None,
-        limit: Limit = 50,
-        offset: Offset = 0,
+        criteria: NamedDependency[PatientSearch],
     ) -> Page[PatientRead]:
-        found = await service.search_patients(
-            session,
-            caller,
-            name=name,
-            identifier=identifier,
-            organization_id=organization_id,
-            birth_date=birth_date,
-            limit=limit,
-            offset=offset,
-        )
-        return page_of(PatientRead, found, limit, offset)
+        found = await service.search_patients(session, caller, **asdict(criteria))
+        return page_of(PatientRead, found, criteria.limit, criteria.offset)
 
     @get("/{patient_id:uuid}")
     async def read(
