@@ -13,7 +13,14 @@ from telehealth.auth.access import check_directory_read, check_directory_write
 from telehealth.auth.principal import Caller
 from telehealth.directory import rules
 from telehealth.directory.models import FacilityLevel, Organization
-from telehealth.directory.records import add, load, name_matches, one_page, save_changes
+from telehealth.directory.records import (
+    add,
+    equal_where_given,
+    load,
+    name_matches,
+    one_page,
+    save_changes,
+)
 from telehealth.directory.schemas import OrganizationCreate, OrganizationUpdate
 from telehealth.errors import DuplicateEntry, InvalidInput
 
@@ -88,12 +95,13 @@ async def search_organizations(
     statement = select(Organization)
     if name:
         statement = statement.where(*name_matches(Organization.name_folded, name))
-    if level:
-        statement = statement.where(Organization.level == level)
-    if parent_id:
-        statement = statement.where(Organization.parent_id == parent_id)
-    if moh_code:
-        statement = statement.where(Organization.moh_code == moh_code)
+    statement = statement.where(
+        *equal_where_given(
+            (Organization.level, level),
+            (Organization.parent_id, parent_id),
+            (Organization.moh_code, moh_code),
+        )
+    )
     order = [col(Organization.name)]
     return await one_page(session, statement, order, limit=limit, offset=offset)
 

@@ -19,7 +19,14 @@ from telehealth.auth.access import (
 from telehealth.auth.principal import Caller
 from telehealth.directory import rules
 from telehealth.directory.models import Organization, Patient
-from telehealth.directory.records import add, load, name_matches, one_page, save_changes
+from telehealth.directory.records import (
+    add,
+    equal_where_given,
+    load,
+    name_matches,
+    one_page,
+    save_changes,
+)
 from telehealth.directory.schemas import PatientCreate, PatientUpdate
 from telehealth.errors import DuplicateEntry, InvalidInput, NotFound
 from telehealth.timeutil import local, utcnow
@@ -132,10 +139,11 @@ async def search_patients(
         statement = statement.where(
             or_(col(Patient.national_id) == value, col(Patient.insurance_number) == value)
         )
-    if organization_id:
-        statement = statement.where(Patient.organization_id == organization_id)
-    if birth_date:
-        statement = statement.where(Patient.birth_date == birth_date)
+    statement = statement.where(
+        *equal_where_given(
+            (Patient.organization_id, organization_id), (Patient.birth_date, birth_date)
+        )
+    )
     order = [col(Patient.name_folded), col(Patient.id)]
     rows, total = await one_page(session, statement, order, limit=limit, offset=offset)
     caller.notes[-1].detail = f"{len(rows)} of {total} shown"

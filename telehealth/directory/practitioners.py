@@ -13,7 +13,15 @@ from telehealth.auth.access import check_directory_read, check_directory_write
 from telehealth.auth.principal import Caller
 from telehealth.directory import rules
 from telehealth.directory.models import Organization, Practitioner, PractitionerRole, Specialty
-from telehealth.directory.records import MAX_PAGE, add, load, name_matches, one_page, save_changes
+from telehealth.directory.records import (
+    MAX_PAGE,
+    add,
+    equal_where_given,
+    load,
+    name_matches,
+    one_page,
+    save_changes,
+)
 from telehealth.directory.schemas import (
     PractitionerCreate,
     PractitionerRoleCreate,
@@ -84,8 +92,7 @@ async def search_practitioners(
     statement = select(Practitioner)
     if name:
         statement = statement.where(*name_matches(Practitioner.name_folded, name))
-    if licence_number:
-        statement = statement.where(Practitioner.licence_number == licence_number)
+    statement = statement.where(*equal_where_given((Practitioner.licence_number, licence_number)))
     if organization_id or specialty_code:
         roles = select(PractitionerRole.practitioner_id).where(
             col(PractitionerRole.active).is_(True)
@@ -136,9 +143,10 @@ async def practitioner_roles(
     organization_id: uuid.UUID | None = None,
 ) -> Sequence[PractitionerRole]:
     check_directory_read(caller.principal, "PractitionerRole")
-    statement = select(PractitionerRole)
-    if practitioner_id:
-        statement = statement.where(PractitionerRole.practitioner_id == practitioner_id)
-    if organization_id:
-        statement = statement.where(PractitionerRole.organization_id == organization_id)
+    statement = select(PractitionerRole).where(
+        *equal_where_given(
+            (PractitionerRole.practitioner_id, practitioner_id),
+            (PractitionerRole.organization_id, organization_id),
+        )
+    )
     return (await session.exec(statement.limit(MAX_PAGE))).all()

@@ -48,6 +48,11 @@ def name_matches(column: Any, text: str) -> list[Any]:
     return [col(column).like(f"%{word}%", escape="\\") for word in escaped]
 
 
+def equal_where_given(*criteria: tuple[Any, Any]) -> list[Any]:
+    """``column == value`` for each (column, value) whose value was given (not None or empty)."""
+    return [col(column) == value for column, value in criteria if value]
+
+
 async def one_page(
     session: AsyncSession,
     statement: SelectOfScalar[Row],
