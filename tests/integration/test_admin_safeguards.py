@@ -147,8 +147,19 @@ async def test_the_accounts_page_shows_the_refusal(client: httpx.AsyncClient) ->
     )
     assert refused.status_code == 422
     alert = re.search(r'id="account-refusal">(.*?)</p>', refused.text, re.S)
-    assert alert and "không thể vô hiệu hóa tài khoản của chính mình" in alert.group(1)
+    assert alert and "Bạn không thể vô hiệu hóa tài khoản của chính mình" in alert.group(1)
     still = await client.post(
         "/api/auth/login", json={"username": "quantri", "password": "telehealth-demo"}
     )
     assert still.status_code == 200
+    # Other refusals of an account action are said there too, naming what to fix.
+    doctor = re.search(
+        r'id="account-bs\.xa1">.*?action="(/admin/accounts/[0-9a-f-]+/password)"',
+        listing.text,
+        re.S,
+    )
+    assert doctor
+    weak = await client.post(doctor.group(1), data={"_csrf_token": token, "new_password": "abc"})
+    assert weak.status_code == 422
+    alert = re.search(r'id="account-refusal">(.*?)</p>', weak.text, re.S)
+    assert alert and alert.group(1) == "Mật khẩu mới: phải có ít nhất 10 ký tự"

@@ -296,9 +296,16 @@ class AccountPages(Controller):
             async with audited_unit_of_work(db, caller) as session:
                 await accounts.update_account(session, caller, account_id, **changes)
         except (Conflict, InvalidInput) as exc:
-            # e.g. deactivating one's own account, or the last administrator: say why, here.
-            reason = exc.problems[0].message if exc.problems else exc.detail
-            refusal = translate(page_language(request), reason)
+            # Deactivating one's own account, the last administrator, a weak new password:
+            # said on the accounts page itself, in the person's language.
+            language = page_language(request)
+            refusal = translate(language, exc.detail)
+            if exc.problems:
+                field, message = exc.problems[0].field, exc.problems[0].message
+                refusal = translate(language, message)
+                if field == "new_password":
+                    refusal = f"{translate(language, 'New password')}: {refusal}"
+                refusal = refusal[:1].upper() + refusal[1:]  # a sentence of its own here
             return await self._list(
                 request, db, caller, FormState(), status=exc.status_code, refusal=refusal
             )
