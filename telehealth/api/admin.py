@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated
 
 from litestar import Controller, get, patch, post
-from litestar.params import JSONBody, Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from pydantic import BaseModel, ConfigDict, Field
 
 from telehealth.api.dependencies import CallerDep, SessionDep
@@ -110,7 +110,7 @@ class AdminController(Controller):
     @patch("/accounts/{account_id:uuid}")
     async def update_account(
         self,
-        account_id: uuid.UUID,
+        account_id: FromPath[uuid.UUID],
         data: JSONBody[AccountUpdate],
         session: SessionDep,
         caller: CallerDep,
@@ -132,13 +132,13 @@ class AdminController(Controller):
         self,
         session: SessionDep,
         caller: CallerDep,
-        actor_id: Annotated[str | None, Parameter(max_length=64)] = None,
-        patient_id: uuid.UUID | None = None,
-        entity_type: Annotated[str | None, Parameter(max_length=40)] = None,
-        action: Annotated[str | None, Parameter(max_length=32)] = None,
-        outcome: AuditOutcome | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        actor_id: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        patient_id: FromQuery[uuid.UUID | None] = None,
+        entity_type: Annotated[str | None, QueryParameter(max_length=40)] = None,
+        action: Annotated[str | None, QueryParameter(max_length=32)] = None,
+        outcome: FromQuery[AuditOutcome | None] = None,
+        since: FromQuery[datetime | None] = None,
+        until: FromQuery[datetime | None] = None,
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> list[AuditEventRead]:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from litestar import Request
+from litestar.channels import ChannelsPlugin
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -57,3 +58,4 @@ SessionDep = NamedDependency[AsyncSession]
 CallerDep = NamedDependency[Caller]
 DatabaseDep = NamedDependency[Database]
 SettingsDep = NamedDependency[Settings]
+ChannelsDep = NamedDependency[ChannelsPlugin]

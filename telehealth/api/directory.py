@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from litestar import Controller, get, patch, post
-from litestar.params import JSONBody, Parameter
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from pydantic import BaseModel
 
 from telehealth.api.dependencies import CallerDep, SessionDep
 from telehealth.directory import service
@@ -28,11 +32,66 @@ from telehealth.directory.schemas import (
     SpecialtyRead,
 )
 
-Limit = Annotated[int, Parameter(ge=1, le=200, description="page size")]
-Offset = Annotated[int, Parameter(ge=0, le=1_000_000, description="items to skip")]
+Limit = Annotated[int, QueryParameter(ge=1, le=200, description="page size")]
+Offset = Annotated[int, QueryParameter(ge=0, le=1_000_000, description="items to skip")]
 SearchText = Annotated[
-    str | None, Parameter(max_length=120, description="words of the name; diacritics optional")
+    str | None,
+    QueryParameter(max_length=120, description="words of the name; diacritics optional"),
 ]
+Code = Annotated[str | None, QueryParameter(max_length=16)]
+
+ReadSchema = TypeVar("ReadSchema", bound=BaseModel)
+
+# The query parameters of each search, declared once: litestar reads them from the fields (in
+# this order, for the OpenAPI description) and the service takes them as keywords.
+
+
+@dataclass(frozen=True)
+class OrganizationSearch:
+    name: SearchText = None
+    level: FromQuery[FacilityLevel | None] = None
+    parent_id: FromQuery[uuid.UUID | None] = None
+    moh_code: Code = None
+    limit: Limit = 50
+    offset: Offset = 0
+
+
+@dataclass(frozen=True)
+class PractitionerSearch:
+    name: SearchText = None
+    licence_number: Annotated[str | None, QueryParameter(max_length=32)] = None
+    organization_id: FromQuery[uuid.UUID | None] = None
+    specialty_code: Annotated[
+        str | None, QueryParameter(name="specialty", max_length=32, description="specialty code")
+    ] = None
+    limit: Limit = 50
+    offset: Offset = 0
+
+
+@dataclass(frozen=True)
+class PatientSearch:
+    name: SearchText = None
+    identifier: Annotated[
+        str | None, QueryParameter(max_length=20, description="CCCD or BHYT number")
+    ] = None
+    organization_id: FromQuery[uuid.UUID | None] = None
+    birth_date: FromQuery[date | None] = None
+    limit: Limit = 50
+    offset: Offset = 0
+
+
+def search_criteria(search: type[Any]) -> dict[str, Provide]:
+    """The ``criteria`` a search handler receives, built from the request's query."""
+    return {"criteria": Provide(search, sync_to_thread=False)}
+
+
+def page_of(
+    schema: type[ReadSchema], found: tuple[Sequence[Any], int], limit: int, offset: int
+) -> Page[ReadSchema]:
+    """One page of search results, as ``schema``, with the total of all matches."""
+    rows, total = found
+    items = [schema.model_validate(row) for row in rows]
+    return Page(items=items, total=total, limit=limit, offset=offset)
 
 
 class OrganizationController(Controller):
@@ -47,38 +106,19 @@ class OrganizationController(Controller):
             await service.create_organization(session, caller, data)
         )
 
-    @get("/")
+    @get("/", dependencies=search_criteria(OrganizationSearch))
     async def search(
         self,
         session: SessionDep,
         caller: CallerDep,
-        name: SearchText = None,
-        level: FacilityLevel | None = None,
-        parent_id: uuid.UUID | None = None,
-        moh_code: Annotated[str | None, Parameter(max_length=16)] = None,
-        limit: Limit = 50,
-        offset: Offset = 0,
+        criteria: NamedDependency[OrganizationSearch],
     ) -> Page[OrganizationRead]:
-        rows, total = await service.search_organizations(
-            session,
-            caller,
-            name=name,
-            level=level,
-            parent_id=parent_id,
-            moh_code=moh_code,
-            limit=limit,
-            offset=offset,
-        )
-        return Page(
-            items=[OrganizationRead.model_validate(r) for r in rows],
-            total=total,
-            limit=limit,
-            offset=offset,
-        )
+        found = await service.search_organizations(session, caller, **asdict(criteria))
+        return page_of(OrganizationRead, found, criteria.limit, criteria.offset)
 
     @get("/{org_id:uuid}")
     async def read(
-        self, org_id: uuid.UUID, session: SessionDep, caller: CallerDep
+        self, org_id: FromPath[uuid.UUID], session: SessionDep, caller: CallerDep
     ) -> OrganizationRead:
         return OrganizationRead.model_validate(
             await service.get_organization(session, caller, org_id)
@@ -87,7 +127,7 @@ class OrganizationController(Controller):
     @patch("/{org_id:uuid}")
     async def update(
         self,
-        org_id: uuid.UUID,
+        org_id: FromPath[uuid.UUID],
         data: JSONBody[OrganizationUpdate],
         session: SessionDep,
         caller: CallerDep,
@@ -118,40 +158,19 @@ class PractitionerController(Controller):
             await service.create_practitioner(session, caller, data)
         )
 
-    @get("/")
+    @get("/", dependencies=search_criteria(PractitionerSearch))
     async def search(
         self,
         session: SessionDep,
         caller: CallerDep,
-        name: SearchText = None,
-        licence_number: Annotated[str | None, Parameter(max_length=32)] = None,
-        organization_id: uuid.UUID | None = None,
-        specialty: Annotated[
-            str | None, Parameter(max_length=32, description="specialty code")
-        ] = None,
-        limit: Limit = 50,
-        offset: Offset = 0,
+        criteria: NamedDependency[PractitionerSearch],
     ) -> Page[PractitionerRead]:
-        rows, total = await service.search_practitioners(
-            session,
-            caller,
-            name=name,
-            licence_number=licence_number,
-            organization_id=organization_id,
-            specialty_code=specialty,
-            limit=limit,
-            offset=offset,
-        )
-        return Page(
-            items=[PractitionerRead.model_validate(r) for r in rows],
-            total=total,
-            limit=limit,
-            offset=offset,
-        )
+        found = await service.search_practitioners(session, caller, **asdict(criteria))
+        return page_of(PractitionerRead, found, criteria.limit, criteria.offset)
 
     @get("/{practitioner_id:uuid}")
     async def read(
-        self, practitioner_id: uuid.UUID, session: SessionDep, caller: CallerDep
+        self, practitioner_id: FromPath[uuid.UUID], session: SessionDep, caller: CallerDep
     ) -> PractitionerRead:
         return PractitionerRead.model_validate(
             await service.get_practitioner(session, caller, practitioner_id)
@@ -160,7 +179,7 @@ class PractitionerController(Controller):
     @patch("/{practitioner_id:uuid}")
     async def update(
         self,
-        practitioner_id: uuid.UUID,
+        practitioner_id: FromPath[uuid.UUID],
         data: JSONBody[PractitionerUpdate],
         session: SessionDep,
         caller: CallerDep,
@@ -186,8 +205,8 @@ class PractitionerRoleController(Controller):
         self,
         session: SessionDep,
         caller: CallerDep,
-        practitioner_id: uuid.UUID | None = None,
-        organization_id: uuid.UUID | None = None,
+        practitioner_id: FromQuery[uuid.UUID | None] = None,
+        organization_id: FromQuery[uuid.UUID | None] = None,
     ) -> list[PractitionerRoleRead]:
         rows = await service.practitioner_roles(
             session, caller, practitioner_id=practitioner_id, organization_id=organization_id
@@ -205,47 +224,26 @@ class PatientController(Controller):
     ) -> PatientRead:
         return PatientRead.model_validate(await service.register_patient(session, caller, data))
 
-    @get("/")
+    @get("/", dependencies=search_criteria(PatientSearch))
     async def search(
         self,
         session: SessionDep,
         caller: CallerDep,
-        name: SearchText = None,
-        identifier: Annotated[
-            str | None, Parameter(max_length=20, description="CCCD or BHYT number")
-        ] = None,
-        organization_id: uuid.UUID | None = None,
-        birth_date: date | None = None,
-        limit: Limit = 50,
-        offset: Offset = 0,
+        criteria: NamedDependency[PatientSearch],
     ) -> Page[PatientRead]:
-        rows, total = await service.search_patients(
-            session,
-            caller,
-            name=name,
-            identifier=identifier,
-            organization_id=organization_id,
-            birth_date=birth_date,
-            limit=limit,
-            offset=offset,
-        )
-        return Page(
-            items=[PatientRead.model_validate(r) for r in rows],
-            total=total,
-            limit=limit,
-            offset=offset,
-        )
+        found = await service.search_patients(session, caller, **asdict(criteria))
+        return page_of(PatientRead, found, criteria.limit, criteria.offset)
 
     @get("/{patient_id:uuid}")
     async def read(
-        self, patient_id: uuid.UUID, session: SessionDep, caller: CallerDep
+        self, patient_id: FromPath[uuid.UUID], session: SessionDep, caller: CallerDep
     ) -> PatientRead:
         return PatientRead.model_validate(await service.get_patient(session, caller, patient_id))
 
     @patch("/{patient_id:uuid}")
     async def update(
         self,
-        patient_id: uuid.UUID,
+        patient_id: FromPath[uuid.UUID],
         data: JSONBody[PatientUpdate],
         session: SessionDep,
         caller: CallerDep,

@@ -8,12 +8,11 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Request, WebSocket, get, post, websocket
-from litestar.channels import ChannelsPlugin
 from litestar.exceptions import WebSocketDisconnect
-from litestar.params import JSONBody, Parameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 from pydantic import BaseModel, ConfigDict, Field
 
-from telehealth.api.dependencies import CallerDep, SessionDep
+from telehealth.api.dependencies import CallerDep, ChannelsDep, SessionDep
 from telehealth.api.directory import Limit, Offset
 from telehealth.auth.principal import Principal
 from telehealth.notifications import service
@@ -63,7 +62,7 @@ class NotificationController(Controller):
         self,
         session: SessionDep,
         caller: CallerDep,
-        unread: Annotated[bool, Parameter(description="only those not read yet")] = False,
+        unread: Annotated[bool, QueryParameter(description="only those not read yet")] = False,
         limit: Limit = 50,
         offset: Offset = 0,
     ) -> list[NotificationRead]:
@@ -74,15 +73,13 @@ class NotificationController(Controller):
 
     @post("/{notification_id:uuid}/read", status_code=204)
     async def mark_read(
-        self, notification_id: uuid.UUID, session: SessionDep, caller: CallerDep
+        self, notification_id: FromPath[uuid.UUID], session: SessionDep, caller: CallerDep
     ) -> None:
         await service.mark_read(session, caller, notification_id)
 
 
 @websocket("/api/notifications/live", tags=["notifications"])
-async def live_notifications(
-    socket: WebSocket[Principal, Any, Any], channels: ChannelsPlugin
-) -> None:
+async def live_notifications(socket: WebSocket[Principal, Any, Any], channels: ChannelsDep) -> None:
     """Pushes ``{"kind", "id"}`` for each new in-app notification of the connected person
     (authenticate with ``?access_token=``); the page then fetches /api/notifications."""
     async with channels.start_subscription([user_channel(socket.user.id)]) as subscriber:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from telehealth.auth.models import Role
 from telehealth.auth.principal import Principal
 from telehealth.auth.scopes import scope_allows
-from telehealth.errors import NotFound, PermissionDenied
+from telehealth.errors import InvalidInput, NotFound, PermissionDenied
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,31 @@ def check_account_admin(principal: Principal) -> None:
     if principal.kind == "client":
         raise PermissionDenied("System clients cannot manage accounts")
     require_role(principal, Role.ADMINISTRATOR)
+
+
+def leaves_administration(active: bool | None, role: Role | None) -> bool:
+    """Whether an account change (``None``: unchanged) would take an active administrator
+    out of office, were the account one."""
+    return active is False or (role is not None and role != Role.ADMINISTRATOR)
+
+
+def check_own_account_change(
+    principal: Principal, account_id: uuid.UUID, active: bool | None, role: Role | None
+) -> None:
+    """Administrators cannot lock themselves out: deactivating or demoting one's own account
+    is for another administrator to do (who can also undo it)."""
+    if principal.kind != "user" or principal.id != account_id:
+        return
+    if active is False:
+        raise InvalidInput.for_field(
+            "active",
+            "you cannot deactivate your own account; ask another administrator to do it",
+        )
+    if role is not None and role != Role.ADMINISTRATOR:
+        raise InvalidInput.for_field(
+            "role",
+            "you cannot give up your own administrator role; ask another administrator to do it",
+        )
 
 
 # Consults ------------------------------------------------------------------------------------

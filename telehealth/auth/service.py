@@ -12,7 +12,11 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from telehealth.auth.access import check_account_admin
+from telehealth.auth.access import (
+    check_account_admin,
+    check_own_account_change,
+    leaves_administration,
+)
 from telehealth.auth.models import (
     AuditEvent,
     AuditOutcome,
@@ -28,6 +32,7 @@ from telehealth.auth.tokens import hash_refresh_token, issue_access_token, new_r
 from telehealth.directory.models import Organization, Practitioner
 from telehealth.errors import (
     AccountLocked,
+    Conflict,
     DuplicateEntry,
     InvalidInput,
     NotAuthenticated,
@@ -313,6 +318,31 @@ async def list_accounts(
     return result.all()
 
 
+LAST_ADMINISTRATOR = (
+    "This is the last active administrator account: give another account the administrator "
+    "role (or reactivate one) first, then retry"
+)
+
+
+async def _keep_an_administrator(session: AsyncSession, leaving: uuid.UUID) -> None:
+    """Refuse to take ``leaving`` out of office if it is the last active administrator.
+
+    Administrators manage the whole service (not one facility), so one must stay. The check is
+    made under a lock on the active administrators' rows (taken in id order, so two such
+    changes never deadlock): when two administrators demote each other at once, the second
+    waits, then sees the first's change and is refused. SQLite needs no lock: every
+    transaction there starts with BEGIN IMMEDIATE, so writers already run one at a time.
+    """
+    remaining = await session.exec(
+        select(UserAccount.id)
+        .where(UserAccount.role == Role.ADMINISTRATOR, col(UserAccount.active).is_(True))
+        .order_by(col(UserAccount.id))
+        .with_for_update()
+    )
+    if leaving in (ids := set(remaining.all())) and not ids - {leaving}:
+        raise Conflict(LAST_ADMINISTRATOR)
+
+
 async def update_account(
     session: AsyncSession,
     caller: Caller,
@@ -325,7 +355,11 @@ async def update_account(
     language: str | None = None,
 ) -> UserAccount:
     check_account_admin(caller.principal)
-    user = await session.get(UserAccount, user_id)
+    check_own_account_change(caller.principal, user_id, active, role)
+    if leaves_administration(active, role):
+        await _keep_an_administrator(session, user_id)
+    # Read after the lock above, so that the account is as the last such change left it.
+    user = await session.get(UserAccount, user_id, populate_existing=True)
     if user is None:
         raise NotFound("No such account")
     if active is not None:

@@ -1,9 +1,10 @@
-"""Pure rules of the directory: the facility hierarchy and patient identifiers."""
+"""Pure rules of the directory: the facility hierarchy, identifiers and what people type."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 from telehealth.directory.identifiers import (
     IdentifierError,
@@ -11,6 +12,8 @@ from telehealth.directory.identifiers import (
     check_bhyt,
     check_cccd,
     check_phone,
+    clean_name,
+    fold_name,
 )
 from telehealth.directory.models import FacilityLevel, Gender
 from telehealth.errors import InvalidInput
@@ -70,3 +73,31 @@ def check_birth_date(value: date, today: date) -> None:
         raise InvalidInput.for_field("birth_date", "is in the future")
     if value < OLDEST_BIRTH_DATE:
         raise InvalidInput.for_field("birth_date", f"is before {OLDEST_BIRTH_DATE.isoformat()}")
+
+
+# Optional identifiers and contact fields: left blank means "none" (never a blank duplicate).
+BLANK_MEANS_NONE = ("national_id", "insurance_number", "phone", "admin_unit_code")
+_CLEANERS: tuple[tuple[str, Callable[[str], str]], ...] = (
+    ("insurance_number", clean_insurance_number),
+    ("phone", clean_phone),
+    ("admin_unit_code", clean_admin_unit),
+)
+
+
+def clean_entries(values: dict[str, Any], *, name_field: str) -> dict[str, Any]:
+    """What a person typed, in the form it is stored: blanks cleared, phone numbers, BHYT and
+    administrative unit codes in canonical form, the name tidied beside its diacritic-free
+    twin (``name_folded``) for search. Only the fields present are touched, so a partial
+    update passes through as partial. The CCCD needs the birth date and gender to check, and
+    is cleaned by the caller."""
+    cleaned = dict(values)
+    for field in BLANK_MEANS_NONE:
+        if field in cleaned and not (cleaned[field] or "").strip():
+            cleaned[field] = None
+    for field, clean in _CLEANERS:
+        if cleaned.get(field):
+            cleaned[field] = clean(cleaned[field])
+    if name_field in cleaned:
+        cleaned["name_folded"] = fold_name(cleaned[name_field])
+        cleaned[name_field] = clean_name(cleaned[name_field])
+    return cleaned

@@ -10,14 +10,16 @@ from telehealth.auth.access import (
     check_account_admin,
     check_directory_read,
     check_directory_write,
+    check_own_account_change,
     check_patient_access,
     check_patient_registration,
+    leaves_administration,
     patient_visibility,
 )
 from telehealth.auth.models import Role
 from telehealth.auth.principal import Principal
 from telehealth.auth.scopes import parse_scopes
-from telehealth.errors import NotFound, PermissionDenied
+from telehealth.errors import InvalidInput, NotFound, PermissionDenied
 
 STATION = uuid.uuid4()
 OTHER_STATION = uuid.uuid4()
@@ -109,3 +111,37 @@ class TestAccounts:
     def test_clients_never_manage_accounts_whatever_their_scopes(self) -> None:
         with pytest.raises(PermissionDenied, match="System clients"):
             check_account_admin(system("system/*.cruds"))
+
+
+class TestAdministratorsKeepOffice:
+    @pytest.mark.parametrize(
+        ("active", "role", "leaves"),
+        [
+            (False, None, True),
+            (None, Role.COORDINATOR, True),
+            (True, Role.ADMINISTRATOR, False),
+            (None, None, False),
+            (True, None, False),
+        ],
+    )
+    def test_which_changes_take_an_administrator_out_of_office(
+        self, active: bool | None, role: Role | None, leaves: bool
+    ) -> None:
+        assert leaves_administration(active, role) is leaves
+
+    @pytest.mark.parametrize(
+        ("active", "role", "field"), [(False, None, "active"), (None, Role.SPECIALIST, "role")]
+    )
+    def test_an_administrator_cannot_remove_themselves(
+        self, active: bool | None, role: Role | None, field: str
+    ) -> None:
+        admin = person(Role.ADMINISTRATOR)
+        with pytest.raises(InvalidInput) as refused:
+            check_own_account_change(admin, admin.id, active, role)
+        assert refused.value.problems[0].field == field
+
+    def test_but_may_change_others_and_their_own_other_settings(self) -> None:
+        admin = person(Role.ADMINISTRATOR)
+        check_own_account_change(admin, uuid.uuid4(), False, Role.REQUESTER)
+        check_own_account_change(admin, admin.id, True, Role.ADMINISTRATOR)
+        check_own_account_change(admin, admin.id, None, None)

@@ -22,8 +22,9 @@ from telehealth.directory.schemas import (
     PractitionerRoleCreate,
     PractitionerUpdate,
 )
-from telehealth.errors import InvalidInput, NotFound, TelehealthError
+from telehealth.errors import Conflict, InvalidInput, NotFound, TelehealthError
 from telehealth.web.forms import FormState, clear_emptied, posted, refused, to_schema
+from telehealth.web.i18n import translate
 from telehealth.web.render import page, page_language
 
 PRACTITIONER_FIELDS = ("full_name", "licence_number", "gender", "phone", "email")
@@ -223,6 +224,7 @@ class AccountPages(Controller):
         form: FormState,
         status: int = 200,
         notice: str | None = None,
+        refusal: str | None = None,
     ) -> Template:
         async with audited_unit_of_work(db, caller) as session:
             rows = await accounts.list_accounts(session, caller, limit=ALL, offset=0)
@@ -237,6 +239,7 @@ class AccountPages(Controller):
             roles=list(Role),
             form=form,
             notice=notice,
+            refusal=refusal,
         )
 
     @get("/")
@@ -289,6 +292,21 @@ class AccountPages(Controller):
             problem = InvalidInput("Give a new password before resetting it.")
             state = refused(FormState(), problem, page_language(request))
             return await self._list(request, db, caller, state, status=422)
-        async with audited_unit_of_work(db, caller) as session:
-            await accounts.update_account(session, caller, account_id, **changes)
+        try:
+            async with audited_unit_of_work(db, caller) as session:
+                await accounts.update_account(session, caller, account_id, **changes)
+        except (Conflict, InvalidInput) as exc:
+            # Deactivating one's own account, the last administrator, a weak new password:
+            # said on the accounts page itself, in the person's language.
+            language = page_language(request)
+            refusal = translate(language, exc.detail)
+            if exc.problems:
+                field, message = exc.problems[0].field, exc.problems[0].message
+                refusal = translate(language, message)
+                if field == "new_password":
+                    refusal = f"{translate(language, 'New password')}: {refusal}"
+                refusal = refusal[:1].upper() + refusal[1:]  # a sentence of its own here
+            return await self._list(
+                request, db, caller, FormState(), status=exc.status_code, refusal=refusal
+            )
         return Redirect(f"/admin/accounts?done={action}", status_code=303)
