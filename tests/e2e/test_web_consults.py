@@ -181,6 +181,7 @@ async def test_doctor_requests_specialist_accepts_doctor_books_joins_specialist_
     # After the call, the specialist writes the conclusion from the request's page.
     await specialist.reload()
     await expect(specialist.locator("#consult-status")).to_have_text("Đã lên lịch")
+    await screenshot(specialist, "consult-specialist-booked")
     await specialist.click("#conclude")
     await expect(specialist.locator("h1")).to_contain_text("Kết luận hội chẩn")
     await expect(specialist.locator("#f-diagnoses")).to_have_value(re.compile(r"^I2\d"))

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 import httpx
 
 from tests.consult_support import accepted_request, own_patients, publish_week, service_of, slots
-from tests.helpers import login
+from tests.helpers import assert_problem, login
 from tests.integration.test_web_session import csrf_token, page_login
 
 
@@ -56,6 +56,11 @@ async def test_only_the_assigned_specialist_concludes(client: httpx.AsyncClient)
     form = await client.get(url)
     assert form.status_code == 200
     assert 'value="I20.0, I10"' in form.text  # the requester's diagnoses, to edit
+    assert "Điều trị tại tuyến dưới" in form.text
+    await client.get("/lang/en", params={"next": url})
+    english = await client.get(url)
+    assert "Treat locally (at the requesting facility)" in english.text
+    assert "Follow-up date (if any)" in english.text
     token = await csrf_token(client, url)
     concluded = await client.post(url, data={"_csrf_token": token, **valid})
     assert concluded.status_code == 303
@@ -114,3 +119,24 @@ async def test_refusals_are_shown_beside_the_fields_and_keep_the_input(
     )
     assert read.json()["follow_up_on"] == later
     assert [d["code"] for d in read.json()["diagnoses"]] == ["I20.0", "I10"]
+
+
+async def test_the_api_checks_the_follow_up_day_and_who_concludes(
+    client: httpx.AsyncClient,
+) -> None:
+    _, appointment_id = await booked_consult(client)
+    url = f"/api/appointments/{appointment_id}/conclude"
+    body = {"diagnoses": ["I20.0"], "recommendation": "follow_up", "advice": "Tái khám"}
+    cardio = await login(client, "bs.tim")
+    past = (date.today() - timedelta(days=2)).isoformat()
+    far = (date.today() + timedelta(days=400)).isoformat()
+    for day in (past, far):
+        refused = await client.post(url, json={**body, "follow_up_on": day}, headers=cardio)
+        assert_problem(refused, 422, field="follow_up_on")
+    for username, status in (("bs.xa1", 403), ("dieuphoi", 403), ("bs.da", 404)):
+        other = await login(client, username)
+        assert_problem(await client.post(url, json=body, headers=other), status)
+    soon = (date.today() + timedelta(days=14)).isoformat()
+    done = await client.post(url, json={**body, "follow_up_on": soon}, headers=cardio)
+    assert done.status_code == 201, done.text
+    assert done.json()["follow_up_on"] == soon
