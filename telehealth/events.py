@@ -13,6 +13,11 @@ Backends, chosen by ``TELEHEALTH_CHANNELS_BACKEND`` (``auto`` by default):
   fails on payloads over 8000 bytes and stops delivering once its listener connection dies;
   this one publishes through a small pool, stores larger payloads in ``channel_spill`` and
   notifies their id, and reconnects its listener (re-LISTENing every channel) after a loss.
+
+Every backend is wrapped in :class:`CountedSubscriptions`: the plugin decides to unsubscribe a
+channel (its last subscriber left) before it awaits the leaving subscriber's task, so a page's
+late unsubscribe could otherwise land after the next page's subscribe and silence the channel
+for that new page until it reloads. Counting makes the two calls commute.
 """
 
 from __future__ import annotations
@@ -101,18 +106,26 @@ class PostgresChannelsBackend(ChannelsBackend):
                 await connection.add_listener(channel, self._on_notify)
             self._listener = connection
 
+    async def _listener_alive(self) -> bool:
+        """A round trip on the listener, under the lock: a connection runs one statement at a
+        time, and a check that overlapped a LISTEN used to fail one of the two."""
+        async with self._lock:
+            listener = self._listener
+            if listener is None or listener.is_closed():
+                return False
+            try:
+                await asyncio.wait_for(listener.execute("SELECT 1"), timeout=5)
+            except (OSError, asyncpg.PostgresError, TimeoutError, asyncpg.InterfaceError):
+                return False
+            return True
+
     async def _keep_listening(self) -> None:
         """Reconnect (and re-LISTEN) whenever the listener connection is gone."""
         while not self._closing:
             await asyncio.sleep(self._reconnect_delay_s)
+            if await self._listener_alive():
+                continue
             listener = self._listener
-            alive = listener is not None and not listener.is_closed()
-            if alive and listener is not None:
-                try:
-                    await asyncio.wait_for(listener.execute("SELECT 1"), timeout=5)
-                    continue
-                except (OSError, asyncpg.PostgresError, TimeoutError, asyncpg.InterfaceError):
-                    pass
             log.warning("channels: listener connection lost; reconnecting")
             if listener is not None:
                 listener.terminate()
@@ -162,14 +175,21 @@ class PostgresChannelsBackend(ChannelsBackend):
             for channel in set(channels) - self._channels:
                 self._channels.add(channel)
                 if self._listener is not None and not self._listener.is_closed():
-                    await self._listener.add_listener(channel, self._on_notify)
+                    try:
+                        await self._listener.add_listener(channel, self._on_notify)
+                    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                        # The watchdog reconnects and LISTENs every channel of the set.
+                        log.warning("channels: LISTEN %s failed; reconnecting", channel)
+                        self._listener.terminate()
 
     async def unsubscribe(self, channels: Iterable[str]) -> None:
         async with self._lock:
             for channel in set(channels) & self._channels:
                 self._channels.discard(channel)
                 if self._listener is not None and not self._listener.is_closed():
-                    with contextlib.suppress(OSError, asyncpg.PostgresError):
+                    with contextlib.suppress(
+                        OSError, asyncpg.PostgresError, asyncpg.InterfaceError
+                    ):
                         await self._listener.remove_listener(channel, self._on_notify)
 
     async def stream_events(self) -> AsyncGenerator[tuple[str, bytes], None]:
@@ -180,6 +200,56 @@ class PostgresChannelsBackend(ChannelsBackend):
 
     async def get_history(self, channel: str, limit: int | None = None) -> list[bytes]:
         return []
+
+
+class CountedSubscriptions(ChannelsBackend):
+    """Any backend, subscribed to a channel as long as more subscriptions than
+    unsubscriptions reached it, whatever order they arrive in; calls reach the wrapped backend
+    one at a time, in the order the counts changed."""
+
+    def __init__(self, backend: ChannelsBackend) -> None:
+        self.backend = backend
+        self._counts: dict[str, int] = {}
+        self._lock = asyncio.Lock()
+
+    async def on_startup(self) -> None:
+        self._lock = asyncio.Lock()
+        await self.backend.on_startup()
+
+    async def on_shutdown(self) -> None:
+        await self.backend.on_shutdown()
+
+    async def publish(self, data: bytes, channels: Iterable[str]) -> None:
+        await self.backend.publish(data, channels)
+
+    async def subscribe(self, channels: Iterable[str]) -> None:
+        async with self._lock:
+            first = []
+            for channel in channels:
+                self._counts[channel] = self._counts.get(channel, 0) + 1
+                if self._counts[channel] == 1:
+                    first.append(channel)
+            if first:
+                await self.backend.subscribe(first)
+
+    async def unsubscribe(self, channels: Iterable[str]) -> None:
+        async with self._lock:
+            last = []
+            for channel in channels:
+                left = self._counts.get(channel, 0) - 1
+                if left > 0:
+                    self._counts[channel] = left
+                    continue
+                if self._counts.pop(channel, None) is not None:
+                    last.append(channel)
+            if last:
+                await self.backend.unsubscribe(last)
+
+    def stream_events(self) -> AsyncGenerator[tuple[str, bytes], None]:
+        return self.backend.stream_events()
+
+    async def get_history(self, channel: str, limit: int | None = None) -> list[bytes]:
+        return await self.backend.get_history(channel, limit)
 
 
 def room_channel(room_id: uuid.UUID) -> str:
@@ -221,4 +291,6 @@ def channels_backend(settings: Settings) -> ChannelsBackend:
 
 
 def create_channels(settings: Settings) -> ChannelsPlugin:
-    return ChannelsPlugin(backend=channels_backend(settings), arbitrary_channels_allowed=True)
+    return ChannelsPlugin(
+        backend=CountedSubscriptions(channels_backend(settings)), arbitrary_channels_allowed=True
+    )

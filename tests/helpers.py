@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 
 from telehealth.demo import DEMO_PASSWORD
@@ -32,3 +34,16 @@ def assert_problem(
         assert isinstance(errors, list)
         assert any(field in str(error["field"]) for error in errors), body
     return body
+
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+async def redis_reachable() -> bool:
+    """A local Redis for the Channels tests (skipped without one)."""
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", 6379), 2)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    return True

@@ -70,6 +70,26 @@ class AvailabilityController(Controller):
         exception, report = await service.add_exception(session, caller, data, settings)
         return ExceptionPublished(exception=ExceptionRead.model_validate(exception), slots=report)
 
+    @get("/exceptions")
+    async def list_exceptions(
+        self, practitioner_role_id: uuid.UUID, session: SessionDep, caller: CallerDep
+    ) -> list[ExceptionRead]:
+        """Leave and extra hours still to come, earliest first."""
+        rows = await service.list_exceptions(session, caller, practitioner_role_id)
+        return [ExceptionRead.model_validate(r) for r in rows]
+
+    @delete("/exceptions/{exception_id:uuid}", status_code=200)
+    async def remove_exception(
+        self,
+        exception_id: uuid.UUID,
+        session: SessionDep,
+        caller: CallerDep,
+        settings: SettingsDep,
+    ) -> RegenerationReport:
+        """Take back leave or extra hours: slots are regenerated (free ones added or removed,
+        booked ones kept and reported as conflicts)."""
+        return await service.remove_exception(session, caller, exception_id, settings)
+
 
 class SlotController(Controller):
     path = "/api/slots"

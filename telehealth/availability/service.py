@@ -98,16 +98,34 @@ async def add_rule(
     return rule, await regenerate_slots(session, role.id, settings)
 
 
+async def _remove(
+    session: AsyncSession,
+    caller: Caller,
+    row: AvailabilityRule | AvailabilityException | None,
+    settings: Settings,
+) -> RegenerationReport:
+    """Remove a rule or an exception of a service the caller manages, then regenerate its
+    slots: free ones follow, booked or held ones stay and are reported as conflicts."""
+    if row is None:
+        raise NotFound("No such availability rule or exception")
+    role = await _service(session, caller.principal, row.practitioner_role_id)
+    await session.delete(row)
+    await session.flush()
+    return await regenerate_slots(session, role.id, settings)
+
+
 async def remove_rule(
     session: AsyncSession, caller: Caller, rule_id: uuid.UUID, settings: Settings
 ) -> RegenerationReport:
-    rule = await session.get(AvailabilityRule, rule_id)
-    if rule is None:
-        raise NotFound("No such availability rule")
-    role = await _service(session, caller.principal, rule.practitioner_role_id)
-    await session.delete(rule)
-    await session.flush()
-    return await regenerate_slots(session, role.id, settings)
+    return await _remove(session, caller, await session.get(AvailabilityRule, rule_id), settings)
+
+
+async def remove_exception(
+    session: AsyncSession, caller: Caller, exception_id: uuid.UUID, settings: Settings
+) -> RegenerationReport:
+    """Take back leave or extra hours (e.g. added by mistake)."""
+    row = await session.get(AvailabilityException, exception_id)
+    return await _remove(session, caller, row, settings)
 
 
 async def list_rules(
@@ -115,6 +133,22 @@ async def list_rules(
 ) -> Sequence[AvailabilityRule]:
     await _service(session, caller.principal, role_id)
     return await _rules_of(session, role_id)
+
+
+async def list_exceptions(
+    session: AsyncSession, caller: Caller, role_id: uuid.UUID
+) -> Sequence[AvailabilityException]:
+    """A service's leave and extra hours still to come (same access as its weekly rules)."""
+    await _service(session, caller.principal, role_id)
+    rows = await session.exec(
+        select(AvailabilityException)
+        .where(
+            AvailabilityException.practitioner_role_id == role_id,
+            col(AvailabilityException.ends_at) > utcnow(),
+        )
+        .order_by(col(AvailabilityException.starts_at))
+    )
+    return rows.all()
 
 
 async def add_exception(

@@ -4,7 +4,6 @@ and who should see a request change on their open pages."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import datetime
 
 from sqlmodel import col, or_, select
@@ -13,8 +12,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from telehealth.auth.access import require_role
 from telehealth.auth.models import Role, UserAccount
 from telehealth.auth.principal import Caller
-from telehealth.availability.models import AvailabilityException
-from telehealth.availability.service import list_rules
 from telehealth.consults.booking import get_appointment
 from telehealth.consults.models import Appointment, AppointmentStatus, ConsultRequest
 from telehealth.consults.service import load_request, practitioner_accounts
@@ -22,7 +19,6 @@ from telehealth.directory.models import PractitionerRole
 from telehealth.rtc.models import ParticipantRole
 from telehealth.rtc.service import JoinGrant, ParticipantSpec, issue_join, open_room_for
 from telehealth.settings import Settings
-from telehealth.timeutil import utcnow
 
 
 async def join_consult(
@@ -114,19 +110,3 @@ async def agenda(
         )
     rows = (await session.exec(statement.order_by(col(Appointment.starts_at)).limit(200))).all()
     return [(a, r) for a, r in rows]
-
-
-async def exceptions_of(
-    session: AsyncSession, caller: Caller, role_id: uuid.UUID
-) -> Sequence[AvailabilityException]:
-    """A service's leave and extra hours still to come (same access as its weekly rules)."""
-    await list_rules(session, caller, role_id)
-    rows = await session.exec(
-        select(AvailabilityException)
-        .where(
-            AvailabilityException.practitioner_role_id == role_id,
-            col(AvailabilityException.ends_at) > utcnow(),
-        )
-        .order_by(col(AvailabilityException.starts_at))
-    )
-    return rows.all()

@@ -12,7 +12,7 @@ migration 0003.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import Index, UniqueConstraint, text
@@ -199,6 +199,7 @@ class ConsultConclusion(SQLModel, table=True):
     practitioner_id: uuid.UUID = Field(foreign_key="practitioner.id")
     recommendation: Recommendation = Field(sa_type=enum_type(Recommendation, 16))
     advice: str = Field(max_length=4000)
+    follow_up_on: date | None = None  # the local day the specialist wants to see the patient again
     session_started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     session_ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     recorded_by: uuid.UUID = Field(foreign_key="user_account.id")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
@@ -137,6 +137,9 @@ class ConclusionInput(Schema):
     diagnoses: list[str] = Field(min_length=1, max_length=10)
     recommendation: Recommendation
     advice: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+    follow_up_on: date | None = Field(
+        default=None, description="Local day of a follow-up consult or visit, if any"
+    )
 
 
 class ConclusionRead(Schema):
@@ -146,6 +149,7 @@ class ConclusionRead(Schema):
     diagnoses: list[Diagnosis]
     recommendation: Recommendation
     advice: str
+    follow_up_on: date | None
     session_started_at: datetime | None
     session_ended_at: datetime | None
     created_at: datetime

@@ -24,6 +24,7 @@ from telehealth.settings import Settings
 from telehealth.web.cookies import csrf_config
 from telehealth.web.errors import handle_page_exception
 from telehealth.web.live import live_updates
+from telehealth.web.pages.conclusion import ConclusionPages
 from telehealth.web.pages.consults import ConsultPages
 from telehealth.web.pages.desk import DeskPages
 from telehealth.web.pages.facilities import FacilityPages
@@ -42,6 +43,7 @@ PAGE_CONTROLLERS: list[ControllerRouterHandler] = [
     PatientPages,
     ConsultPages,
     DeskPages,
+    ConclusionPages,
     FacilityPages,
     PractitionerPages,
     AccountPages,

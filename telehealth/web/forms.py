@@ -6,6 +6,7 @@ their language; nothing of their input is lost.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -33,6 +34,8 @@ _PYDANTIC_MESSAGES = {
     "uuid_type": "choose one of the options",
     "bool_parsing": "choose yes or no",
     "extra_forbidden": "is not expected here",
+    "too_short": "is required",
+    "too_long": "is too long",
 }
 
 
@@ -81,6 +84,12 @@ def validate(
         return None, state
 
 
+def icd_codes(text: str) -> list[str]:
+    """The ICD-10 codes of a field filled by the picker (or typed): commas, spaces or
+    semicolons between them."""
+    return [code for code in re.split(r"[\s,;]+", text) if code]
+
+
 def clear_emptied(data: BaseModel, values: dict[str, str], names: tuple[str, ...]) -> None:
     """An optional field the person emptied is cleared (set to None), not left unchanged."""
     for name in names:
@@ -91,7 +100,8 @@ def clear_emptied(data: BaseModel, values: dict[str, str], names: tuple[str, ...
 def refused(state: FormState, exc: TelehealthError, language: str) -> FormState:
     """The service's refusal, attached to the fields it names (or to the whole form)."""
     for problem in exc.problems:
-        state.errors.setdefault(problem.field, translate(language, problem.message))
+        name = problem.field.split("[", 1)[0]  # diagnoses[1]: the field that lists them
+        state.errors.setdefault(name, translate(language, problem.message))
     if not exc.problems:
         state.message = translate(language, exc.detail)
     elif not state.message:

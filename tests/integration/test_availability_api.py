@@ -161,6 +161,61 @@ async def test_removing_a_rule_keeps_booked_slots_and_reports_them(
     assert appointment.json()["status"] == "booked"
 
 
+async def test_leave_added_by_mistake_is_removed_by_its_owner_only(
+    client: httpx.AsyncClient,
+) -> None:
+    cardio = await login(client, "bs.tim")
+    role = await service_of(client, cardio)
+    await publish_week(client, cardio, role["id"], "08:00", "10:00", 30)
+    day = (datetime.now(VN) + timedelta(days=3)).date()
+
+    async def that_day() -> list[str]:
+        found = await slots(client, cardio, practitioner_role_id=role["id"], limit=200)
+        return [_local(s).strftime("%H:%M") for s in found if _local(s).date() == day]
+
+    leave = await client.post(
+        "/api/availability/exceptions",
+        json={
+            "practitioner_role_id": role["id"],
+            "kind": "unavailable",
+            "starts_at": f"{day}T00:00:00+07:00",
+            "ends_at": f"{day + timedelta(days=1)}T00:00:00+07:00",
+        },
+        headers=cardio,
+    )
+    assert leave.status_code == 201, leave.text
+    leave_id = leave.json()["exception"]["id"]
+    assert await that_day() == []
+    listed = await client.get(
+        "/api/availability/exceptions",
+        params={"practitioner_role_id": role["id"]},
+        headers=cardio,
+    )
+    assert [e["id"] for e in listed.json()] == [leave_id]
+
+    for username in ("bs.da", "bs.xa1"):  # another specialist, a requesting doctor
+        other = await login(client, username)
+        assert_problem(
+            await client.delete(f"/api/availability/exceptions/{leave_id}", headers=other), 403
+        )
+        assert_problem(
+            await client.get(
+                "/api/availability/exceptions",
+                params={"practitioner_role_id": role["id"]},
+                headers=other,
+            ),
+            403,
+        )
+    assert await that_day() == []  # refused: nothing changed
+
+    removed = await client.delete(f"/api/availability/exceptions/{leave_id}", headers=cardio)
+    assert removed.status_code == 200, removed.text
+    assert removed.json()["added"] == 4
+    assert await that_day() == ["08:00", "08:30", "09:00", "09:30"]
+    again = await client.delete(f"/api/availability/exceptions/{leave_id}", headers=cardio)
+    assert_problem(again, 404)
+
+
 async def test_urgent_requests_see_the_soonest_slots_of_every_specialist(
     client: httpx.AsyncClient,
 ) -> None:

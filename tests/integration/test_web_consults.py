@@ -108,3 +108,53 @@ async def test_icd10_picker_finds_by_code_and_by_words(client: httpx.AsyncClient
     by_words = (await client.get("/consults/icd10", params={"q": "myocardial infarction"})).json()
     assert any(row["code"].startswith("I21") for row in by_words)
     assert (await client.get("/consults/icd10", params={"q": ""})).status_code == 400
+
+
+async def test_only_the_owner_removes_an_exception_from_the_week_view(
+    client: httpx.AsyncClient,
+) -> None:
+    await page_login(client, "bs.tim")
+    token = await csrf_token(client, "/availability")
+    page = (await client.get("/availability")).text
+    role_id = page.split('id="f-x-practitioner_role_id"')[1].split('<option value="')[1]
+    role_id = role_id.split('"')[0]
+    added = await client.post(
+        "/availability/exceptions",
+        data={
+            "_csrf_token": token,
+            "practitioner_role_id": role_id,
+            "kind": "unavailable",
+            "starts_at": "2099-01-05T08:00",
+            "ends_at": "2099-01-05T12:00",
+            "reason": "Nhầm ngày",
+        },
+    )
+    assert added.status_code == 303, added.text
+    page = (await client.get("/availability")).text
+    exception_id = page.split('id="exception-')[1].split('"')[0]
+
+    client.cookies.clear()
+    await page_login(client, "bs.da")  # another specialist
+    token = await csrf_token(client, "/availability")
+    refused = await client.post(
+        "/availability/remove-exception",
+        data={"_csrf_token": token, "exception_id": exception_id},
+    )
+    assert refused.status_code == 403
+    assert "Nhầm ngày" not in refused.text
+
+    client.cookies.clear()
+    await page_login(client, "bs.tim")
+    assert f'id="exception-{exception_id}"' in (await client.get("/availability")).text
+    token = await csrf_token(client, "/availability")
+    removed = await client.post(
+        "/availability/remove-exception",
+        data={"_csrf_token": token, "exception_id": exception_id},
+    )
+    assert removed.status_code == 303
+    assert f'id="exception-{exception_id}"' not in (await client.get("/availability")).text
+    gone = await client.post(
+        "/availability/remove-exception",
+        data={"_csrf_token": token, "exception_id": exception_id},
+    )
+    assert gone.status_code == 404

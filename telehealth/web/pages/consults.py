@@ -6,7 +6,6 @@ Caller; after a change, the pages of everyone who sees the request are told (liv
 
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Annotated, Any
 
@@ -19,7 +18,7 @@ from litestar.response import Redirect, Template
 from telehealth.api.dependencies import CallerDep, DatabaseDep, SessionDep, SettingsDep
 from telehealth.auth.audit import audited_unit_of_work
 from telehealth.auth.models import Role
-from telehealth.consults import attachments, booking, desk, service
+from telehealth.consults import attachments, booking, conclusion, desk, service
 from telehealth.consults.models import ActivityType, ConsultStatus, Priority
 from telehealth.consults.rules import VITAL_RANGES
 from telehealth.consults.schemas import ConsultCreate
@@ -27,7 +26,7 @@ from telehealth.directory import service as directory
 from telehealth.directory.models import FacilityLevel
 from telehealth.errors import InvalidInput, TelehealthError
 from telehealth.terminology import icd10
-from telehealth.web.forms import FormState, posted, refused, validate
+from telehealth.web.forms import FormState, icd_codes, posted, refused, validate
 from telehealth.web.i18n import translate
 from telehealth.web.render import page, page_language
 
@@ -56,7 +55,7 @@ async def tell_watchers(
 def _consult_data(values: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     """The schema's input from the form: text fields, ICD-10 codes, vital signs."""
     data: dict[str, Any] = {name: values[name] for name in TEXT_FIELDS if values.get(name)}
-    data["diagnoses"] = [c for c in re.split(r"[\s,;]+", values.get("diagnoses", "")) if c]
+    data["diagnoses"] = icd_codes(values.get("diagnoses", ""))
     vitals: dict[str, float] = {}
     errors: dict[str, str] = {}
     for name in VITAL_RANGES:
@@ -207,6 +206,11 @@ class ConsultPages(Controller):
         ):
             services = await _assignable(session, caller, consult)
         active = next((a for a in appointments if a.status in ("booked", "in_progress")), None)
+        conclusions = (
+            await conclusion.conclusions_of_request(session, caller, request_id)
+            if consult.status == ConsultStatus.COMPLETED
+            else []
+        )
         return page(
             request,
             "consults/view.html",
@@ -217,6 +221,7 @@ class ConsultPages(Controller):
             files=files,
             appointments=appointments,
             active=active,
+            conclusions=conclusions,
             slots=slots,
             services=services,
             form=form or FormState(),

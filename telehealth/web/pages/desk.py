@@ -112,7 +112,8 @@ class DeskPages(Controller):
         caller: CallerDep,
         settings: SettingsDep,
     ) -> Template | Redirect:
-        """rules (add a weekly rule), exceptions (leave or extra hours), remove (a rule)."""
+        """rules (add a weekly rule), exceptions (leave or extra hours), remove (a rule),
+        remove-exception (leave or extra hours added by mistake)."""
         language = page_language(request)
         values = await posted(request)
         forms = {"rules": FormState(), "exceptions": FormState()}
@@ -121,6 +122,10 @@ class DeskPages(Controller):
                 if what == "remove":
                     await availability.remove_rule(
                         session, caller, uuid.UUID(values.get("rule_id", "")), settings
+                    )
+                elif what == "remove-exception":
+                    await availability.remove_exception(
+                        session, caller, uuid.UUID(values.get("exception_id", "")), settings
                     )
                 elif what == "rules":
                     rule, forms["rules"] = to_schema(RuleCreate, values, RULE_FIELDS, language)
@@ -255,7 +260,7 @@ async def _availability(
                     "role": role,
                     "organization": organization,
                     "week": week,
-                    "exceptions": await desk.exceptions_of(session, caller, role.id),
+                    "exceptions": await availability.list_exceptions(session, caller, role.id),
                     "free": len(slots),
                 }
             )
