@@ -10,6 +10,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,10 +55,10 @@ def coturn_command(prefix: list[str]) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("mode", ["direct", "relay"])
-async def test_page_joins_and_receives_video(
+async def run_scenario(
     mode: str, db: Database, settings: Settings, tmp_path: Path
-) -> None:
+) -> dict[str, Any]:
+    """Runs room_page_scenario.py in a fresh loopback namespace; returns what it observed."""
     if shutil.which(os.environ.get("CHROMIUM", "/usr/bin/chromium")) is None:
         unavailable("Debian chromium is not installed (apt-get install chromium)")
     if mode == "relay" and shutil.which("turnserver") is None:
@@ -110,7 +111,15 @@ async def test_page_joins_and_receives_video(
                 turn.terminate()
                 await turn.wait()
     assert run.returncode == 0, err.decode()[-3000:]
-    result = json.loads(out.decode().strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+    return result
+
+
+@pytest.mark.parametrize("mode", ["direct", "relay"])
+async def test_page_joins_and_receives_video(
+    mode: str, db: Database, settings: Settings, tmp_path: Path
+) -> None:
+    result = await run_scenario(mode, db, settings, tmp_path)
     assert result["title"] == "Phòng hội chẩn"
     assert result["precall_frames"] > 0  # the service echoed the fake camera back
     assert result["precall"]["recommended_mode"] in ("video", "audio_only")
@@ -125,3 +134,21 @@ async def test_page_joins_and_receives_video(
     assert result["left"] == "peer_left"
     if mode == "relay":
         assert result["pair"]["local"] == "relay", result
+
+
+async def test_page_without_camera_falls_back_to_audio_only(
+    db: Database, settings: Settings, tmp_path: Path
+) -> None:
+    """The browser may use the microphone but is refused the camera: the call connects with
+    audio, the page still shows the other side, and says so in Vietnamese and English."""
+    result = await run_scenario("nocamera", db, settings, tmp_path)
+    assert result["local_video_tracks"] == 0
+    assert result["mode_relayed"] == "audio_only"  # the others are told
+    assert result["peer_audio_frames"] >= 100  # the page's voice reached the peer
+    assert result["peer_video_frames"] == 0
+    assert result["page_frames"] >= 30  # and the peer's video reached the page
+    assert result["audio_only_pressed"] == "true"
+    assert result["camera_disabled"] is True
+    assert result["status_vi"] == "Không dùng được camera; cuộc gọi chỉ có âm thanh."
+    assert result["status_en"] == "Camera unavailable; the call is audio only."
+    assert result["left"] == "peer_left"

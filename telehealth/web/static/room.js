@@ -9,6 +9,7 @@
       joined: "Đã vào phòng", left: "Đã rời phòng", reconnecting: "Mất kết nối, đang kết nối lại…",
       replaced: "Bạn đã mở phòng ở một cửa sổ khác.", notoken: "Thiếu mã vào phòng.",
       nomedia: "Không dùng được camera/micro; chỉ nghe.",
+      nocamera: "Không dùng được camera; cuộc gọi chỉ có âm thanh.",
       report: (r) => `Độ trễ ${r.rtt_ms ?? "?"} ms, mất gói ${r.loss_pct}%, băng thông ${r.bitrate_kbps} kbps: ` +
         (r.recommended_mode === "video" ? "đủ cho video." : "nên dùng chỉ âm thanh."),
       quality: { good: "Mạng tốt", fair: "Mạng trung bình", poor: "Mạng yếu", unknown: "Chưa rõ" } },
@@ -18,6 +19,7 @@
       joined: "You are in the room", left: "You left the room", reconnecting: "Connection lost, reconnecting…",
       replaced: "You opened this room in another window.", notoken: "The join token is missing.",
       nomedia: "Camera/microphone unavailable; listening only.",
+      nocamera: "Camera unavailable; the call is audio only.",
       report: (r) => `Round trip ${r.rtt_ms ?? "?"} ms, loss ${r.loss_pct}%, bitrate ${r.bitrate_kbps} kbps: ` +
         (r.recommended_mode === "video" ? "good enough for video." : "audio only is advised."),
       quality: { good: "Good network", fair: "Fair network", poor: "Weak network", unknown: "Unknown" } },
@@ -30,7 +32,7 @@
   let token = new URLSearchParams(location.hash.slice(1)).get("token") || "";
   const relayOnly = params.get("relay") === "1";
   const state = { ws: null, me: null, ice: [], peers: new Map(), local: null, leaving: false,
-    relay: null, frames: {}, joined: false, quality: "unknown" };
+    relay: null, frames: {}, joined: false, quality: "unknown", mode: "video", notice: null };
   window.telehealthRoom = state; // read by the browser test
 
   function translate() {
@@ -38,20 +40,40 @@
     document.querySelectorAll("[data-t]").forEach((el) => { el.textContent = t(el.dataset.t); });
     $("lang").textContent = t("other");
     showQuality(state.quality);
+    if (state.notice) $("status").textContent = t(state.notice);
   }
   $("lang").onclick = (e) => { e.preventDefault(); lang = lang === "vi" ? "en" : "vi"; translate(); };
-  const say = (text) => { $("status").textContent = text; };
+  const say = (text) => { state.notice = null; $("status").textContent = text; };
+  const notice = (key) => { say(t(key)); state.notice = key; }; // kept across a language switch
 
+  // Camera and microphone; without a camera (missing, busy or refused) the call goes on with
+  // the microphone alone, and without both the participant can still listen and watch.
   async function localMedia() {
     if (state.local) return state.local;
     try {
       state.local = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480 } });
     } catch (err) {
-      say(t("nomedia"));
-      state.local = new MediaStream();
+      try {
+        state.local = await navigator.mediaDevices.getUserMedia({ audio: true });
+        notice("nocamera");
+      } catch (err2) {
+        state.local = new MediaStream();
+        notice("nomedia");
+      }
+      state.mode = "audio_only";
+      $("audioonly").setAttribute("aria-pressed", "true");
     }
     $("local").srcObject = state.local;
     return state.local;
+  }
+  const hasCamera = () => state.local && state.local.getVideoTracks().length > 0;
+
+  // Send what we have; always ask for the others' audio and video, even with nothing to send.
+  function addLocalTracks(pc) {
+    for (const track of state.local.getTracks()) pc.addTrack(track, state.local);
+    for (const kind of ["audio", "video"]) {
+      if (!state.local.getTracks().some((tr) => tr.kind === kind)) pc.addTransceiver(kind, { direction: "recvonly" });
+    }
   }
 
   function send(msg) { if (state.ws && state.ws.readyState === 1) state.ws.send(JSON.stringify(msg)); }
@@ -90,7 +112,7 @@
     if (old) old.close();
     const pc = new RTCPeerConnection({ iceServers: state.ice, iceTransportPolicy: relayOnly ? "relay" : "all" });
     state.peers.set(other, pc);
-    for (const track of state.local.getTracks()) pc.addTrack(track, state.local);
+    addLocalTracks(pc);
     pc.ontrack = (ev) => remoteVideo(other).srcObject = ev.streams[0] || new MediaStream([ev.track]);
     pc.oniceconnectionstatechange = () => { if (pc.iceConnectionState === "failed") relayFallback(); };
     return pc;
@@ -101,7 +123,7 @@
     if (state.relay) return;
     const pc = new RTCPeerConnection({ iceServers: state.ice.filter((s) => !s.username) });
     state.relay = pc;
-    for (const track of state.local.getTracks()) pc.addTrack(track, state.local);
+    addLocalTracks(pc);
     pc.ontrack = (ev) => remoteVideo("relay").srcObject = ev.streams[0] || new MediaStream([ev.track]);
     await pc.setLocalDescription(await pc.createOffer());
     await waitGathered(pc);
@@ -168,9 +190,11 @@
     state.leaving = false;
     const welcome = await ensureConnected();
     state.joined = true;
-    say(t("joined"));
+    if (!state.notice) say(t("joined"));
     ["mute", "camera", "audioonly", "leave"].forEach((id) => { $(id).disabled = false; });
+    if (!hasCamera()) { $("camera").disabled = true; $("audioonly").disabled = true; }
     $("join").disabled = true;
+    if (state.mode === "audio_only") send({ type: "media_mode", mode: "audio_only" });
     for (const p of (welcome || {}).participants || []) {
       if (p.connected && p.id !== state.me) await offerTo(p.id);
     }
@@ -181,7 +205,8 @@
     try {
       const welcome = await connect();
       for (const p of welcome.participants) if (p.connected && p.id !== state.me) await offerTo(p.id);
-      say(t("joined"));
+      if (state.mode === "audio_only") send({ type: "media_mode", mode: "audio_only" });
+      if (!state.notice) say(t("joined"));
     } catch (err) { setTimeout(rejoin, 2000); }
   }
 
@@ -195,7 +220,7 @@
       const msg = JSON.parse(ev.data);
       if (msg.type === "welcome") {
         pc.setConfiguration({ iceServers: msg.ice_servers.filter((s) => !s.username) });
-        for (const track of state.local.getTracks()) pc.addTrack(track, state.local);
+        addLocalTracks(pc);
         pc.ontrack = (e) => remoteVideo("precall").srcObject = e.streams[0] || new MediaStream([e.track]);
         await pc.setLocalDescription(await pc.createOffer());
         await waitGathered(pc);
@@ -226,6 +251,7 @@
   $("mute").onclick = () => toggle($("mute"), (on) => { tracks("audio").forEach((tr) => { tr.enabled = !on; }); sendMute(); });
   $("camera").onclick = () => toggle($("camera"), (on) => { tracks("video").forEach((tr) => { tr.enabled = !on; }); sendMute(); });
   $("audioonly").onclick = () => toggle($("audioonly"), (on) => {
+    state.mode = on ? "audio_only" : "video";
     for (const pc of state.peers.values()) {
       for (const sender of pc.getSenders()) {
         if (sender.track && sender.track.kind === "video") sender.track.enabled = !on;
