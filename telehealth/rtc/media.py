@@ -37,10 +37,6 @@ from telehealth.rtc.service import record_event
 from telehealth.settings import Settings
 from telehealth.timeutil import utcnow
 
-# Below these, the page proposes audio only.
-VIDEO_MIN_KBPS = 150.0
-VIDEO_MAX_LOSS_PCT = 10.0
-
 
 class MediaRefused(Exception):
     def __init__(self, reason: str, message: str) -> None:
@@ -140,7 +136,10 @@ class MediaPeers:
         kbps = (received - before) * 8 / max(now - since, 0.001) / 1000
         leg.measured = (now, received)
         loss = 100.0 * lost / (packets + lost) if packets + lost else 0.0
-        good = kbps >= VIDEO_MIN_KBPS and loss <= VIDEO_MAX_LOSS_PCT
+        good = (
+            kbps >= self.settings.precall_video_min_kbps
+            and loss <= self.settings.precall_video_max_loss_pct
+        )
         return {
             "rtt_ms": round(1000 * max(rtts), 1) if rtts else None,
             "loss_pct": round(loss, 2),

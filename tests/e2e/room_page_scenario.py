@@ -2,8 +2,8 @@
 optional coturn, headless Debian chromium on the consult-room page, and an aiortc peer.
 
 Usage: room_page_scenario.py ROOM_ID PAGE_TOKEN PEER_TOKEN PAGE_USER_ID MODE
-MODE: direct, relay (TURN only), or nocamera (the page's browser may use its microphone but is
-refused the camera). Settings come from TELEHEALTH_* variables. Prints one JSON object with
+MODE: direct, relay (TURN only), nocamera (the page's browser may use its microphone but is
+refused the camera) or weaknet (the pre-call check finds too little bandwidth for video). Settings come from TELEHEALTH_* variables. Prints one JSON object with
 what it observed.
 """
 
@@ -101,6 +101,39 @@ async def without_camera(
     result["left"] = (await peer.signalling.expect("peer_left"))["type"]
 
 
+async def on_weak_network(
+    page: Any, peer: Participant, page_user: str, result: dict[str, Any]
+) -> None:
+    """The pre-call check advises audio only: the page joins audio only, says so, and the
+    participant can turn video back on."""
+    await page.click("#precall")
+    await page.wait_for_function("window.telehealthRoom.report", timeout=30_000)
+    result["precall"] = await page.evaluate("window.telehealthRoom.report")
+    await page.click("#join")
+    result["mode_relayed"] = (await peer.signalling.expect("media_mode"))["mode"]
+    result["peer_audio_frames"] = await peer.wait_audio(page_user, 100)
+    peer_frames = f"window.telehealthRoom.frames['{peer.me}'] || 0"
+    await page.wait_for_function(f"({peer_frames}) >= 30", timeout=30_000)
+    result["page_frames"] = await page.evaluate(peer_frames)
+    result["audio_only_pressed"] = await page.get_attribute("#audioonly", "aria-pressed")
+    result["status_vi"] = await page.text_content("#status")
+    await page.click("#lang")
+    result["status_en"] = await page.text_content("#status")
+    # A disabled camera track still sends a black frame now and then; real video is 30 fps.
+    start = peer.frames.get(page_user, 0)
+    await asyncio.sleep(3)
+    before = peer.frames.get(page_user, 0)
+    result["peer_video_fps_audio_only"] = (before - start) / 3
+    await page.click("#audioonly")  # video back on
+    result["mode_after_click"] = (await peer.signalling.expect("media_mode"))["mode"]
+    await asyncio.sleep(2)  # the encoder wakes up
+    start = peer.frames.get(page_user, 0)
+    await asyncio.sleep(4)
+    result["peer_video_fps_video"] = (peer.frames.get(page_user, 0) - start) / 4
+    await page.click("#leave")
+    result["left"] = (await peer.signalling.expect("peer_left"))["type"]
+
+
 async def main(room_id: str, page_token: str, peer_token: str, page_user: str, mode: str) -> None:
     aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
     settings = Settings()
@@ -126,6 +159,10 @@ async def main(room_id: str, page_token: str, peer_token: str, page_user: str, m
                 page = await context.new_page()
                 await page.goto(f"{base}/room/{room_id}#token={page_token}")
                 await without_camera(page, peer, page_user, result)
+            elif mode == "weaknet":
+                page = await browser.new_page()
+                await page.goto(f"{base}/room/{room_id}#token={page_token}")
+                await on_weak_network(page, peer, page_user, result)
             else:
                 page = await browser.new_page()
                 query = "?relay=1" if mode == "relay" else ""

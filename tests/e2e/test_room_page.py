@@ -78,6 +78,8 @@ async def run_scenario(
         "TELEHEALTH_SECRET_KEY": settings.secret_key,
         "TELEHEALTH_DATA_DIR": str(tmp_path),
         "TELEHEALTH_STUN_URLS": json.dumps([f"stun:127.0.0.1:{TURN_PORT}"]),
+        # The pre-call verdict, made certain: video on loopback, audio only on "weaknet".
+        "TELEHEALTH_PRECALL_VIDEO_MIN_KBPS": "1000000" if mode == "weaknet" else "1",
     }
     if mode == "relay":
         env["TELEHEALTH_TURN_URLS"] = json.dumps([f"turn:127.0.0.1:{TURN_PORT}?transport=udp"])
@@ -122,7 +124,7 @@ async def test_page_joins_and_receives_video(
     result = await run_scenario(mode, db, settings, tmp_path)
     assert result["title"] == "Phòng hội chẩn"
     assert result["precall_frames"] > 0  # the service echoed the fake camera back
-    assert result["precall"]["recommended_mode"] in ("video", "audio_only")
+    assert result["precall"]["recommended_mode"] == "video"
     assert result["precall"]["bitrate_kbps"] > 0
     assert result["page_frames"] >= 30  # video from the aiortc peer reached the page
     assert result["quality"] in ("good", "fair", "poor")
@@ -151,4 +153,23 @@ async def test_page_without_camera_falls_back_to_audio_only(
     assert result["camera_disabled"] is True
     assert result["status_vi"] == "Không dùng được camera; cuộc gọi chỉ có âm thanh."
     assert result["status_en"] == "Camera unavailable; the call is audio only."
+    assert result["left"] == "peer_left"
+
+
+async def test_page_on_a_weak_network_starts_audio_only(
+    db: Database, settings: Settings, tmp_path: Path
+) -> None:
+    """The pre-call check finds too little bandwidth (the threshold is set above anything a
+    network gives): the page joins audio only, says so, and video can be turned back on."""
+    result = await run_scenario("weaknet", db, settings, tmp_path)
+    assert result["precall"]["recommended_mode"] == "audio_only"
+    assert result["mode_relayed"] == "audio_only"
+    assert result["peer_audio_frames"] >= 100
+    assert result["page_frames"] >= 30
+    assert result["audio_only_pressed"] == "true"
+    assert result["status_vi"].startswith("Mạng yếu: cuộc gọi chỉ có âm thanh.")
+    assert result["status_en"].startswith("Weak network: the call is audio only.")
+    assert result["mode_after_click"] == "video"
+    assert result["peer_video_fps_audio_only"] <= 5  # no real video while audio only
+    assert result["peer_video_fps_video"] >= 10, result  # video again (a 30 fps camera)
     assert result["left"] == "peer_left"

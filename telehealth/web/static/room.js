@@ -10,6 +10,7 @@
       replaced: "Bạn đã mở phòng ở một cửa sổ khác.", notoken: "Thiếu mã vào phòng.",
       nomedia: "Không dùng được camera/micro; chỉ nghe.",
       nocamera: "Không dùng được camera; cuộc gọi chỉ có âm thanh.",
+      weaknet: "Mạng yếu: cuộc gọi chỉ có âm thanh. Bấm “Chỉ âm thanh” để bật lại video.",
       report: (r) => `Độ trễ ${r.rtt_ms ?? "?"} ms, mất gói ${r.loss_pct}%, băng thông ${r.bitrate_kbps} kbps: ` +
         (r.recommended_mode === "video" ? "đủ cho video." : "nên dùng chỉ âm thanh."),
       quality: { good: "Mạng tốt", fair: "Mạng trung bình", poor: "Mạng yếu", unknown: "Chưa rõ" } },
@@ -20,6 +21,7 @@
       replaced: "You opened this room in another window.", notoken: "The join token is missing.",
       nomedia: "Camera/microphone unavailable; listening only.",
       nocamera: "Camera unavailable; the call is audio only.",
+      weaknet: "Weak network: the call is audio only. Press “Audio only” to turn video back on.",
       report: (r) => `Round trip ${r.rtt_ms ?? "?"} ms, loss ${r.loss_pct}%, bitrate ${r.bitrate_kbps} kbps: ` +
         (r.recommended_mode === "video" ? "good enough for video." : "audio only is advised."),
       quality: { good: "Good network", fair: "Fair network", poor: "Weak network", unknown: "Unknown" } },
@@ -130,6 +132,19 @@
     send({ type: "relay_offer", sdp: pc.localDescription.sdp });
   }
 
+  // Audio only stops the video encoder (a disabled track alone still sends black frames).
+  function applyMode(pc) {
+    const on = state.mode === "audio_only";
+    for (const sender of pc.getSenders()) {
+      if (!sender.track || sender.track.kind !== "video") continue;
+      sender.track.enabled = !on;
+      const params = sender.getParameters();
+      if (!params.encodings || !params.encodings.length) continue;
+      params.encodings.forEach((e) => { e.active = !on; });
+      sender.setParameters(params).catch(() => {});
+    }
+  }
+
   function remoteVideo(other) {
     let video = document.getElementById(`v-${other}`);
     if (!video) {
@@ -150,6 +165,7 @@
   async function offerTo(other) {
     const pc = newPeer(other);
     await pc.setLocalDescription(await pc.createOffer());
+    applyMode(pc);
     await waitGathered(pc); // aiortc peers take no trickled candidates: send them in the SDP
     send({ type: "offer", to: other, sdp: pc.localDescription.sdp });
   }
@@ -164,6 +180,7 @@
       const pc = newPeer(from);
       await pc.setRemoteDescription({ type: "offer", sdp: msg.sdp });
       await pc.setLocalDescription(await pc.createAnswer());
+      applyMode(pc);
       await waitGathered(pc);
       send({ type: "answer", to: from, sdp: pc.localDescription.sdp });
     } else if (msg.type === "answer" && state.peers.has(from)) {
@@ -230,6 +247,12 @@
         setTimeout(() => ws.send(JSON.stringify({ type: "precall_report" })), 5000);
       } else if (msg.type === "precall_report") {
         state.report = msg; $("report").textContent = t("report")(msg);
+        if (msg.recommended_mode === "audio_only" && hasCamera() && !state.joined) {
+          // Too little bandwidth for video: start audio only (the camera stays, switched off).
+          state.mode = "audio_only";
+          $("audioonly").setAttribute("aria-pressed", "true");
+          notice("weaknet");
+        }
         ws.send(JSON.stringify({ type: "leave" }));
         pc.close();
         const video = document.getElementById("v-precall");
@@ -252,14 +275,8 @@
   $("camera").onclick = () => toggle($("camera"), (on) => { tracks("video").forEach((tr) => { tr.enabled = !on; }); sendMute(); });
   $("audioonly").onclick = () => toggle($("audioonly"), (on) => {
     state.mode = on ? "audio_only" : "video";
-    for (const pc of state.peers.values()) {
-      for (const sender of pc.getSenders()) {
-        if (sender.track && sender.track.kind === "video") sender.track.enabled = !on;
-        if (sender.track && sender.track.kind === "video") sender.setParameters({ ...sender.getParameters(),
-          encodings: sender.getParameters().encodings.map((e) => ({ ...e, active: !on })) });
-      }
-    }
-    send({ type: "media_mode", mode: on ? "audio_only" : "video" });
+    for (const pc of state.peers.values()) applyMode(pc);
+    send({ type: "media_mode", mode: state.mode });
   });
   $("leave").onclick = () => {
     state.leaving = true; state.joined = false;
