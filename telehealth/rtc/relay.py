@@ -63,7 +63,8 @@ def forward_encoded(receiver: RTCRtpReceiver) -> bool:
     Called before the receiver starts (in the ``track`` event). False when this aiortc does not
     have the expected decoder queue: the track then yields decoded frames as usual."""
     original = getattr(receiver, _QUEUE_ATTRIBUTE, None)
-    if not isinstance(original, queue.Queue):
+    track_queue = getattr(receiver.track, "_queue", None)
+    if not isinstance(original, queue.Queue) or not isinstance(track_queue, asyncio.Queue):
         return False
     setattr(receiver, _QUEUE_ATTRIBUTE, _EncodedFrames(original, receiver.track))
     return True
@@ -115,6 +116,7 @@ class RelayHub:
         for key in [k for k in mine if any(self.sources[k] is t for t in tracks)]:
             self.sources.pop(key, None)
             self.receivers.pop(key, None)
+            self.asked_at.pop(key, None)
             drain = self.drains.pop(key, None)
             if drain is not None:
                 await drain.stop()

@@ -22,7 +22,7 @@ import uvicorn
 from playwright.async_api import async_playwright
 
 from telehealth.app import create_app
-from telehealth.rtc.testclient import Participant
+from telehealth.rtc.testclient import MediaLeg, Participant
 from telehealth.settings import Settings
 
 FAKE_UI = "--use-fake-ui-for-media-stream"  # grants every permission prompt
@@ -101,6 +101,23 @@ async def without_camera(
     result["left"] = (await peer.signalling.expect("peer_left"))["type"]
 
 
+async def through_service_relay(
+    page: Any, peer: Participant, page_user: str, result: dict[str, Any]
+) -> None:
+    """No TURN server and relay-only ICE: the browsers cannot reach each other, so the page
+    falls back to the service's relay; the peer relays too. VP8 from chromium reaches the
+    peer, and the peer's reaches chromium, forwarded without decoding."""
+    leg = MediaLeg(peer.signalling, peer.welcome["ice_servers"])
+    await page.click("#join")
+    await page.wait_for_function("window.telehealthRoom.relay !== null", timeout=60_000)
+    result["relay_reply"] = (await leg.start("relay_offer", "relay_answer"))["type"]
+    await page.wait_for_function("(window.telehealthRoom.frames.relay || 0) >= 30", timeout=30_000)
+    result["page_frames"] = await page.evaluate("window.telehealthRoom.frames.relay")
+    result["peer_frames"] = await leg.wait_frames(30)
+    await leg.close()
+    await page.click("#leave")
+
+
 async def on_weak_network(
     page: Any, peer: Participant, page_user: str, result: dict[str, Any]
 ) -> None:
@@ -159,6 +176,10 @@ async def main(room_id: str, page_token: str, peer_token: str, page_user: str, m
                 page = await context.new_page()
                 await page.goto(f"{base}/room/{room_id}#token={page_token}")
                 await without_camera(page, peer, page_user, result)
+            elif mode == "service_relay":
+                page = await browser.new_page()
+                await page.goto(f"{base}/room/{room_id}?relay=1#token={page_token}")
+                await through_service_relay(page, peer, page_user, result)
             elif mode == "weaknet":
                 page = await browser.new_page()
                 await page.goto(f"{base}/room/{room_id}#token={page_token}")

@@ -173,3 +173,14 @@ async def test_page_on_a_weak_network_starts_audio_only(
     assert result["peer_video_fps_audio_only"] <= 5  # no real video while audio only
     assert result["peer_video_fps_video"] >= 10, result  # video again (a 30 fps camera)
     assert result["left"] == "peer_left"
+
+
+async def test_page_falls_back_to_the_service_relay(
+    db: Database, settings: Settings, tmp_path: Path
+) -> None:
+    """Relay-only ICE without a TURN server: no path between the two; the page relays through
+    the service, which forwards chromium's VP8 and the peer's without decoding them."""
+    result = await run_scenario("service_relay", db, settings, tmp_path)
+    assert result["relay_reply"] == "relay_answer"
+    assert result["page_frames"] >= 30  # the peer's video, through the service, in chromium
+    assert result["peer_frames"] >= 30  # chromium's video, through the service, decoded

@@ -33,6 +33,7 @@
   const roomId = location.pathname.split("/").pop();
   let token = new URLSearchParams(location.hash.slice(1)).get("token") || "";
   const relayOnly = params.get("relay") === "1";
+  const ICE_PATIENCE_MS = 10000; // then send and receive through the service's relay
   const state = { ws: null, me: null, ice: [], peers: new Map(), local: null, leaving: false,
     relay: null, frames: {}, joined: false, quality: "unknown", mode: "video", notice: null };
   window.telehealthRoom = state; // read by the browser test
@@ -117,6 +118,11 @@
     addLocalTracks(pc);
     pc.ontrack = (ev) => remoteVideo(other).srcObject = ev.streams[0] || new MediaStream([ev.track]);
     pc.oniceconnectionstatechange = () => { if (pc.iceConnectionState === "failed") relayFallback(); };
+    // No path at all (e.g. relay-only ICE and no TURN reachable) may never report "failed".
+    setTimeout(() => {
+      const connected = ["connected", "completed"].includes(pc.iceConnectionState);
+      if (!connected && state.peers.get(other) === pc && !state.leaving) relayFallback();
+    }, ICE_PATIENCE_MS);
     return pc;
   }
 
@@ -185,6 +191,8 @@
       send({ type: "answer", to: from, sdp: pc.localDescription.sdp });
     } else if (msg.type === "answer" && state.peers.has(from)) {
       await state.peers.get(from).setRemoteDescription({ type: "answer", sdp: msg.sdp });
+    } else if (msg.type === "relay_answer" && state.relay) {
+      await state.relay.setRemoteDescription({ type: "answer", sdp: msg.sdp });
     } else if (msg.type === "candidate" && state.peers.has(from)) {
       await state.peers.get(from).addIceCandidate(msg);
     } else if (msg.type === "peer_left" && state.peers.has(from)) {
@@ -193,6 +201,10 @@
       if (video) video.parentElement.remove();
     } else if (msg.type === "error") {
       say(msg.message);
+      if (msg.reason === "relay_unavailable" && state.relay) { // its server is moving: retry
+        state.relay.close(); state.relay = null;
+        setTimeout(() => { if (state.joined) relayFallback(); }, 3000);
+      }
     }
   }
 
