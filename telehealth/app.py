@@ -53,6 +53,7 @@ from telehealth.fhir.operation_controllers import (
     FhirSchedulingController,
 )
 from telehealth.rtc.media import MediaPeers
+from telehealth.rtc.relay_lease import RelayRouter
 from telehealth.scheduling.runner import scheduler_lifespan
 from telehealth.settings import Settings
 from telehealth.web import create_web
@@ -68,9 +69,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         db = Database(settings)
         app.state.db = db
         app.state.media = MediaPeers(db, settings)
+        app.state.relay = RelayRouter(db, settings, channels, app.state.media)
         try:
             yield
         finally:
+            await app.state.relay.close()
             await app.state.media.close()
             await db.dispose()
 

@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     room_open_before_s: int = Field(default=15 * 60, ge=0)
     room_grace_after_s: int = Field(default=30 * 60, ge=0)
     media_capacity: int = Field(default=4, ge=0, description="server media legs per process")
+    precall_video_min_kbps: float = Field(default=150, ge=0, description="below: audio only")
+    precall_video_max_loss_pct: float = Field(default=10, ge=0, description="above: audio only")
+    relay_lease_s: float = Field(default=15, ge=1, description="a dead relay host's rooms move")
+    relay_forward_timeout_s: float = Field(default=10, gt=0, description="wait for its answer")
     # Timers and notification delivery (docs/timers.md).
     scheduler_enabled: bool = Field(default=True, description="run the claim loops here")
     timer_poll_s: float = Field(default=0.5, gt=0, le=60)

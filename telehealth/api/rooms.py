@@ -97,7 +97,7 @@ async def room_socket(
         db,
         settings,
         channels,
-        socket.app.state.media,
+        socket.app.state.relay,
         room_id,
         Transport(send=socket.send_json, receive=receive, close=close),
     )

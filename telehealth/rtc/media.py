@@ -16,19 +16,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCSessionDescription,
+)
 from aiortc.contrib.media import MediaRecorder, MediaRelay
 
 from telehealth.db import Database
 from telehealth.rtc.models import Recording, SessionEventKind
-from telehealth.rtc.relay import ForwardedTrack, RelayHub
+from telehealth.rtc.relay import (
+    ForwardedTrack,
+    RelayHub,
+    attach_forwarded,
+    forward_encoded,
+)
 from telehealth.rtc.service import record_event
 from telehealth.settings import Settings
 from telehealth.timeutil import utcnow
-
-# Below these, the page proposes audio only.
-VIDEO_MIN_KBPS = 150.0
-VIDEO_MAX_LOSS_PCT = 10.0
 
 
 class MediaRefused(Exception):
@@ -80,6 +87,14 @@ class MediaPeers:
             )
         pc = RTCPeerConnection(self._configuration())
         self.legs[(connection_id, kind)] = Leg(kind, pc)
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            # The participant is gone without a word (their signalling process may have died).
+            leg = self.legs.get((connection_id, kind))
+            if pc.connectionState == "failed" and leg is not None and leg.pc is pc:
+                await self._end(connection_id, kind)
+
         return pc
 
     async def _answer(self, pc: RTCPeerConnection, sdp: str) -> str:
@@ -121,7 +136,10 @@ class MediaPeers:
         kbps = (received - before) * 8 / max(now - since, 0.001) / 1000
         leg.measured = (now, received)
         loss = 100.0 * lost / (packets + lost) if packets + lost else 0.0
-        good = kbps >= VIDEO_MIN_KBPS and loss <= VIDEO_MAX_LOSS_PCT
+        good = (
+            kbps >= self.settings.precall_video_min_kbps
+            and loss <= self.settings.precall_video_max_loss_pct
+        )
         return {
             "rtt_ms": round(1000 * max(rtts), 1) if rtts else None,
             "loss_pct": round(loss, 2),
@@ -177,8 +195,17 @@ class MediaPeers:
         pc = self._reserve(connection_id, "relay")
         leg = self.legs[(connection_id, "relay")]
         leg.room_id, leg.user_id = room_id, user_id
-        arrivals: list[Any] = []
-        pc.on("track", arrivals.append)
+        arrivals: list[tuple[Any, RTCRtpReceiver | None]] = []
+
+        @pc.on("track")
+        def on_track(track: Any) -> None:
+            receiver = next(
+                (t.receiver for t in pc.getTransceivers() if t.receiver.track is track), None
+            )
+            if receiver is not None and not forward_encoded(receiver):
+                receiver = None  # this aiortc decodes: no keyframe requests to pass on
+            arrivals.append((track, receiver))
+
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
             free = {"audio": 0, "video": 0}
@@ -188,13 +215,14 @@ class MediaPeers:
                 for kind in ("audio", "video"):
                     if free[kind]:  # one offered transceiver per forwarded track
                         free[kind] -= 1
-                        pc.addTrack(ForwardedTrack(self.hub, (room_id, other, kind)))
+                        forwarded = ForwardedTrack(self.hub, (room_id, other, kind))
+                        attach_forwarded(pc.addTrack(forwarded), forwarded)
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:
             await self._end(connection_id, "relay")
             raise MediaRefused("bad_offer", "the relay offer could not be used") from exc
-        for track in arrivals:
-            await self.hub.publish((room_id, user_id, track.kind), track)
+        for track, receiver in arrivals:
+            await self.hub.publish((room_id, user_id, track.kind), track, receiver)
         return str(pc.localDescription.sdp)
 
     def records(self, room_id: uuid.UUID) -> bool:
@@ -215,7 +243,8 @@ class MediaPeers:
         if leg is None:
             return
         if leg.kind == "relay" and leg.room_id is not None and leg.user_id is not None:
-            await self.hub.withdraw(leg.room_id, leg.user_id)
+            received = [t.receiver.track for t in leg.pc.getTransceivers()]
+            await self.hub.withdraw(leg.room_id, leg.user_id, received)
         for sink in leg.sinks:
             with suppress(Exception):
                 await sink.stop()

@@ -104,3 +104,17 @@ class Recording(SQLModel, table=True):
     started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     stopped_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     size_bytes: int | None = None
+
+
+class RelayLease(SQLModel, table=True):
+    """Which service process hosts a room's media relay, and until when.
+
+    Taken atomically (one conditional upsert) by the first process asked to relay in the room,
+    renewed while it holds relay legs there, deleted when it holds none; a process that dies
+    stops renewing, and the next relay offer after ``expires_at`` moves the relay elsewhere."""
+
+    __tablename__ = "relay_lease"
+
+    room_id: uuid.UUID = Field(primary_key=True, foreign_key="room.id")
+    owner: str = Field(max_length=64, description="host:pid:tag of the hosting process")
+    expires_at: datetime = Field(sa_type=UTCDateTime)

@@ -52,7 +52,7 @@ class JoinGrant:
     expires_in_s: int
 
 
-def _insert(session: AsyncSession, table: Any) -> Any:
+def dialect_insert(session: AsyncSession, table: Any) -> Any:
     dialect = session.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
@@ -78,7 +78,7 @@ async def open_room_for(
     grace = settings.room_grace_after_s if settings else _DEFAULTS["room_grace_after_s"].default
     window = rules.room_window(starts_at, ends_at, before, grace)
     await session.exec(
-        _insert(session, Room)
+        dialect_insert(session, Room)
         .values(
             id=uuid.uuid4(),
             appointment_id=appointment_id,
@@ -114,7 +114,7 @@ async def _add_participant(
     session: AsyncSession, room_id: uuid.UUID, spec: ParticipantSpec, added_by: uuid.UUID | None
 ) -> None:
     await session.exec(
-        _insert(session, RoomParticipant)
+        dialect_insert(session, RoomParticipant)
         .values(
             id=uuid.uuid4(),
             room_id=room_id,

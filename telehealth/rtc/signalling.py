@@ -28,8 +28,9 @@ from telehealth.rtc import messages as m
 from telehealth.rtc import presence
 from telehealth.rtc.credentials import JoinClaims, TokenExpired, WrongRoom, ice_servers
 from telehealth.rtc.credentials import issue_join_token as _issue
-from telehealth.rtc.media import MediaPeers, MediaRefused
+from telehealth.rtc.media import MediaRefused
 from telehealth.rtc.models import SessionEventKind
+from telehealth.rtc.relay_lease import RelayRouter
 from telehealth.rtc.rules import RoomClosed, RoomNotOpenYet
 from telehealth.rtc.service import record_event
 from telehealth.settings import Settings
@@ -72,11 +73,12 @@ class RoomConnection:
         db: Database,
         settings: Settings,
         channels: ChannelsPlugin,
-        media: MediaPeers,
+        relay: RelayRouter,
         room_id: uuid.UUID,
         transport: Transport,
     ) -> None:
-        self.db, self.settings, self.channels, self.media = db, settings, channels, media
+        self.db, self.settings, self.channels = db, settings, channels
+        self.relay, self.media = relay, relay.media
         self.room_id, self.io = room_id, transport
         self.connection_id = secrets.token_hex(8)
         self.channel = room_channel(room_id)
@@ -145,7 +147,7 @@ class RoomConnection:
                     task.cancel()
                     with suppress(asyncio.CancelledError, Exception):
                         await task
-                await self.media.release(self.connection_id)
+                await self.relay.release(self.connection_id)
                 if not self.replaced:
                     await self._leave(claims)
                     with suppress(Exception):
@@ -266,7 +268,7 @@ class RoomConnection:
                     SessionEventKind.MEDIA_MODE,
                     {"mode": "relay"},
                 )
-            answer = await self.media.relay_leg(
+            answer = await self.relay.offer(
                 self.connection_id, self.room_id, claims.user_id, others, msg.sdp
             )
             await self.io.send({"type": "relay_answer", "sdp": answer})

@@ -106,6 +106,7 @@ class Participant:
         self.welcome: dict[str, Any] = {}
         self.peers: dict[str, RTCPeerConnection] = {}
         self.frames: dict[str, int] = {}
+        self.audio_frames: dict[str, int] = {}
         self.first_frame_at: float | None = None
         self.connected_at: dict[str, float] = {}
         self.started = time.perf_counter()
@@ -161,7 +162,10 @@ class Participant:
                 await track.recv()
             except MediaStreamError:
                 return
-            if track.kind == "video":
+            self._frame_event.set()
+            if track.kind == "audio":
+                self.audio_frames[other] = self.audio_frames.get(other, 0) + 1
+            else:
                 self.frames[other] = self.frames.get(other, 0) + 1
                 if self.first_frame_at is None:
                     self.first_frame_at = time.perf_counter()
@@ -195,6 +199,14 @@ class Participant:
                 self._frame_event.clear()
                 await self._frame_event.wait()
         return self.frames[other]
+
+    async def wait_audio(self, other: str, count: int, within_s: float = 30) -> int:
+        """Wait until ``count`` audio frames (20 ms each) from ``other`` arrived."""
+        async with asyncio.timeout(within_s):
+            while self.audio_frames.get(other, 0) < count:
+                self._frame_event.clear()
+                await self._frame_event.wait()
+        return self.audio_frames[other]
 
     async def leave(self) -> None:
         """Say goodbye and wait until the service has recorded it and closed the socket."""

@@ -4,10 +4,6 @@ see each other, exchange media, and keep signalling after the listener connectio
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -18,7 +14,7 @@ from telehealth.db import Database
 from telehealth.events import LISTENER_NAME, asyncpg_dsn
 from telehealth.rtc.testclient import Participant, SignallingClient
 from telehealth.settings import Settings
-from tests.conftest import free_port
+from tests.e2e.service_process import serve
 from tests.rtc_support import join_token, loopback_ice, make_room
 
 pytestmark = pytest.mark.slow
@@ -27,46 +23,6 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(autouse=True)
 def _loopback(monkeypatch: pytest.MonkeyPatch) -> None:
     loopback_ice(monkeypatch)
-
-
-@asynccontextmanager
-async def serve(settings: Settings, tmp: Path, extra_env: dict[str, str]) -> AsyncIterator[str]:
-    """One real service process, as operators run it."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "TELEHEALTH_DATABASE_URL": settings.resolved_database_url,
-        "TELEHEALTH_SECRET_KEY": settings.secret_key,
-        "TELEHEALTH_DATA_DIR": str(tmp),
-        "TELEHEALTH_LOG_LEVEL": "WARNING",
-        **extra_env,
-    }
-    process = await asyncio.create_subprocess_exec(
-        *[
-            str(Path(sys.executable).parent / "telehealth"),
-            "serve",
-            "--port",
-            str(port),
-            "--no-migrate",
-        ],
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(base_url=url) as http:
-            for _ in range(300):
-                if process.returncode is not None:
-                    raise RuntimeError(f"serve exited with {process.returncode}")
-                try:
-                    if (await http.get("/health")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        async with asyncio.timeout(20):
-            await process.wait()
 
 
 @pytest.fixture
@@ -106,8 +62,8 @@ async def test_participants_on_two_processes(
         env["TELEHEALTH_REDIS_URL"] = "redis://127.0.0.1:6379/0"
     made = await make_room(db, settings)
     async with (
-        serve(settings, tmp_path / "one", env) as one,
-        serve(settings, tmp_path / "two", env) as two,
+        serve(settings, tmp_path / "one", env) as (one, _p1),
+        serve(settings, tmp_path / "two", env) as (two, _p2),
         httpx.AsyncClient(base_url=one) as http,
     ):
         a = Participant(one, str(made.room_id), await join_token(http, made.room_id, "bs.xa1"))

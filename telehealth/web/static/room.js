@@ -9,6 +9,8 @@
       joined: "Đã vào phòng", left: "Đã rời phòng", reconnecting: "Mất kết nối, đang kết nối lại…",
       replaced: "Bạn đã mở phòng ở một cửa sổ khác.", notoken: "Thiếu mã vào phòng.",
       nomedia: "Không dùng được camera/micro; chỉ nghe.",
+      nocamera: "Không dùng được camera; cuộc gọi chỉ có âm thanh.",
+      weaknet: "Mạng yếu: cuộc gọi chỉ có âm thanh. Bấm “Chỉ âm thanh” để bật lại video.",
       report: (r) => `Độ trễ ${r.rtt_ms ?? "?"} ms, mất gói ${r.loss_pct}%, băng thông ${r.bitrate_kbps} kbps: ` +
         (r.recommended_mode === "video" ? "đủ cho video." : "nên dùng chỉ âm thanh."),
       quality: { good: "Mạng tốt", fair: "Mạng trung bình", poor: "Mạng yếu", unknown: "Chưa rõ" } },
@@ -18,6 +20,8 @@
       joined: "You are in the room", left: "You left the room", reconnecting: "Connection lost, reconnecting…",
       replaced: "You opened this room in another window.", notoken: "The join token is missing.",
       nomedia: "Camera/microphone unavailable; listening only.",
+      nocamera: "Camera unavailable; the call is audio only.",
+      weaknet: "Weak network: the call is audio only. Press “Audio only” to turn video back on.",
       report: (r) => `Round trip ${r.rtt_ms ?? "?"} ms, loss ${r.loss_pct}%, bitrate ${r.bitrate_kbps} kbps: ` +
         (r.recommended_mode === "video" ? "good enough for video." : "audio only is advised."),
       quality: { good: "Good network", fair: "Fair network", poor: "Weak network", unknown: "Unknown" } },
@@ -29,8 +33,9 @@
   const roomId = location.pathname.split("/").pop();
   let token = new URLSearchParams(location.hash.slice(1)).get("token") || "";
   const relayOnly = params.get("relay") === "1";
+  const ICE_PATIENCE_MS = 10000; // then send and receive through the service's relay
   const state = { ws: null, me: null, ice: [], peers: new Map(), local: null, leaving: false,
-    relay: null, frames: {}, joined: false, quality: "unknown" };
+    relay: null, frames: {}, joined: false, quality: "unknown", mode: "video", notice: null };
   window.telehealthRoom = state; // read by the browser test
 
   function translate() {
@@ -38,20 +43,40 @@
     document.querySelectorAll("[data-t]").forEach((el) => { el.textContent = t(el.dataset.t); });
     $("lang").textContent = t("other");
     showQuality(state.quality);
+    if (state.notice) $("status").textContent = t(state.notice);
   }
   $("lang").onclick = (e) => { e.preventDefault(); lang = lang === "vi" ? "en" : "vi"; translate(); };
-  const say = (text) => { $("status").textContent = text; };
+  const say = (text) => { state.notice = null; $("status").textContent = text; };
+  const notice = (key) => { say(t(key)); state.notice = key; }; // kept across a language switch
 
+  // Camera and microphone; without a camera (missing, busy or refused) the call goes on with
+  // the microphone alone, and without both the participant can still listen and watch.
   async function localMedia() {
     if (state.local) return state.local;
     try {
       state.local = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480 } });
     } catch (err) {
-      say(t("nomedia"));
-      state.local = new MediaStream();
+      try {
+        state.local = await navigator.mediaDevices.getUserMedia({ audio: true });
+        notice("nocamera");
+      } catch (err2) {
+        state.local = new MediaStream();
+        notice("nomedia");
+      }
+      state.mode = "audio_only";
+      $("audioonly").setAttribute("aria-pressed", "true");
     }
     $("local").srcObject = state.local;
     return state.local;
+  }
+  const hasCamera = () => state.local && state.local.getVideoTracks().length > 0;
+
+  // Send what we have; always ask for the others' audio and video, even with nothing to send.
+  function addLocalTracks(pc) {
+    for (const track of state.local.getTracks()) pc.addTrack(track, state.local);
+    for (const kind of ["audio", "video"]) {
+      if (!state.local.getTracks().some((tr) => tr.kind === kind)) pc.addTransceiver(kind, { direction: "recvonly" });
+    }
   }
 
   function send(msg) { if (state.ws && state.ws.readyState === 1) state.ws.send(JSON.stringify(msg)); }
@@ -90,9 +115,14 @@
     if (old) old.close();
     const pc = new RTCPeerConnection({ iceServers: state.ice, iceTransportPolicy: relayOnly ? "relay" : "all" });
     state.peers.set(other, pc);
-    for (const track of state.local.getTracks()) pc.addTrack(track, state.local);
+    addLocalTracks(pc);
     pc.ontrack = (ev) => remoteVideo(other).srcObject = ev.streams[0] || new MediaStream([ev.track]);
     pc.oniceconnectionstatechange = () => { if (pc.iceConnectionState === "failed") relayFallback(); };
+    // No path at all (e.g. relay-only ICE and no TURN reachable) may never report "failed".
+    setTimeout(() => {
+      const connected = ["connected", "completed"].includes(pc.iceConnectionState);
+      if (!connected && state.peers.get(other) === pc && !state.leaving) relayFallback();
+    }, ICE_PATIENCE_MS);
     return pc;
   }
 
@@ -101,11 +131,24 @@
     if (state.relay) return;
     const pc = new RTCPeerConnection({ iceServers: state.ice.filter((s) => !s.username) });
     state.relay = pc;
-    for (const track of state.local.getTracks()) pc.addTrack(track, state.local);
+    addLocalTracks(pc);
     pc.ontrack = (ev) => remoteVideo("relay").srcObject = ev.streams[0] || new MediaStream([ev.track]);
     await pc.setLocalDescription(await pc.createOffer());
     await waitGathered(pc);
     send({ type: "relay_offer", sdp: pc.localDescription.sdp });
+  }
+
+  // Audio only stops the video encoder (a disabled track alone still sends black frames).
+  function applyMode(pc) {
+    const on = state.mode === "audio_only";
+    for (const sender of pc.getSenders()) {
+      if (!sender.track || sender.track.kind !== "video") continue;
+      sender.track.enabled = !on;
+      const params = sender.getParameters();
+      if (!params.encodings || !params.encodings.length) continue;
+      params.encodings.forEach((e) => { e.active = !on; });
+      sender.setParameters(params).catch(() => {});
+    }
   }
 
   function remoteVideo(other) {
@@ -128,6 +171,7 @@
   async function offerTo(other) {
     const pc = newPeer(other);
     await pc.setLocalDescription(await pc.createOffer());
+    applyMode(pc);
     await waitGathered(pc); // aiortc peers take no trickled candidates: send them in the SDP
     send({ type: "offer", to: other, sdp: pc.localDescription.sdp });
   }
@@ -142,10 +186,13 @@
       const pc = newPeer(from);
       await pc.setRemoteDescription({ type: "offer", sdp: msg.sdp });
       await pc.setLocalDescription(await pc.createAnswer());
+      applyMode(pc);
       await waitGathered(pc);
       send({ type: "answer", to: from, sdp: pc.localDescription.sdp });
     } else if (msg.type === "answer" && state.peers.has(from)) {
       await state.peers.get(from).setRemoteDescription({ type: "answer", sdp: msg.sdp });
+    } else if (msg.type === "relay_answer" && state.relay) {
+      await state.relay.setRemoteDescription({ type: "answer", sdp: msg.sdp });
     } else if (msg.type === "candidate" && state.peers.has(from)) {
       await state.peers.get(from).addIceCandidate(msg);
     } else if (msg.type === "peer_left" && state.peers.has(from)) {
@@ -154,6 +201,10 @@
       if (video) video.parentElement.remove();
     } else if (msg.type === "error") {
       say(msg.message);
+      if (msg.reason === "relay_unavailable" && state.relay) { // its server is moving: retry
+        state.relay.close(); state.relay = null;
+        setTimeout(() => { if (state.joined) relayFallback(); }, 3000);
+      }
     }
   }
 
@@ -168,9 +219,11 @@
     state.leaving = false;
     const welcome = await ensureConnected();
     state.joined = true;
-    say(t("joined"));
+    if (!state.notice) say(t("joined"));
     ["mute", "camera", "audioonly", "leave"].forEach((id) => { $(id).disabled = false; });
+    if (!hasCamera()) { $("camera").disabled = true; $("audioonly").disabled = true; }
     $("join").disabled = true;
+    if (state.mode === "audio_only") send({ type: "media_mode", mode: "audio_only" });
     for (const p of (welcome || {}).participants || []) {
       if (p.connected && p.id !== state.me) await offerTo(p.id);
     }
@@ -181,7 +234,8 @@
     try {
       const welcome = await connect();
       for (const p of welcome.participants) if (p.connected && p.id !== state.me) await offerTo(p.id);
-      say(t("joined"));
+      if (state.mode === "audio_only") send({ type: "media_mode", mode: "audio_only" });
+      if (!state.notice) say(t("joined"));
     } catch (err) { setTimeout(rejoin, 2000); }
   }
 
@@ -195,7 +249,7 @@
       const msg = JSON.parse(ev.data);
       if (msg.type === "welcome") {
         pc.setConfiguration({ iceServers: msg.ice_servers.filter((s) => !s.username) });
-        for (const track of state.local.getTracks()) pc.addTrack(track, state.local);
+        addLocalTracks(pc);
         pc.ontrack = (e) => remoteVideo("precall").srcObject = e.streams[0] || new MediaStream([e.track]);
         await pc.setLocalDescription(await pc.createOffer());
         await waitGathered(pc);
@@ -205,6 +259,12 @@
         setTimeout(() => ws.send(JSON.stringify({ type: "precall_report" })), 5000);
       } else if (msg.type === "precall_report") {
         state.report = msg; $("report").textContent = t("report")(msg);
+        if (msg.recommended_mode === "audio_only" && hasCamera() && !state.joined) {
+          // Too little bandwidth for video: start audio only (the camera stays, switched off).
+          state.mode = "audio_only";
+          $("audioonly").setAttribute("aria-pressed", "true");
+          notice("weaknet");
+        }
         ws.send(JSON.stringify({ type: "leave" }));
         pc.close();
         const video = document.getElementById("v-precall");
@@ -226,14 +286,9 @@
   $("mute").onclick = () => toggle($("mute"), (on) => { tracks("audio").forEach((tr) => { tr.enabled = !on; }); sendMute(); });
   $("camera").onclick = () => toggle($("camera"), (on) => { tracks("video").forEach((tr) => { tr.enabled = !on; }); sendMute(); });
   $("audioonly").onclick = () => toggle($("audioonly"), (on) => {
-    for (const pc of state.peers.values()) {
-      for (const sender of pc.getSenders()) {
-        if (sender.track && sender.track.kind === "video") sender.track.enabled = !on;
-        if (sender.track && sender.track.kind === "video") sender.setParameters({ ...sender.getParameters(),
-          encodings: sender.getParameters().encodings.map((e) => ({ ...e, active: !on })) });
-      }
-    }
-    send({ type: "media_mode", mode: on ? "audio_only" : "video" });
+    state.mode = on ? "audio_only" : "video";
+    for (const pc of state.peers.values()) applyMode(pc);
+    send({ type: "media_mode", mode: state.mode });
   });
   $("leave").onclick = () => {
     state.leaving = true; state.joined = false;

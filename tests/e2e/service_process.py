@@ -1,0 +1,58 @@
+"""A real `telehealth serve` process, as operators run it, for the multi-process tests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+
+from telehealth.settings import Settings
+from tests.conftest import free_port
+
+
+@asynccontextmanager
+async def serve(
+    settings: Settings, tmp: Path, extra_env: dict[str, str]
+) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
+    """One service process on ``settings``' database; yields its URL and the process."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "TELEHEALTH_DATABASE_URL": settings.resolved_database_url,
+        "TELEHEALTH_SECRET_KEY": settings.secret_key,
+        "TELEHEALTH_DATA_DIR": str(tmp),
+        "TELEHEALTH_LOG_LEVEL": "WARNING",
+        **extra_env,
+    }
+    process = await asyncio.create_subprocess_exec(
+        *[
+            str(Path(sys.executable).parent / "telehealth"),
+            "serve",
+            "--port",
+            str(port),
+            "--no-migrate",
+        ],
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=url) as http:
+            for _ in range(300):
+                if process.returncode is not None:
+                    raise RuntimeError(f"serve exited with {process.returncode}")
+                try:
+                    if (await http.get("/health")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.1)
+        yield url, process
+    finally:
+        if process.returncode is None:
+            process.terminate()
+        async with asyncio.timeout(20):
+            await process.wait()
