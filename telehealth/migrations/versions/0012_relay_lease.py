@@ -1,7 +1,7 @@
 """relay_lease: the one process hosting each room's media relay
 
 Revision ID: 0012
-Revises: 0008
+Revises: 0013
 Create Date: 2026-11-24 23:10:00
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import telehealth.db
 
 revision: str = "0012"
-down_revision: str | None = "0008"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
