@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, NoReturn
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, insert, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -24,6 +24,7 @@ from telehealth.auth.principal import Caller, Principal
 from telehealth.availability.models import Slot, SlotStatus
 from telehealth.availability.service import SLOT_TAKEN, search_slots
 from telehealth.consults import rules
+from telehealth.consults.booking_effects import write_appointment_side_effects
 from telehealth.consults.models import (
     Appointment,
     AppointmentStatus,
@@ -31,53 +32,52 @@ from telehealth.consults.models import (
     ConsultStatus,
     Priority,
 )
-from telehealth.consults.participants import booked_participants, sync_room
 from telehealth.consults.service import (
     caller_services,
     load_request,
     parties,
-    practitioner_accounts,
     release_appointment_of,
     transition,
 )
+from telehealth.db import core_connection, table_of
 from telehealth.errors import Conflict, InvalidInput, InvalidTransition, NotFound
-from telehealth.notifications.service import notify
-from telehealth.scheduling.service import cancel_timers, schedule
+from telehealth.fhir.writethrough import record_written
+from telehealth.scheduling.service import cancel_timers
 from telehealth.settings import Settings
 from telehealth.timeutil import utcnow
+
+_SLOTS = table_of(Slot)
+_APPOINTMENTS = table_of(Appointment)
 
 
 async def _claim_slot(
     session: AsyncSession, slot_id: uuid.UUID, principal: Principal, now: datetime
-) -> Any:
-    """Take a free slot (or one the caller holds, or whose hold ran out) in one statement."""
-    result = await session.exec(
-        update(Slot)
-        .where(
-            col(Slot.id) == slot_id,
-            col(Slot.starts_at) > now,
-            or_(
-                col(Slot.status) == SlotStatus.FREE,
-                and_(
-                    col(Slot.status) == SlotStatus.HELD,
-                    or_(col(Slot.held_by) == principal.id, col(Slot.hold_until) < now),
+) -> Slot:
+    """Take a free slot (or one the caller holds, or whose hold ran out) in one statement; the
+    slot as now stored comes back for the FHIR write-through."""
+    connection = await core_connection(session)
+    row = (
+        await connection.execute(
+            update(_SLOTS)
+            .where(
+                _SLOTS.c.id == slot_id,
+                _SLOTS.c.starts_at > now,
+                or_(
+                    _SLOTS.c.status == SlotStatus.FREE,
+                    and_(
+                        _SLOTS.c.status == SlotStatus.HELD,
+                        or_(_SLOTS.c.held_by == principal.id, _SLOTS.c.hold_until < now),
+                    ),
                 ),
-            ),
+            )
+            .values(status=SlotStatus.BOOKED, hold_until=None, held_by=None, updated_at=now)
+            .returning(*_SLOTS.c)
         )
-        .values(status=SlotStatus.BOOKED, hold_until=None, held_by=None, updated_at=now)
-        .returning(
-            col(Slot.practitioner_id),
-            col(Slot.practitioner_role_id),
-            col(Slot.specialty_id),
-            col(Slot.organization_id),
-            col(Slot.starts_at),
-            col(Slot.ends_at),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    slot = result.first()
-    if slot is None:
+    ).first()
+    if row is None:
         await _explain_unclaimable(session, slot_id, now)
+    slot = Slot(**row._mapping)
+    record_written(session, slot)
     return slot
 
 
@@ -93,7 +93,7 @@ async def _explain_unclaimable(
     raise Conflict(SLOT_TAKEN)
 
 
-def _check_fits(request: ConsultRequest, slot: Any) -> dict[str, Any]:
+def _check_fits(request: ConsultRequest, slot: Slot) -> dict[str, Any]:
     """The slot must be of the request's specialty and hospital; a routine request is booked
     with the specialist who accepted it, an urgent one with whoever is soonest (reassigned)."""
     if slot.specialty_id != request.specialty_id or request.target_organization_id not in (
@@ -111,42 +111,6 @@ def _check_fits(request: ConsultRequest, slot: Any) -> dict[str, Any]:
         "assigned_role_id": slot.practitioner_role_id,
         "assigned_practitioner_id": slot.practitioner_id,
     }
-
-
-async def _write_appointment_side_effects(
-    session: AsyncSession,
-    request: ConsultRequest,
-    appointment: Appointment,
-    kind: str,
-    now: datetime,
-    settings: Settings | None,
-    accounts: Sequence[uuid.UUID] | None = None,
-) -> None:
-    """Timers, room and notifications of a (re)booked appointment; ``accounts`` are the
-    specialist's user accounts when the caller has them already (one query fewer)."""
-    if accounts is None:
-        accounts = await practitioner_accounts(session, appointment.practitioner_id)
-    s = settings or Settings()
-    planned = rules.appointment_timers(
-        appointment.starts_at,
-        now,
-        s.reminder_leads_min,
-        timedelta(seconds=s.room_open_before_s),
-        timedelta(seconds=s.no_show_after_s),
-    )
-    for timer in planned:
-        schedule(session, timer.kind, appointment.id, timer.due_at, timer.payload)
-    await sync_room(session, appointment, booked_participants(request.requester_id, accounts), s)
-    params = {"starts_at": appointment.starts_at.isoformat(), "request_id": str(request.id)}
-    for recipient in [request.requester_id, *accounts]:
-        notify(session, kind, recipient_id=recipient, subject_id=appointment.id, params=params)
-
-
-async def _flush_or_slot_taken(session: AsyncSession) -> None:
-    try:
-        await session.flush()
-    except IntegrityError as exc:
-        raise Conflict(SLOT_TAKEN) from exc
 
 
 async def _request_with_specialist_accounts(
@@ -194,10 +158,9 @@ async def book_slot(
         ends_at=slot.ends_at,
         booked_by=principal.id,
     )
-    session.add(appointment)
-    await _flush_or_slot_taken(session)
+    await _insert_appointment(session, appointment)
     await transition(session, principal, request, "schedule", **reassignment)
-    await _write_appointment_side_effects(
+    await write_appointment_side_effects(
         session,
         request,
         appointment,
@@ -208,6 +171,21 @@ async def book_slot(
     )
     caller.notes[-1].entity_id = str(appointment.id)
     return appointment
+
+
+async def _insert_appointment(session: AsyncSession, appointment: Appointment) -> None:
+    """One Core INSERT; the database refuses a second active appointment for the slot or an
+    overlapping one for the practitioner, and the loser gets 409."""
+    connection = await core_connection(session)
+    try:
+        await connection.execute(
+            insert(_APPOINTMENTS).values(
+                {column.name: getattr(appointment, column.name) for column in _APPOINTMENTS.c}
+            )
+        )
+    except IntegrityError as exc:
+        raise Conflict(SLOT_TAKEN) from exc
+    record_written(session, appointment)
 
 
 async def _load_appointment(
@@ -283,7 +261,7 @@ async def reschedule(
     )
     await transition(session, caller.principal, request, "reschedule", reason, **reassignment)
     await cancel_timers(session, appointment.id)
-    await _write_appointment_side_effects(
+    await write_appointment_side_effects(
         session, request, appointment, "appointment.rescheduled", now, settings
     )
     return appointment

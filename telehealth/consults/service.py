@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import insert, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -36,9 +37,11 @@ from telehealth.consults.models import (
     ConsultTransition,
 )
 from telehealth.consults.schemas import ConsultCreate
+from telehealth.db import core_connection, table_of
 from telehealth.directory.models import FacilityLevel, Organization, Patient, PractitionerRole
 from telehealth.directory.service import specialty_by_code
 from telehealth.errors import InvalidInput, InvalidTransition, NotFound
+from telehealth.fhir.writethrough import record_written
 from telehealth.models import new_id
 from telehealth.notifications.service import notify
 from telehealth.scheduling.service import cancel_timers, schedule
@@ -47,6 +50,8 @@ from telehealth.terminology import icd10
 from telehealth.timeutil import utcnow
 
 ESCALATE = "request.escalate"
+_REQUESTS = table_of(ConsultRequest)
+_TRANSITIONS = table_of(ConsultTransition)
 
 
 def parties(request: ConsultRequest) -> ConsultParties:
@@ -91,13 +96,18 @@ async def transition(
     expected = request.status
     target = rules.next_status(action, expected, reason)
     now = utcnow()
-    result = await session.exec(
-        update(ConsultRequest)
-        .where(col(ConsultRequest.id) == request.id, col(ConsultRequest.status) == expected)
-        .values(status=target, updated_at=now, **changes)
-        .execution_options(synchronize_session="evaluate")
-    )
-    if result.rowcount != 1:
+    # Core statements: the new row comes back with RETURNING (no ORM bookkeeping, no second
+    # read), goes into the loaded request, and is handed to the FHIR write-through as it is.
+    connection = await core_connection(session)
+    row = (
+        await connection.execute(
+            update(_REQUESTS)
+            .where(_REQUESTS.c.id == request.id, _REQUESTS.c.status == expected)
+            .values(status=target, updated_at=now, **changes)
+            .returning(*_REQUESTS.c)
+        )
+    ).first()
+    if row is None:
         current = (
             await session.exec(select(ConsultRequest.status).where(ConsultRequest.id == request.id))
         ).one()
@@ -105,9 +115,11 @@ async def transition(
             f"Yêu cầu vừa được thay đổi, hiện ở trạng thái '{current}' / the request changed "
             f"meanwhile and is now {current}; cannot {action}"
         )
-    # A Core insert: no ORM object to build or flush on the booking hot path.
-    await session.exec(
-        insert(ConsultTransition).values(
+    for name, value in row._mapping.items():
+        set_committed_value(request, name, value)
+    record_written(session, request)
+    await connection.execute(
+        insert(_TRANSITIONS).values(
             id=new_id(),
             request_id=request.id,
             action=action,
