@@ -6,11 +6,12 @@ expected`` plus a row in ``consult_transition``, so two people acting at once ca
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import Update, bindparam, insert, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -52,6 +53,7 @@ from telehealth.timeutil import utcnow
 ESCALATE = "request.escalate"
 _REQUESTS = table_of(ConsultRequest)
 _TRANSITIONS = table_of(ConsultTransition)
+_INSERT_TRANSITION = insert(_TRANSITIONS)
 
 
 def parties(request: ConsultRequest) -> ConsultParties:
@@ -83,6 +85,21 @@ async def load_request(session: AsyncSession, request_id: uuid.UUID) -> ConsultR
     return request
 
 
+@functools.cache
+def _transition_statement(changed: tuple[str, ...]) -> Update:
+    """The conditional UPDATE of a transition that also sets ``changed`` columns, built once
+    per set of columns (executing a prepared statement costs a third less CPU)."""
+    return (
+        update(_REQUESTS)
+        .where(
+            _REQUESTS.c.id == bindparam("request_id"),
+            _REQUESTS.c.status == bindparam("expected"),
+        )
+        .values({name: bindparam(f"set_{name}") for name in ("status", "updated_at", *changed)})
+        .returning(*_REQUESTS.c)
+    )
+
+
 async def transition(
     session: AsyncSession,
     actor: Principal | None,
@@ -101,10 +118,14 @@ async def transition(
     connection = await core_connection(session)
     row = (
         await connection.execute(
-            update(_REQUESTS)
-            .where(_REQUESTS.c.id == request.id, _REQUESTS.c.status == expected)
-            .values(status=target, updated_at=now, **changes)
-            .returning(*_REQUESTS.c)
+            _transition_statement(tuple(sorted(changes))),
+            {
+                "request_id": request.id,
+                "expected": expected,
+                "set_status": target,
+                "set_updated_at": now,
+                **{f"set_{name}": value for name, value in changes.items()},
+            },
         )
     ).first()
     if row is None:
@@ -119,18 +140,19 @@ async def transition(
         set_committed_value(request, name, value)
     record_written(session, request)
     await connection.execute(
-        insert(_TRANSITIONS).values(
-            id=new_id(),
-            request_id=request.id,
-            action=action,
-            from_status=expected,
-            to_status=target,
-            actor_kind=actor.kind if actor else "system",
-            actor_id=actor.id if actor else None,
-            actor_name=actor.name[:120] if actor else None,
-            reason=reason,
-            at=now,
-        )
+        _INSERT_TRANSITION,
+        {
+            "id": new_id(),
+            "request_id": request.id,
+            "action": action,
+            "from_status": expected,
+            "to_status": target,
+            "actor_kind": actor.kind if actor else "system",
+            "actor_id": actor.id if actor else None,
+            "actor_name": actor.name[:120] if actor else None,
+            "reason": reason,
+            "at": now,
+        },
     )
     return target
 

@@ -71,13 +71,7 @@ def write_versions(session: Session, pending: Sequence[PendingVersion]) -> list[
     stamp = instant(now)
     heads: dict[tuple[str, str], int] = {}
     for chunk in _chunks(keys):
-        found = connection.execute(
-            sa.select(
-                col(FhirResource.resource_type),
-                col(FhirResource.resource_id),
-                col(FhirResource.version_id),
-            ).where(_keyed(FhirResource, chunk))
-        )
+        found = connection.execute(_READ_HEADS, {"keys": chunk})
         heads.update({(kind, rid): version for kind, rid, version in found})
 
     stored: list[StoredVersion] = []
@@ -103,7 +97,7 @@ def write_versions(session: Session, pending: Sequence[PendingVersion]) -> list[
         for s in stored
     ]
     _move_heads(connection, rows)
-    connection.execute(sa.insert(FhirResourceVersion), rows)
+    connection.execute(_INSERT_VERSIONS, rows)
     _reindex(connection, pending, keys)
     return stored
 
@@ -112,36 +106,46 @@ def _chunks(keys: list[tuple[str, str]], size: int = 500) -> list[list[tuple[str
     return [keys[start : start + size] for start in range(0, len(keys), size)]
 
 
-def _keyed(table: type[FhirResource] | type[FhirSearchValue], keys: list[tuple[str, str]]) -> Any:
-    """``(resource_type, resource_id) IN (...)``: exactly these resources."""
-    return sa.tuple_(col(table.resource_type), col(table.resource_id)).in_(keys)
+# Built once (executing a prepared statement skips most of its per-call Core work).
+_HEADS: sa.Table = FhirResource.__table__  # type: ignore[attr-defined]
+_SEARCH: sa.Table = FhirSearchValue.__table__  # type: ignore[attr-defined]
+_KEYS: Any = sa.bindparam("keys", expanding=True)  # [(resource_type, resource_id), ...]
+_READ_HEADS = sa.select(_HEADS.c.resource_type, _HEADS.c.resource_id, _HEADS.c.version_id).where(
+    sa.tuple_(_HEADS.c.resource_type, _HEADS.c.resource_id).in_(_KEYS)
+)
+_INSERT_VERSIONS = sa.insert(FhirResourceVersion.__table__)  # type: ignore[attr-defined]
+_UNINDEX = sa.delete(_SEARCH).where(
+    sa.tuple_(_SEARCH.c.resource_type, _SEARCH.c.resource_id).in_(_KEYS)
+)
+_INDEX = sa.insert(_SEARCH)
+
+
+def _upsert_heads(dialect: Any) -> Any:
+    """Insert new heads and move existing ones; a head moves only from the version it was
+    read at (``version_id = new - 1``), and only the rows written come back."""
+    insert = dialect.insert(_HEADS)
+    return (
+        insert.on_conflict_do_update(
+            index_elements=["resource_type", "resource_id"],
+            set_={
+                "version_id": insert.excluded.version_id,
+                "last_updated": insert.excluded.last_updated,
+                "deleted": insert.excluded.deleted,
+                "text": insert.excluded.text,
+            },
+            where=_HEADS.c.version_id == insert.excluded.version_id - 1,
+        )
+    ).returning(_HEADS.c.resource_type, _HEADS.c.resource_id)
+
+
+_UPSERT_HEADS = {"postgresql": _upsert_heads(postgresql), "sqlite": _upsert_heads(sqlite)}
 
 
 def _move_heads(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
-    """Insert new heads and move existing ones in one upsert. A head moves only from the
-    version it was read at (``version_id = new - 1``), so two writers of one resource cannot
-    both win: the loser's row is not returned, and it gets 409."""
-    heads: sa.Table = FhirResource.__table__  # type: ignore[attr-defined]
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    insert = dialect.insert(heads)
-    table = heads.c
-    moved: set[tuple[str, str]] = set()
-    for start in range(0, len(rows), 500):
-        statement = (
-            insert.values(rows[start : start + 500])
-            .on_conflict_do_update(
-                index_elements=["resource_type", "resource_id"],
-                set_={
-                    "version_id": insert.excluded.version_id,
-                    "last_updated": insert.excluded.last_updated,
-                    "deleted": insert.excluded.deleted,
-                    "text": insert.excluded.text,
-                },
-                where=table.version_id == insert.excluded.version_id - 1,
-            )
-            .returning(table.resource_type, table.resource_id)
-        )
-        moved.update((kind, rid) for kind, rid in connection.execute(statement))
+    """All heads in one statement (several rows of one executemany are sent as one INSERT);
+    a head that another writer moved first is not returned, and its writer gets 409."""
+    result = connection.execute(_UPSERT_HEADS[connection.dialect.name], rows)
+    moved = {(kind, rid) for kind, rid in result}
     for row in rows:
         if (row["resource_type"], row["resource_id"]) not in moved:
             raise Conflict(
@@ -154,7 +158,7 @@ def _reindex(
     connection: sa.Connection, pending: Sequence[PendingVersion], keys: list[tuple[str, str]]
 ) -> None:
     for chunk in _chunks(keys):
-        connection.execute(sa.delete(FhirSearchValue).where(_keyed(FhirSearchValue, chunk)))
+        connection.execute(_UNINDEX, {"keys": chunk})
     values = [
         {
             "resource_type": key[0],
@@ -168,7 +172,7 @@ def _reindex(
         for param, system, value in extract_values(item.resource)
     ]
     if values:
-        connection.execute(sa.insert(FhirSearchValue), values)
+        connection.execute(_INDEX, values)
 
 
 def columns(table: type[FhirResource] | type[FhirResourceVersion]) -> tuple[Any, ...]:

@@ -40,6 +40,20 @@ from telehealth.timeutil import utcnow
 _DEFAULTS = Settings.model_fields
 _ROOMS = table_of(Room)
 _PARTICIPANTS = table_of(RoomParticipant)
+# Built once per dialect: a room if the appointment has none yet (its id returned if so), and
+# participants unless already in.
+_CREATE_ROOM = {
+    dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(_ROOMS)
+    .on_conflict_do_nothing(index_elements=["appointment_id"])
+    .returning(_ROOMS.c.id)
+    for dialect in (postgresql, sqlite)
+}
+_ADD_PARTICIPANTS = {
+    dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(_PARTICIPANTS).on_conflict_do_nothing(
+        index_elements=["room_id", "user_id"]
+    )
+    for dialect in (postgresql, sqlite)
+}
 
 
 @dataclass(frozen=True)
@@ -54,11 +68,6 @@ class JoinGrant:
     token: str
     ice_servers: list[dict[str, Any]]
     expires_in_s: int
-
-
-def _insert(session: AsyncSession, table: Any) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 def window_of(room: Room) -> rules.RoomWindow:
@@ -95,14 +104,7 @@ async def open_room_for(
         "updated_at": now,
     }
     connection = await core_connection(session)
-    created = (
-        await connection.execute(
-            _insert(session, _ROOMS)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=["appointment_id"])
-            .returning(_ROOMS.c.id)
-        )
-    ).first()
+    created = (await connection.execute(_CREATE_ROOM[connection.dialect.name], values)).first()
     if created is not None:
         # The row just written, made persistent in the session without reading it back.
         room = Room(**values)
@@ -138,21 +140,18 @@ async def _add_participants(
     now = utcnow()
     connection = await core_connection(session)
     await connection.execute(
-        _insert(session, _PARTICIPANTS)
-        .values(
-            [
-                {
-                    "id": uuid.uuid4(),
-                    "room_id": room_id,
-                    "user_id": spec.user_id,
-                    "role": spec.role,
-                    "added_by": added_by,
-                    "created_at": now,
-                }
-                for spec in people
-            ]
-        )
-        .on_conflict_do_nothing(index_elements=["room_id", "user_id"])
+        _ADD_PARTICIPANTS[connection.dialect.name],
+        [
+            {
+                "id": uuid.uuid4(),
+                "room_id": room_id,
+                "user_id": spec.user_id,
+                "role": spec.role,
+                "added_by": added_by,
+                "created_at": now,
+            }
+            for spec in people
+        ],
     )
 
 
