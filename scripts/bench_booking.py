@@ -137,6 +137,51 @@ async def prepare(url: str, sizes: list[int]) -> list[list[tuple[str, str]]]:
     return lists
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (0 if it is gone or not on this machine)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+class CpuMeter:
+    """CPU spent by everything a booking uses, whatever else runs on the machine: the server
+    processes, this database's PostgreSQL backends (when PostgreSQL is local) and this process
+    (the client). CPU per booking compares API and bare on a busy machine, where rates swing."""
+
+    def __init__(self, server_pid: int, dsn: str, database: str) -> None:
+        self.server_pid, self.dsn, self.database = server_pid, dsn, database
+
+    async def total(self) -> float:
+        connection = await asyncpg.connect(self.dsn)
+        try:
+            backends = [
+                row["pid"]
+                for row in await connection.fetch(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> "
+                    "pg_backend_pid()",
+                    self.database,
+                )
+            ]
+        finally:
+            await connection.close()
+        server = [self.server_pid, *_children(self.server_pid)]
+        return sum(_cpu_seconds(pid) for pid in [*server, *backends]) + time.process_time()
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -146,7 +191,7 @@ def _free_port() -> int:
 @asynccontextmanager
 async def api_server(
     url: str, clients: int, workers: int
-) -> AsyncIterator[tuple[aiohttp.ClientSession, str, dict[str, str]]]:
+) -> AsyncIterator[tuple[aiohttp.ClientSession, str, dict[str, str], int]]:
     """The real service in its own processes (as deployed), and a logged-in HTTP client
     (aiohttp: the load generator shares the cores, and its cost is not the service's)."""
     port = _free_port()
@@ -192,7 +237,7 @@ async def api_server(
                 f"{base}/api/auth/login", json={"username": "bs.xa1", "password": DEMO_PASSWORD}
             ) as response:
                 token = (await response.json())["access_token"]
-            yield http, base, {"Authorization": f"Bearer {token}"}
+            yield http, base, {"Authorization": f"Bearer {token}"}, server.pid
     finally:
         server.terminate()
         await asyncio.wait_for(server.wait(), timeout=30)
@@ -451,7 +496,7 @@ async def main() -> None:
         bare_latencies: list[float] = []
         deadline = time.perf_counter() + args.seconds
         async with (
-            api_server(url, args.clients, args.workers) as (http, base, headers),
+            api_server(url, args.clients, args.workers) as (http, base, headers, server_pid),
             bare_client(dsn, args.clients) as bare,
         ):
 
@@ -460,22 +505,30 @@ async def main() -> None:
 
             await closed_loop(api, api_work[:64], args.clients)  # warm up
             await closed_loop(bare, bare_work[:64], args.clients)
+            meter = CpuMeter(server_pid, dsn, name)
+            api_cpu = bare_cpu = 0.0
+            bare_attempts = 0
             for start in range(64, len(api_work), args.round):
                 if time.perf_counter() > deadline:
                     break
+                cpu = await meter.total()
                 booked, refused, seconds, times = await closed_loop(
                     api, api_work[start : start + args.round], args.clients
                 )
+                api_cpu += await meter.total() - cpu
                 api_booked, rejected, api_s = (
                     api_booked + booked,
                     rejected + refused,
                     api_s + seconds,
                 )
                 api_latencies += times
-                booked, _, seconds, times = await closed_loop(
+                cpu = await meter.total()
+                booked, refused, seconds, times = await closed_loop(
                     bare, bare_work[start : start + args.round], args.clients
                 )
+                bare_cpu += await meter.total() - cpu
                 bare_booked, bare_s = bare_booked + booked, bare_s + seconds
+                bare_attempts += booked + refused
                 bare_latencies += times
             api_rate, bare_rate = api_booked / api_s, bare_booked / bare_s
             offered = round(api_rate * args.paced_share, 1)
@@ -494,6 +547,12 @@ async def main() -> None:
         print(
             f"bare: {bare_booked} booked, {bare_s:.1f} s = {bare_rate:.0f}/s; "
             f"p50 {percentile(bare_latencies, 0.5)} ms, p99 {percentile(bare_latencies, 0.99)} ms"
+        )
+        api_cpu_ms = round(api_cpu * 1000 / (api_booked + rejected), 1)
+        bare_cpu_ms = round(bare_cpu * 1000 / bare_attempts, 1)
+        print(
+            f"CPU per booking attempt (server + database backends + client): api {api_cpu_ms} ms,"
+            f" bare {bare_cpu_ms} ms"
         )
         print(
             f"paced at {offered}/s offered ({count} bookings in {paced_s:.1f} s per kind): "
@@ -514,6 +573,9 @@ async def main() -> None:
                     "bare_p99_ms_paced": percentile(bare_paced_latencies, 0.99),
                     "paced_offered_per_s": offered,
                     "p50_ms": percentile(api_latencies, 0.5),
+                    "api_cpu_ms_per_booking": api_cpu_ms,
+                    "bare_cpu_ms_per_booking": bare_cpu_ms,
+                    "cpu_ratio": round(bare_cpu_ms / api_cpu_ms, 3),
                     "double_bookings": doubles,
                     "contested_409": rejected,
                     "clients": args.clients,
