@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 
 from sqlalchemy import and_, bindparam, insert, or_, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -40,8 +41,9 @@ from telehealth.consults.service import (
     transition,
 )
 from telehealth.db import core_connection, table_of
+from telehealth.directory.models import Specialty
 from telehealth.errors import Conflict, InvalidInput, InvalidTransition, NotFound
-from telehealth.fhir.writethrough import record_written
+from telehealth.fhir.writethrough import keep_for_mapping, record_written
 from telehealth.scheduling.service import cancel_timers
 from telehealth.settings import Settings
 from telehealth.timeutil import utcnow
@@ -72,8 +74,13 @@ _CLAIM = (
     .returning(*_SLOTS.c)
 )
 _INSERT_APPOINTMENT = insert(_APPOINTMENTS)
+_REQUESTER = aliased(UserAccount)
+# The request, its specialist's accounts, and the rows its FHIR resources name (requester's
+# account, specialty), in one query.
 _REQUEST_WITH_ACCOUNTS = (
-    select(ConsultRequest, UserAccount.id)
+    select(ConsultRequest, UserAccount.id, _REQUESTER, Specialty)
+    .join(_REQUESTER, col(_REQUESTER.id) == col(ConsultRequest.requester_id))
+    .outerjoin(Specialty, col(Specialty.id) == col(ConsultRequest.specialty_id))
     .outerjoin(
         UserAccount,
         col(UserAccount.practitioner_id) == col(ConsultRequest.assigned_practitioner_id),
@@ -135,11 +142,14 @@ def _check_fits(request: ConsultRequest, slot: Slot) -> dict[str, Any]:
 async def _request_with_specialist_accounts(
     session: AsyncSession, request_id: uuid.UUID
 ) -> tuple[ConsultRequest, list[uuid.UUID]]:
-    """The request and its assigned specialist's accounts, in one query."""
+    """The request and its assigned specialist's accounts, in one query; the rows its FHIR
+    resources name are kept for the write-through (no query for them at commit)."""
     rows = (await session.exec(_REQUEST_WITH_ACCOUNTS, params={"request_id": request_id})).all()
     if not rows:
         raise NotFound("No such consult request, or not one you have access to")
-    return rows[0][0], [account for _, account in rows if account is not None]
+    request, _, requester, specialty = rows[0]
+    keep_for_mapping(session, requester, specialty)
+    return request, [row[1] for row in rows if row[1] is not None]
 
 
 async def book_slot(

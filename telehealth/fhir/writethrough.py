@@ -29,6 +29,7 @@ from telehealth.fhir.subscriptions import queue_notifications
 _PENDING = "fhir_pending"
 _EXPECTED = "fhir_expected_versions"
 _LOADED = "fhir_loaded_while_mapping"
+_KEPT = "fhir_kept_for_mapping"
 
 
 def _collect_changes(session: Session, _flush_context: Any) -> None:
@@ -87,6 +88,12 @@ def record_written(session: AsyncSession, row: Any, deleted: bool = False) -> No
     pending[(type(row), row.id)] = (row, deleted)
 
 
+def keep_for_mapping(session: AsyncSession, *rows: Any) -> None:
+    """Rows already loaded that the mappers will look up (``session.get``) at commit: kept in
+    the session's (weak) identity map until then, so that those lookups cost no query."""
+    session.sync_session.info.setdefault(_KEPT, []).extend(r for r in rows if r is not None)
+
+
 def _keep_loaded(session: Session, instance: Any) -> None:
     """While versions are mapped, rows the mappers load stay in the (weak) identity map, so that
     the next mapper's ``session.get`` of the same row costs no query."""
@@ -108,6 +115,7 @@ def write_pending(session: Session) -> list[StoredVersion]:
         items = _map_pending(session, pending, expected)
     finally:
         session.info.pop(_LOADED, None)
+        session.info.pop(_KEPT, None)
     stored = write_versions(session, items)
     queue_notifications(session, stored)
     return stored
