@@ -23,6 +23,7 @@ import os
 import secrets
 import socket
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -51,6 +52,7 @@ ADMIN_DSN = os.environ.get(
     "TELEHEALTH_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 ROOT = Path(__file__).resolve().parent.parent
+SERVER_LOG = Path(tempfile.gettempdir()) / "bench_booking_server.log"
 
 
 def _url(name: str, driver: str = "postgresql+asyncpg") -> str:
@@ -218,7 +220,7 @@ async def api_server(
         str(workers),
         env=env,
         cwd=ROOT,
-        stdout=asyncio.subprocess.DEVNULL,  # the service still logs each request, unread
+        stdout=SERVER_LOG.open("w"),  # the service logs each request (and any error) here
     )
     base = f"http://127.0.0.1:{port}"
     try:
