@@ -1,9 +1,10 @@
 """Booking: a slot taken for an accepted request, exactly once, whatever the load.
 
-The slot is claimed with a conditional ``UPDATE slot ... WHERE status = 'free'``; the
-appointment insert is then checked by the database (one active appointment per slot, no
-overlap for one practitioner). Whoever loses any of these gets 409 "slot no longer
-available" and the transaction, with everything it wrote, is rolled back.
+The slot is claimed and the appointment inserted under the database's rules
+(``slot_taking``); whoever loses gets 409 "slot no longer available" and the transaction, with
+everything it wrote, is rolled back. What a booking writes beside the appointment:
+``booking_effects``. Appointments' later life (reschedule, cancel, no-show, start, complete)
+is here too.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, or_, update
+from sqlalchemy import bindparam, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
@@ -21,7 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.auth.access import check_consult_action, check_consult_read
 from telehealth.auth.models import UserAccount
-from telehealth.auth.principal import Caller, Principal
+from telehealth.auth.principal import Caller
 from telehealth.availability.models import Slot, SlotStatus
 from telehealth.availability.service import SLOT_TAKEN, search_slots
 from telehealth.consults import rules
@@ -40,40 +41,14 @@ from telehealth.consults.service import (
     release_appointment_of,
     transition,
 )
-from telehealth.db import core_connection, table_of
+from telehealth.consults.slot_taking import claim_slot, insert_appointment
 from telehealth.directory.models import Specialty
 from telehealth.errors import Conflict, InvalidInput, InvalidTransition, NotFound
-from telehealth.fhir.writethrough import keep_for_mapping, record_written
+from telehealth.fhir.writethrough import keep_for_mapping
 from telehealth.scheduling.service import cancel_timers
 from telehealth.settings import Settings
 from telehealth.timeutil import utcnow
 
-_SLOTS = table_of(Slot)
-_APPOINTMENTS = table_of(Appointment)
-
-
-# Built once: executing a prepared Core statement skips building it and most of its cache-key
-# work on every booking (about a third of a statement's CPU, measured).
-_CLAIM = (
-    update(_SLOTS)
-    .where(
-        _SLOTS.c.id == bindparam("slot_id"),
-        _SLOTS.c.starts_at > bindparam("now"),
-        or_(
-            _SLOTS.c.status == SlotStatus.FREE,
-            and_(
-                _SLOTS.c.status == SlotStatus.HELD,
-                or_(
-                    _SLOTS.c.held_by == bindparam("caller_id"),
-                    _SLOTS.c.hold_until < bindparam("now"),
-                ),
-            ),
-        ),
-    )
-    .values(status=SlotStatus.BOOKED, hold_until=None, held_by=None, updated_at=bindparam("now"))
-    .returning(*_SLOTS.c)
-)
-_INSERT_APPOINTMENT = insert(_APPOINTMENTS)
 _REQUESTER = aliased(UserAccount)
 # The request, its specialist's accounts, and the rows its FHIR resources name (requester's
 # account, specialty), in one query.
@@ -87,36 +62,6 @@ _REQUEST_WITH_ACCOUNTS = (
     )
     .where(col(ConsultRequest.id) == bindparam("request_id"))
 )
-
-
-async def _claim_slot(
-    session: AsyncSession, slot_id: uuid.UUID, principal: Principal, now: datetime
-) -> Slot:
-    """Take a free slot (or one the caller holds, or whose hold ran out) in one statement; the
-    slot as now stored comes back for the FHIR write-through."""
-    connection = await core_connection(session)
-    row = (
-        await connection.execute(
-            _CLAIM, {"slot_id": slot_id, "now": now, "caller_id": principal.id}
-        )
-    ).first()
-    if row is None:
-        await _explain_unclaimable(session, slot_id, now)
-    slot = Slot(**row._mapping)
-    record_written(session, slot)
-    return slot
-
-
-async def _explain_unclaimable(
-    session: AsyncSession, slot_id: uuid.UUID, now: datetime
-) -> NoReturn:
-    """Why a slot could not be claimed (only the losing path pays for this query)."""
-    starts_at = (await session.exec(select(Slot.starts_at).where(Slot.id == slot_id))).first()
-    if starts_at is None:
-        raise NotFound("No such slot")
-    if starts_at <= now:
-        raise InvalidInput.for_field("slot_id", "the slot has already begun")
-    raise Conflict(SLOT_TAKEN)
 
 
 def _check_fits(request: ConsultRequest, slot: Slot) -> dict[str, Any]:
@@ -166,7 +111,7 @@ async def book_slot(
     check_consult_action(principal, "book", parties(request), services)
     rules.next_status("schedule", request.status)
     now = utcnow()
-    slot = await _claim_slot(session, slot_id, principal, now)
+    slot = await claim_slot(session, slot_id, principal, now)
     reassignment = _check_fits(request, slot)
     appointment = Appointment(
         request_id=request.id,
@@ -178,7 +123,7 @@ async def book_slot(
         ends_at=slot.ends_at,
         booked_by=principal.id,
     )
-    await _insert_appointment(session, appointment)
+    await insert_appointment(session, appointment)
     await transition(session, principal, request, "schedule", **reassignment)
     await write_appointment_side_effects(
         session,
@@ -191,20 +136,6 @@ async def book_slot(
     )
     caller.notes[-1].entity_id = str(appointment.id)
     return appointment
-
-
-async def _insert_appointment(session: AsyncSession, appointment: Appointment) -> None:
-    """One Core INSERT; the database refuses a second active appointment for the slot or an
-    overlapping one for the practitioner, and the loser gets 409."""
-    connection = await core_connection(session)
-    try:
-        await connection.execute(
-            _INSERT_APPOINTMENT,
-            {column.name: getattr(appointment, column.name) for column in _APPOINTMENTS.c},
-        )
-    except IntegrityError as exc:
-        raise Conflict(SLOT_TAKEN) from exc
-    record_written(session, appointment)
 
 
 async def _load_appointment(
@@ -248,7 +179,7 @@ async def reschedule(
     if slot_id == appointment.slot_id:
         raise InvalidInput.for_field("slot_id", "is the slot the appointment is in already")
     now = utcnow()
-    slot = await _claim_slot(session, slot_id, caller.principal, now)
+    slot = await claim_slot(session, slot_id, caller.principal, now)
     reassignment = _check_fits(request, slot)
     old_slot = appointment.slot_id
     try:
