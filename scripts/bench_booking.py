@@ -2,11 +2,15 @@
 
 A fresh PostgreSQL database is migrated and loaded with the demo province; free slots and
 accepted requests are prepared, one slot in ten wanted by two requests. API rounds book
-them through ``POST /api/appointments`` on a real uvicorn server (another process) with N
-concurrent clients; bare rounds write the same rows per booking (slot claim, appointment, request state, transition, four timers, two
-notifications, audit event, and the four FHIR versions of
-bench_booking_fhir.py) with bare asyncpg and the same concurrency. The two alternate in
-rounds, so both see the same load on a shared machine; the whole run is bounded in time.
+them through ``POST /api/appointments`` on a real uvicorn server (other processes) with N
+concurrent aiohttp clients; bare rounds write the same rows per booking (slot claim,
+appointment, request state, transition, timers, room and participants, notifications, audit
+event, and the four FHIR versions of bench_booking_fhir.py) with bare asyncpg, the same
+concurrency and the same number of statements as the service where it batches (one multi-row
+statement per table). The two alternate in rounds, so both see the same load on a shared
+machine; the whole run is bounded in time. Then a paced phase: the same clients together
+offer a fixed rate below capacity (``--paced-share`` of the API rate just measured), and the
+latency is taken from each booking's scheduled start, so queueing behind a slow one counts.
 Finally the database is checked for double bookings (same slot, or overlapping times).
 """
 
@@ -19,15 +23,16 @@ import os
 import secrets
 import socket
 import sys
+import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import aiohttp
 import asyncpg
-import httpx
 from sqlmodel import select
 
 from telehealth.auth.models import UserAccount
@@ -47,6 +52,7 @@ ADMIN_DSN = os.environ.get(
     "TELEHEALTH_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 ROOT = Path(__file__).resolve().parent.parent
+SERVER_LOG = Path(tempfile.gettempdir()) / "bench_booking_server.log"
 
 
 def _url(name: str, driver: str = "postgresql+asyncpg") -> str:
@@ -61,9 +67,9 @@ async def _admin(sql: str) -> None:
         await connection.close()
 
 
-async def prepare(url: str, count: int) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """Two disjoint work lists of (request id, slot id): free future slots, accepted requests;
-    one slot in ten appears twice, with two requests racing for it."""
+async def prepare(url: str, sizes: list[int]) -> list[list[tuple[str, str]]]:
+    """Disjoint work lists of about these sizes, of (request id, slot id): free future slots,
+    accepted requests; one slot in ten appears twice, with two requests racing for it."""
     db = Database(Settings(database_url=url))
     async with db.unit_of_work() as session:
         await seed_demo(session)
@@ -109,7 +115,7 @@ async def prepare(url: str, count: int) -> tuple[list[tuple[str, str]], list[tup
             session.add(request)
             return request
 
-        for index in range(2 * count):
+        for index in range(sum(sizes)):
             role = roles[index % len(roles)]
             step = index // len(roles)
             slot = Slot(
@@ -125,8 +131,57 @@ async def prepare(url: str, count: int) -> tuple[list[tuple[str, str]], list[tup
             if index % 10 == 9:  # one slot in ten is contested by a second request
                 pairs.append((str(accepted(role).id), str(slot.id)))
     await db.dispose()
-    half = len(pairs) // 2
-    return pairs[:half], pairs[half:]
+    lists, start = [], 0
+    for size in sizes:
+        end = start + len(pairs) * size // sum(sizes)
+        lists.append(pairs[start:end])
+        start = end
+    return lists
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (0 if it is gone or not on this machine)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+class CpuMeter:
+    """CPU spent by everything a booking uses, whatever else runs on the machine: the server
+    processes, this database's PostgreSQL backends (when PostgreSQL is local) and this process
+    (the client). CPU per booking compares API and bare on a busy machine, where rates swing."""
+
+    def __init__(self, server_pid: int, dsn: str, database: str) -> None:
+        self.server_pid, self.dsn, self.database = server_pid, dsn, database
+
+    async def total(self) -> float:
+        connection = await asyncpg.connect(self.dsn)
+        try:
+            backends = [
+                row["pid"]
+                for row in await connection.fetch(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> "
+                    "pg_backend_pid()",
+                    self.database,
+                )
+            ]
+        finally:
+            await connection.close()
+        server = [self.server_pid, *_children(self.server_pid)]
+        return sum(_cpu_seconds(pid) for pid in [*server, *backends]) + time.process_time()
 
 
 def _free_port() -> int:
@@ -138,8 +193,9 @@ def _free_port() -> int:
 @asynccontextmanager
 async def api_server(
     url: str, clients: int, workers: int
-) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str]]]:
-    """The real service in its own processes (as deployed), and a logged-in HTTP client."""
+) -> AsyncIterator[tuple[aiohttp.ClientSession, str, dict[str, str], int]]:
+    """The real service in its own processes (as deployed), and a logged-in HTTP client
+    (aiohttp: the load generator shares the cores, and its cost is not the service's)."""
     port = _free_port()
     env = {
         **os.environ,
@@ -164,32 +220,54 @@ async def api_server(
         str(workers),
         env=env,
         cwd=ROOT,
+        stdout=SERVER_LOG.open("w"),  # the service logs each request (and any error) here
     )
+    base = f"http://127.0.0.1:{port}"
     try:
-        limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}", timeout=30, limits=limits
-        ) as http:
+        connector = aiohttp.TCPConnector(limit=clients)
+        timeout = aiohttp.ClientTimeout(total=60)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
             for _ in range(300):
                 try:
-                    if (await http.get("/health")).status_code == 200:
-                        break
-                except httpx.TransportError:
+                    async with http.get(f"{base}/health") as response:
+                        if response.status == 200:
+                            break
+                except aiohttp.ClientError:
                     pass
                 await asyncio.sleep(0.1)
-            login = await http.post(
-                "/api/auth/login", json={"username": "bs.xa1", "password": DEMO_PASSWORD}
-            )
-            yield http, {"Authorization": f"Bearer {login.json()['access_token']}"}
+            async with http.post(
+                f"{base}/api/auth/login", json={"username": "bs.xa1", "password": DEMO_PASSWORD}
+            ) as response:
+                token = (await response.json())["access_token"]
+            yield http, base, {"Authorization": f"Bearer {token}"}, server.pid
     finally:
         server.terminate()
         await asyncio.wait_for(server.wait(), timeout=30)
 
 
-async def api_round(
-    http: httpx.AsyncClient, headers: dict[str, str], work: list[tuple[str, str]], clients: int
+async def api_book(
+    http: aiohttp.ClientSession, base: str, headers: dict[str, str], request_id: str, slot_id: str
+) -> bool:
+    """One booking through the API: True if booked, False if the slot was taken (409)."""
+    async with http.post(
+        f"{base}/api/appointments",
+        json={"request_id": request_id, "slot_id": slot_id},
+        headers=headers,
+    ) as response:
+        body = await response.read()
+        if response.status not in (201, 409):
+            raise RuntimeError(f"unexpected {response.status}: {body.decode()}")
+        return response.status == 201
+
+
+Book = Callable[[str, str], Awaitable[bool]]
+
+
+async def closed_loop(
+    book: Book, work: list[tuple[str, str]], clients: int
 ) -> tuple[int, int, float, list[float]]:
-    """Book ``work`` through POST /api/appointments with ``clients`` concurrent clients."""
+    """``clients`` concurrent clients, each booking the next item as soon as its last one is
+    answered: (booked, refused, seconds, latencies)."""
     queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
     for item in work:
         queue.put_nowait(item)
@@ -201,27 +279,47 @@ async def api_round(
         while not queue.empty():
             request_id, slot_id = queue.get_nowait()
             began = time.perf_counter()
-            response = await http.post(
-                "/api/appointments",
-                json={"request_id": request_id, "slot_id": slot_id},
-                headers=headers,
-            )
-            latencies.append(time.perf_counter() - began)
-            if response.status_code == 201:
+            if await book(request_id, slot_id):
                 booked += 1
-            elif response.status_code == 409:
-                rejected += 1
             else:
-                raise RuntimeError(f"unexpected {response.status_code}: {response.text}")
+                rejected += 1
+            latencies.append(time.perf_counter() - began)
 
     began = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(clients)))
     return booked, rejected, time.perf_counter() - began, latencies
 
 
+async def paced(
+    book: Book, work: list[tuple[str, str]], clients: int, rate: float
+) -> tuple[int, float, list[float]]:
+    """``clients`` clients together offering ``rate`` bookings/s on a fixed schedule; each
+    latency runs from the booking's scheduled start (a late start is counted, not hidden)."""
+    began = time.perf_counter() + 0.2
+    schedule = asyncio.Queue[tuple[float, tuple[str, str]]]()
+    for index, item in enumerate(work):
+        schedule.put_nowait((began + index / rate, item))
+    latencies: list[float] = []
+    booked = 0
+
+    async def client() -> None:
+        nonlocal booked
+        while not schedule.empty():
+            due, (request_id, slot_id) = schedule.get_nowait()
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            booked += await book(request_id, slot_id)
+            latencies.append(time.perf_counter() - due)
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return booked, time.perf_counter() - began, latencies
+
+
 BARE_SQL = {
-    "request": "SELECT status, patient_id, requester_id, requesting_organization_id, specialty_id, "
-    "target_organization_id, assigned_practitioner_id, priority FROM consult_request WHERE id = $1",
+    # The request and its specialist's accounts in one query, as the service reads them.
+    "request": "SELECT r.status, r.patient_id, r.requester_id, r.requesting_organization_id, "
+    "r.specialty_id, r.target_organization_id, r.assigned_practitioner_id, r.priority, "
+    "a.id AS account FROM consult_request r LEFT JOIN user_account a "
+    "ON a.practitioner_id = r.assigned_practitioner_id WHERE r.id = $1",
     "claim": "UPDATE slot SET status = 'booked', hold_until = NULL, held_by = NULL, updated_at = $2 "
     "WHERE id = $1 AND starts_at > $2 AND status = 'free' RETURNING practitioner_id, "
     "practitioner_role_id, specialty_id, organization_id, starts_at, ends_at",
@@ -235,7 +333,6 @@ BARE_SQL = {
     "'user', $3, 'bench', $4)",
     "timer": "INSERT INTO timer (id, kind, subject_id, due_at, state, attempts, payload, created_at) "
     "VALUES ($1, $2, $3, $4, 'pending', 0, $5::jsonb, $6)",
-    "accounts": "SELECT id FROM user_account WHERE practitioner_id = $1",
     "notification": "INSERT INTO notification (id, recipient_id, channel, kind, subject_id, params, "
     "state, attempts, next_attempt_at, created_at) VALUES ($1, $2, 'in_app', 'appointment.booked', "
     "$3, $4::jsonb, 'pending', 0, $5, $5)",
@@ -253,9 +350,12 @@ BARE_SQL = {
 async def bare_book(
     connection: asyncpg.Connection, request_id: str, slot_id: str, actor: uuid.UUID
 ) -> bool:
+    """One booking: the service's rows and statement count (one statement per table, several
+    rows where it writes several) with no framework in between."""
     now = datetime.now(UTC)
     async with connection.transaction():
-        request = await connection.fetchrow(BARE_SQL["request"], uuid.UUID(request_id))
+        rows = await connection.fetch(BARE_SQL["request"], uuid.UUID(request_id))
+        request = rows[0]
         slot = await connection.fetchrow(BARE_SQL["claim"], uuid.UUID(slot_id), now)
         if slot is None:
             return False
@@ -285,13 +385,7 @@ async def bare_book(
                 for t in rules.appointment_timers(slot["starts_at"], now)
             ],
         )
-        recipients = [
-            request["requester_id"],
-            *(
-                row["id"]
-                for row in await connection.fetch(BARE_SQL["accounts"], slot["practitioner_id"])
-            ),
-        ]
+        recipients = [request["requester_id"], *(r["account"] for r in rows if r["account"])]
         room = uuid.uuid4()
         await connection.execute(
             BARE_SQL["room"],
@@ -315,13 +409,6 @@ async def bare_book(
             BARE_SQL["notification"],
             [(uuid.uuid4(), r, appointment, params, now) for r in recipients],
         )
-        await bench_booking_fhir.write_versions(
-            connection,
-            now,
-            bench_booking_fhir.booking_resources(
-                request_id, slot_id, str(appointment), str(request["patient_id"]), slot
-            ),
-        )
         await connection.execute(
             BARE_SQL["audit"],
             uuid.uuid4(),
@@ -332,29 +419,30 @@ async def bare_book(
             secrets.token_hex(8),
             f"slot {slot_id}",
         )
+        await bench_booking_fhir.write_versions(
+            connection,
+            now,
+            bench_booking_fhir.booking_resources(
+                request_id, slot_id, str(appointment), str(request["patient_id"]), slot
+            ),
+        )
     return True
 
 
-async def bare_round(
-    pool: asyncpg.Pool, work: list[tuple[str, str]], clients: int
-) -> tuple[int, float]:
-    """The same bookings as rows written with bare asyncpg, same concurrency."""
+@asynccontextmanager
+async def bare_client(dsn: str, clients: int) -> AsyncIterator[Book]:
+    """Bookings as rows written with bare asyncpg from a pool as large as the client count."""
     actor = uuid.uuid4()
-    queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
-    for item in work:
-        queue.put_nowait(item)
-    booked = 0
+    pool = await asyncpg.create_pool(dsn, min_size=clients, max_size=clients)
 
-    async def client() -> None:
-        nonlocal booked
+    async def book(request_id: str, slot_id: str) -> bool:
         async with pool.acquire() as connection:
-            while not queue.empty():
-                if await bare_book(connection, *queue.get_nowait(), actor):
-                    booked += 1
+            return await bare_book(connection, request_id, slot_id, actor)
 
-    began = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(clients)))
-    return booked, time.perf_counter() - began
+    try:
+        yield book
+    finally:
+        await pool.close()
 
 
 async def double_bookings(dsn: str) -> int:
@@ -374,6 +462,11 @@ async def double_bookings(dsn: str) -> int:
         await connection.close()
 
 
+def percentile(latencies: list[float], share: float) -> float:
+    ordered = sorted(latencies)
+    return round(ordered[min(len(ordered) - 1, int(len(ordered) * share))] * 1000, 1)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--bookings", type=int, default=1500, help="per kind (API, bare)")
@@ -383,59 +476,108 @@ async def main() -> None:
     )
     parser.add_argument("--round", type=int, default=150, help="bookings per alternating round")
     parser.add_argument("--seconds", type=float, default=60, help="time bound for all rounds")
+    parser.add_argument(
+        "--paced-share", type=float, default=0.5, help="paced rate, as a share of the API rate"
+    )
+    parser.add_argument("--paced-seconds", type=float, default=10, help="per kind")
     args = parser.parse_args()
     name = f"th_bench_{secrets.token_hex(4)}"
     await _admin(f'CREATE DATABASE "{name}"')
     try:
-        url = _url(name)
+        url, dsn = _url(name), _url(name, "postgresql")
         await asyncio.to_thread(upgrade, url)
-        api_work, bare_work = await prepare(url, args.bookings)
+        paced_size = max(200, args.bookings // 3)
+        api_work, bare_work, api_paced, bare_paced = await prepare(
+            url, [args.bookings, args.bookings, paced_size, paced_size]
+        )
         print(f"prepared {len(api_work)} + {len(bare_work)} bookings; {args.clients} clients")
         # API and bare rounds alternate, so that both see the same load on a shared machine.
         api_booked = rejected = bare_booked = 0
         api_s = bare_s = 0.0
-        latencies: list[float] = []
+        api_latencies: list[float] = []
+        bare_latencies: list[float] = []
         deadline = time.perf_counter() + args.seconds
-        pool = await asyncpg.create_pool(
-            _url(name, "postgresql"), min_size=args.clients, max_size=args.clients
-        )
-        async with api_server(url, args.clients, args.workers) as (http, headers):
-            await api_round(http, headers, api_work[:64], args.clients)  # warm up
-            await bare_round(pool, bare_work[:64], args.clients)
+        async with (
+            api_server(url, args.clients, args.workers) as (http, base, headers, server_pid),
+            bare_client(dsn, args.clients) as bare,
+        ):
+
+            async def api(request_id: str, slot_id: str) -> bool:
+                return await api_book(http, base, headers, request_id, slot_id)
+
+            await closed_loop(api, api_work[:64], args.clients)  # warm up
+            await closed_loop(bare, bare_work[:64], args.clients)
+            meter = CpuMeter(server_pid, dsn, name)
+            api_cpu = bare_cpu = 0.0
+            bare_attempts = 0
             for start in range(64, len(api_work), args.round):
                 if time.perf_counter() > deadline:
                     break
-                booked, refused, seconds, times = await api_round(
-                    http, headers, api_work[start : start + args.round], args.clients
+                cpu = await meter.total()
+                booked, refused, seconds, times = await closed_loop(
+                    api, api_work[start : start + args.round], args.clients
                 )
+                api_cpu += await meter.total() - cpu
                 api_booked, rejected, api_s = (
                     api_booked + booked,
                     rejected + refused,
                     api_s + seconds,
                 )
-                latencies += times
-                booked, seconds = await bare_round(
-                    pool, bare_work[start : start + args.round], args.clients
+                api_latencies += times
+                cpu = await meter.total()
+                booked, refused, seconds, times = await closed_loop(
+                    bare, bare_work[start : start + args.round], args.clients
                 )
+                bare_cpu += await meter.total() - cpu
                 bare_booked, bare_s = bare_booked + booked, bare_s + seconds
-        await pool.close()
-        latencies.sort()
-        p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
-        api_rate, bare_rate = api_booked / api_s, bare_booked / bare_s
+                bare_attempts += booked + refused
+                bare_latencies += times
+            api_rate, bare_rate = api_booked / api_s, bare_booked / bare_s
+            offered = round(api_rate * args.paced_share, 1)
+            count = min(paced_size, int(offered * args.paced_seconds))
+            _, paced_s, api_paced_latencies = await paced(
+                api, api_paced[:count], args.clients, offered
+            )
+            _, _, bare_paced_latencies = await paced(
+                bare, bare_paced[:count], args.clients, offered
+            )
         print(
             f"api:  {api_booked} booked, {rejected} contested attempts refused (409), "
-            f"{api_s:.1f} s = {api_rate:.0f}/s; p50 {latencies[len(latencies) // 2] * 1000:.1f} ms,"
-            f" p99 {p99:.1f} ms"
+            f"{api_s:.1f} s = {api_rate:.0f}/s; p50 {percentile(api_latencies, 0.5)} ms, "
+            f"p99 {percentile(api_latencies, 0.99)} ms"
         )
-        print(f"bare: {bare_booked} booked, {bare_s:.1f} s = {bare_rate:.0f}/s")
-        doubles = await double_bookings(_url(name, "postgresql"))
+        print(
+            f"bare: {bare_booked} booked, {bare_s:.1f} s = {bare_rate:.0f}/s; "
+            f"p50 {percentile(bare_latencies, 0.5)} ms, p99 {percentile(bare_latencies, 0.99)} ms"
+        )
+        api_cpu_ms = round(api_cpu * 1000 / (api_booked + rejected), 1)
+        bare_cpu_ms = round(bare_cpu * 1000 / bare_attempts, 1)
+        print(
+            f"CPU per booking attempt (server + database backends + client): api {api_cpu_ms} ms,"
+            f" bare {bare_cpu_ms} ms"
+        )
+        print(
+            f"paced at {offered}/s offered ({count} bookings in {paced_s:.1f} s per kind): "
+            f"api p50 {percentile(api_paced_latencies, 0.5)} ms, "
+            f"p99 {percentile(api_paced_latencies, 0.99)} ms; "
+            f"bare p99 {percentile(bare_paced_latencies, 0.99)} ms"
+        )
+        doubles = await double_bookings(dsn)
         print(
             json.dumps(
                 {
                     "api_bookings_per_s": round(api_rate, 1),
                     "bare_bookings_per_s": round(bare_rate, 1),
                     "ratio": round(api_rate / bare_rate, 3),
-                    "p99_ms": round(p99, 1),
+                    "p99_ms": percentile(api_latencies, 0.99),
+                    "bare_p99_ms": percentile(bare_latencies, 0.99),
+                    "p99_ms_paced": percentile(api_paced_latencies, 0.99),
+                    "bare_p99_ms_paced": percentile(bare_paced_latencies, 0.99),
+                    "paced_offered_per_s": offered,
+                    "p50_ms": percentile(api_latencies, 0.5),
+                    "api_cpu_ms_per_booking": api_cpu_ms,
+                    "bare_cpu_ms_per_booking": bare_cpu_ms,
+                    "cpu_ratio": round(bare_cpu_ms / api_cpu_ms, 3),
                     "double_bookings": doubles,
                     "contested_409": rejected,
                     "clients": args.clients,

@@ -3,7 +3,9 @@ write-through (``telehealth.fhir.writethrough``) in ``scripts/bench_booking``.
 
 A booking changes four mapped rows: the new Appointment, its Slot, and the request (its
 ServiceRequest and Task). Each gets a version: head row (insert or conditional move), history
-row, and its search values replaced.
+row, and its search values replaced; as in ``telehealth.fhir.store``, five statements for all
+four: the heads read, one upsert of the heads (moved only from the version read), the history
+rows, the old search values deleted, the new ones inserted.
 """
 
 from __future__ import annotations
@@ -17,14 +19,18 @@ import asyncpg
 from telehealth.fhir.search_params import extract_values
 
 FHIR_SQL = {
-    "head": "SELECT version_id FROM fhir_resource WHERE resource_type = $1 AND resource_id = $2",
-    "insert_head": "INSERT INTO fhir_resource (resource_type, resource_id, version_id, "
-    "last_updated, deleted, text) VALUES ($1, $2, $3, $4, false, $5)",
-    "move_head": "UPDATE fhir_resource SET version_id = $3, last_updated = $4, text = $5 "
-    "WHERE resource_type = $1 AND resource_id = $2 AND version_id = $6",
+    "heads": "SELECT resource_type, resource_id, version_id FROM fhir_resource "
+    "WHERE (resource_type, resource_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+    "move_heads": "INSERT INTO fhir_resource (resource_type, resource_id, version_id, "
+    "last_updated, deleted, text) SELECT t, i, v, $4, false, x "
+    "FROM unnest($1::text[], $2::text[], $3::int[], $5::text[]) AS h(t, i, v, x) "
+    "ON CONFLICT (resource_type, resource_id) DO UPDATE SET version_id = excluded.version_id, "
+    "last_updated = excluded.last_updated, deleted = excluded.deleted, text = excluded.text "
+    "WHERE fhir_resource.version_id = excluded.version_id - 1 RETURNING resource_id",
     "version": "INSERT INTO fhir_resource_version (resource_type, resource_id, version_id, "
     "last_updated, deleted, text) VALUES ($1, $2, $3, $4, false, $5)",
-    "unindex": "DELETE FROM fhir_search_value WHERE resource_type = $1 AND resource_id = $2",
+    "unindex": "DELETE FROM fhir_search_value WHERE (resource_type, resource_id) IN "
+    "(SELECT * FROM unnest($1::text[], $2::text[]))",
     "index": "INSERT INTO fhir_search_value (resource_type, resource_id, param, system, value) "
     "VALUES ($1, $2, $3, $4, $5)",
 }
@@ -90,22 +96,33 @@ def booking_resources(
 async def write_versions(
     connection: asyncpg.Connection, now: datetime, resources: list[dict[str, Any]]
 ) -> None:
-    for resource in resources:
-        key = (resource["resourceType"], resource["id"])
-        current = await connection.fetchval(FHIR_SQL["head"], *key)
-        version = (current or 0) + 1
-        text = json.dumps(
+    types = [r["resourceType"] for r in resources]
+    ids = [r["id"] for r in resources]
+    heads = {
+        (row["resource_type"], row["resource_id"]): row["version_id"]
+        for row in await connection.fetch(FHIR_SQL["heads"], types, ids)
+    }
+    versions = [heads.get((t, i), 0) + 1 for t, i in zip(types, ids, strict=True)]
+    texts = [
+        json.dumps(
             {**resource, "meta": {"versionId": str(version), "lastUpdated": now.isoformat()}},
             ensure_ascii=False,
             separators=(",", ":"),
         )
-        if current is None:
-            await connection.execute(FHIR_SQL["insert_head"], *key, version, now, text)
-        else:
-            await connection.execute(FHIR_SQL["move_head"], *key, version, now, text, current)
-        await connection.execute(FHIR_SQL["version"], *key, version, now, text)
-        await connection.execute(FHIR_SQL["unindex"], *key)
-        await connection.executemany(
-            FHIR_SQL["index"],
-            [(*key, param, system, value) for param, system, value in extract_values(resource)],
-        )
+        for resource, version in zip(resources, versions, strict=True)
+    ]
+    moved = await connection.fetch(FHIR_SQL["move_heads"], types, ids, versions, now, texts)
+    if len(moved) != len(resources):
+        raise RuntimeError("a FHIR head moved meanwhile")
+    await connection.executemany(
+        FHIR_SQL["version"], list(zip(types, ids, versions, [now] * len(ids), texts, strict=True))
+    )
+    await connection.execute(FHIR_SQL["unindex"], types, ids)
+    await connection.executemany(
+        FHIR_SQL["index"],
+        [
+            (resource["resourceType"], resource["id"], param, system, value)
+            for resource in resources
+            for param, system, value in extract_values(resource)
+        ],
+    )

@@ -9,17 +9,23 @@ half-way, and foreign keys are switched on.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, event
+from sqlalchemy import JSON, DateTime, Table, event, insert
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.types import TypeDecorator
+from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.errors import Conflict, InvalidInput, Unavailable
@@ -147,3 +153,26 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """A model's Core table: statements on it skip the ORM's per-row bookkeeping."""
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
+
+
+async def core_connection(session: AsyncSession) -> AsyncConnection:
+    """The session's connection, for Core statements on hot paths (multi-row INSERTs,
+    ``RETURNING``): no ORM objects to build or flush. Pending ORM changes are flushed first,
+    so that the statements may refer to them. The FHIR write-through does not see what is
+    written this way (``telehealth.fhir.writethrough.record_written`` tells it)."""
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
+    return await session.connection()
+
+
+async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Write rows with one Core INSERT (one round trip, however many rows) in the session's
+    transaction. No ORM defaults apply: every row names the same columns, the others are NULL."""
+    if rows:
+        await (await core_connection(session)).execute(insert(table), list(rows))

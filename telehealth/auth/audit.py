@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -19,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from telehealth.auth.access import check_account_admin
 from telehealth.auth.models import AuditEvent, AuditOutcome
 from telehealth.auth.principal import Caller
-from telehealth.db import Database
+from telehealth.db import Database, insert_rows, table_of
 from telehealth.errors import (
     InvalidInput,
     NotAuthenticated,
@@ -27,26 +28,32 @@ from telehealth.errors import (
     PermissionDenied,
     TelehealthError,
 )
-from telehealth.timeutil import as_utc
+from telehealth.models import new_id
+from telehealth.timeutil import as_utc, utcnow
+
+_AUDIT = table_of(AuditEvent)
 
 
-def _events(caller: Caller, outcome: AuditOutcome, failure: str | None) -> list[AuditEvent]:
+def _event_rows(caller: Caller, outcome: AuditOutcome, failure: str | None) -> list[dict[str, Any]]:
     principal = caller.principal
+    now = utcnow()
     return [
-        AuditEvent(
-            actor_kind=principal.kind,
-            actor_id=str(principal.id),
-            actor_name=principal.name[:120],
-            action=note.action,
-            entity_type=note.entity_type,
-            entity_id=note.entity_id,
-            patient_id=note.patient_id,
-            outcome=outcome,
-            ip=caller.ip,
-            user_agent=(caller.user_agent or "")[:300] or None,
-            request_id=caller.request_id,
-            detail=(failure or note.detail or "")[:500] or None,
-        )
+        {
+            "id": new_id(),
+            "recorded_at": now,
+            "actor_kind": principal.kind,
+            "actor_id": str(principal.id),
+            "actor_name": principal.name[:120],
+            "action": note.action,
+            "entity_type": note.entity_type,
+            "entity_id": note.entity_id,
+            "patient_id": note.patient_id,
+            "outcome": outcome,
+            "ip": caller.ip,
+            "user_agent": (caller.user_agent or "")[:300] or None,
+            "request_id": caller.request_id,
+            "detail": (failure or note.detail or "")[:500] or None,
+        }
         for note in caller.notes
     ]
 
@@ -57,13 +64,14 @@ async def audited_unit_of_work(db: Database, caller: Caller) -> AsyncIterator[As
     try:
         async with db.unit_of_work() as session:
             yield session
-            session.add_all(_events(caller, AuditOutcome.SUCCESS, None))
+            # One multi-row Core INSERT (every request writes these; no ORM objects to flush).
+            await insert_rows(session, _AUDIT, _event_rows(caller, AuditOutcome.SUCCESS, None))
     except TelehealthError as exc:
         if caller.notes:
             refused = isinstance(exc, PermissionDenied | NotFound | NotAuthenticated)
             outcome = AuditOutcome.DENIED if refused else AuditOutcome.FAILED
             async with db.unit_of_work() as session:
-                session.add_all(_events(caller, outcome, exc.detail))
+                await insert_rows(session, _AUDIT, _event_rows(caller, outcome, exc.detail))
         raise
 
 

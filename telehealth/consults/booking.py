@@ -1,29 +1,32 @@
 """Booking: a slot taken for an accepted request, exactly once, whatever the load.
 
-The slot is claimed with a conditional ``UPDATE slot ... WHERE status = 'free'``; the
-appointment insert is then checked by the database (one active appointment per slot, no
-overlap for one practitioner). Whoever loses any of these gets 409 "slot no longer
-available" and the transaction, with everything it wrote, is rolled back.
+The slot is claimed and the appointment inserted under the database's rules
+(``slot_taking``); whoever loses gets 409 "slot no longer available" and the transaction, with
+everything it wrote, is rolled back. What a booking writes beside the appointment:
+``booking_effects``. Appointments' later life (reschedule, cancel, no-show, start, complete)
+is here too.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
-from typing import Any, NoReturn
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import bindparam, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.auth.access import check_consult_action, check_consult_read
 from telehealth.auth.models import UserAccount
-from telehealth.auth.principal import Caller, Principal
+from telehealth.auth.principal import Caller
 from telehealth.availability.models import Slot, SlotStatus
 from telehealth.availability.service import SLOT_TAKEN, search_slots
 from telehealth.consults import rules
+from telehealth.consults.booking_effects import write_appointment_side_effects
 from telehealth.consults.models import (
     Appointment,
     AppointmentStatus,
@@ -31,69 +34,37 @@ from telehealth.consults.models import (
     ConsultStatus,
     Priority,
 )
-from telehealth.consults.participants import booked_participants, sync_room
 from telehealth.consults.service import (
     caller_services,
     load_request,
     parties,
-    practitioner_accounts,
     release_appointment_of,
     transition,
 )
+from telehealth.consults.slot_taking import claim_slot, insert_appointment
+from telehealth.directory.models import Specialty
 from telehealth.errors import Conflict, InvalidInput, InvalidTransition, NotFound
-from telehealth.notifications.service import notify
-from telehealth.scheduling.service import cancel_timers, schedule
+from telehealth.fhir.writethrough import keep_for_mapping
+from telehealth.scheduling.service import cancel_timers
 from telehealth.settings import Settings
 from telehealth.timeutil import utcnow
 
-
-async def _claim_slot(
-    session: AsyncSession, slot_id: uuid.UUID, principal: Principal, now: datetime
-) -> Any:
-    """Take a free slot (or one the caller holds, or whose hold ran out) in one statement."""
-    result = await session.exec(
-        update(Slot)
-        .where(
-            col(Slot.id) == slot_id,
-            col(Slot.starts_at) > now,
-            or_(
-                col(Slot.status) == SlotStatus.FREE,
-                and_(
-                    col(Slot.status) == SlotStatus.HELD,
-                    or_(col(Slot.held_by) == principal.id, col(Slot.hold_until) < now),
-                ),
-            ),
-        )
-        .values(status=SlotStatus.BOOKED, hold_until=None, held_by=None, updated_at=now)
-        .returning(
-            col(Slot.practitioner_id),
-            col(Slot.practitioner_role_id),
-            col(Slot.specialty_id),
-            col(Slot.organization_id),
-            col(Slot.starts_at),
-            col(Slot.ends_at),
-        )
-        .execution_options(synchronize_session=False)
+_REQUESTER = aliased(UserAccount)
+# The request, its specialist's accounts, and the rows its FHIR resources name (requester's
+# account, specialty), in one query.
+_REQUEST_WITH_ACCOUNTS = (
+    select(ConsultRequest, UserAccount.id, _REQUESTER, Specialty)
+    .join(_REQUESTER, col(_REQUESTER.id) == col(ConsultRequest.requester_id))
+    .outerjoin(Specialty, col(Specialty.id) == col(ConsultRequest.specialty_id))
+    .outerjoin(
+        UserAccount,
+        col(UserAccount.practitioner_id) == col(ConsultRequest.assigned_practitioner_id),
     )
-    slot = result.first()
-    if slot is None:
-        await _explain_unclaimable(session, slot_id, now)
-    return slot
+    .where(col(ConsultRequest.id) == bindparam("request_id"))
+)
 
 
-async def _explain_unclaimable(
-    session: AsyncSession, slot_id: uuid.UUID, now: datetime
-) -> NoReturn:
-    """Why a slot could not be claimed (only the losing path pays for this query)."""
-    starts_at = (await session.exec(select(Slot.starts_at).where(Slot.id == slot_id))).first()
-    if starts_at is None:
-        raise NotFound("No such slot")
-    if starts_at <= now:
-        raise InvalidInput.for_field("slot_id", "the slot has already begun")
-    raise Conflict(SLOT_TAKEN)
-
-
-def _check_fits(request: ConsultRequest, slot: Any) -> dict[str, Any]:
+def _check_fits(request: ConsultRequest, slot: Slot) -> dict[str, Any]:
     """The slot must be of the request's specialty and hospital; a routine request is booked
     with the specialist who accepted it, an urgent one with whoever is soonest (reassigned)."""
     if slot.specialty_id != request.specialty_id or request.target_organization_id not in (
@@ -113,59 +84,17 @@ def _check_fits(request: ConsultRequest, slot: Any) -> dict[str, Any]:
     }
 
 
-async def _write_appointment_side_effects(
-    session: AsyncSession,
-    request: ConsultRequest,
-    appointment: Appointment,
-    kind: str,
-    now: datetime,
-    settings: Settings | None,
-    accounts: Sequence[uuid.UUID] | None = None,
-) -> None:
-    """Timers, room and notifications of a (re)booked appointment; ``accounts`` are the
-    specialist's user accounts when the caller has them already (one query fewer)."""
-    if accounts is None:
-        accounts = await practitioner_accounts(session, appointment.practitioner_id)
-    s = settings or Settings()
-    planned = rules.appointment_timers(
-        appointment.starts_at,
-        now,
-        s.reminder_leads_min,
-        timedelta(seconds=s.room_open_before_s),
-        timedelta(seconds=s.no_show_after_s),
-    )
-    for timer in planned:
-        schedule(session, timer.kind, appointment.id, timer.due_at, timer.payload)
-    await sync_room(session, appointment, booked_participants(request.requester_id, accounts), s)
-    params = {"starts_at": appointment.starts_at.isoformat(), "request_id": str(request.id)}
-    for recipient in [request.requester_id, *accounts]:
-        notify(session, kind, recipient_id=recipient, subject_id=appointment.id, params=params)
-
-
-async def _flush_or_slot_taken(session: AsyncSession) -> None:
-    try:
-        await session.flush()
-    except IntegrityError as exc:
-        raise Conflict(SLOT_TAKEN) from exc
-
-
 async def _request_with_specialist_accounts(
     session: AsyncSession, request_id: uuid.UUID
 ) -> tuple[ConsultRequest, list[uuid.UUID]]:
-    """The request and its assigned specialist's accounts, in one query."""
-    rows = (
-        await session.exec(
-            select(ConsultRequest, UserAccount.id)
-            .outerjoin(
-                UserAccount,
-                col(UserAccount.practitioner_id) == col(ConsultRequest.assigned_practitioner_id),
-            )
-            .where(ConsultRequest.id == request_id)
-        )
-    ).all()
+    """The request and its assigned specialist's accounts, in one query; the rows its FHIR
+    resources name are kept for the write-through (no query for them at commit)."""
+    rows = (await session.exec(_REQUEST_WITH_ACCOUNTS, params={"request_id": request_id})).all()
     if not rows:
         raise NotFound("No such consult request, or not one you have access to")
-    return rows[0][0], [account for _, account in rows if account is not None]
+    request, _, requester, specialty = rows[0]
+    keep_for_mapping(session, requester, specialty)
+    return request, [row[1] for row in rows if row[1] is not None]
 
 
 async def book_slot(
@@ -182,7 +111,7 @@ async def book_slot(
     check_consult_action(principal, "book", parties(request), services)
     rules.next_status("schedule", request.status)
     now = utcnow()
-    slot = await _claim_slot(session, slot_id, principal, now)
+    slot = await claim_slot(session, slot_id, principal, now)
     reassignment = _check_fits(request, slot)
     appointment = Appointment(
         request_id=request.id,
@@ -194,10 +123,9 @@ async def book_slot(
         ends_at=slot.ends_at,
         booked_by=principal.id,
     )
-    session.add(appointment)
-    await _flush_or_slot_taken(session)
+    await insert_appointment(session, appointment)
     await transition(session, principal, request, "schedule", **reassignment)
-    await _write_appointment_side_effects(
+    await write_appointment_side_effects(
         session,
         request,
         appointment,
@@ -251,7 +179,7 @@ async def reschedule(
     if slot_id == appointment.slot_id:
         raise InvalidInput.for_field("slot_id", "is the slot the appointment is in already")
     now = utcnow()
-    slot = await _claim_slot(session, slot_id, caller.principal, now)
+    slot = await claim_slot(session, slot_id, caller.principal, now)
     reassignment = _check_fits(request, slot)
     old_slot = appointment.slot_id
     try:
@@ -283,7 +211,7 @@ async def reschedule(
     )
     await transition(session, caller.principal, request, "reschedule", reason, **reassignment)
     await cancel_timers(session, appointment.id)
-    await _write_appointment_side_effects(
+    await write_appointment_side_effects(
         session, request, appointment, "appointment.rescheduled", now, settings
     )
     return appointment

@@ -6,11 +6,13 @@ expected`` plus a row in ``consult_transition``, so two people acting at once ca
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import Update, bindparam, insert, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -36,9 +38,11 @@ from telehealth.consults.models import (
     ConsultTransition,
 )
 from telehealth.consults.schemas import ConsultCreate
+from telehealth.db import core_connection, table_of
 from telehealth.directory.models import FacilityLevel, Organization, Patient, PractitionerRole
 from telehealth.directory.service import specialty_by_code
 from telehealth.errors import InvalidInput, InvalidTransition, NotFound
+from telehealth.fhir.writethrough import record_written
 from telehealth.models import new_id
 from telehealth.notifications.service import notify
 from telehealth.scheduling.service import cancel_timers, schedule
@@ -47,6 +51,9 @@ from telehealth.terminology import icd10
 from telehealth.timeutil import utcnow
 
 ESCALATE = "request.escalate"
+_REQUESTS = table_of(ConsultRequest)
+_TRANSITIONS = table_of(ConsultTransition)
+_INSERT_TRANSITION = insert(_TRANSITIONS)
 
 
 def parties(request: ConsultRequest) -> ConsultParties:
@@ -78,6 +85,21 @@ async def load_request(session: AsyncSession, request_id: uuid.UUID) -> ConsultR
     return request
 
 
+@functools.cache
+def _transition_statement(changed: tuple[str, ...]) -> Update:
+    """The conditional UPDATE of a transition that also sets ``changed`` columns, built once
+    per set of columns (executing a prepared statement costs a third less CPU)."""
+    return (
+        update(_REQUESTS)
+        .where(
+            _REQUESTS.c.id == bindparam("request_id"),
+            _REQUESTS.c.status == bindparam("expected"),
+        )
+        .values({name: bindparam(f"set_{name}") for name in ("status", "updated_at", *changed)})
+        .returning(*_REQUESTS.c)
+    )
+
+
 async def transition(
     session: AsyncSession,
     actor: Principal | None,
@@ -91,13 +113,22 @@ async def transition(
     expected = request.status
     target = rules.next_status(action, expected, reason)
     now = utcnow()
-    result = await session.exec(
-        update(ConsultRequest)
-        .where(col(ConsultRequest.id) == request.id, col(ConsultRequest.status) == expected)
-        .values(status=target, updated_at=now, **changes)
-        .execution_options(synchronize_session="evaluate")
-    )
-    if result.rowcount != 1:
+    # Core statements: the new row comes back with RETURNING (no ORM bookkeeping, no second
+    # read), goes into the loaded request, and is handed to the FHIR write-through as it is.
+    connection = await core_connection(session)
+    row = (
+        await connection.execute(
+            _transition_statement(tuple(sorted(changes))),
+            {
+                "request_id": request.id,
+                "expected": expected,
+                "set_status": target,
+                "set_updated_at": now,
+                **{f"set_{name}": value for name, value in changes.items()},
+            },
+        )
+    ).first()
+    if row is None:
         current = (
             await session.exec(select(ConsultRequest.status).where(ConsultRequest.id == request.id))
         ).one()
@@ -105,20 +136,23 @@ async def transition(
             f"Yêu cầu vừa được thay đổi, hiện ở trạng thái '{current}' / the request changed "
             f"meanwhile and is now {current}; cannot {action}"
         )
-    # A Core insert: no ORM object to build or flush on the booking hot path.
-    await session.exec(
-        insert(ConsultTransition).values(
-            id=new_id(),
-            request_id=request.id,
-            action=action,
-            from_status=expected,
-            to_status=target,
-            actor_kind=actor.kind if actor else "system",
-            actor_id=actor.id if actor else None,
-            actor_name=actor.name[:120] if actor else None,
-            reason=reason,
-            at=now,
-        )
+    for name, value in row._mapping.items():
+        set_committed_value(request, name, value)
+    record_written(session, request)
+    await connection.execute(
+        _INSERT_TRANSITION,
+        {
+            "id": new_id(),
+            "request_id": request.id,
+            "action": action,
+            "from_status": expected,
+            "to_status": target,
+            "actor_kind": actor.kind if actor else "system",
+            "actor_id": actor.id if actor else None,
+            "actor_name": actor.name[:120] if actor else None,
+            "reason": reason,
+            "at": now,
+        },
     )
     return target
 

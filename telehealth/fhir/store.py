@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -57,28 +58,23 @@ def to_json(resource: Resource) -> str:
 
 
 def write_versions(session: Session, pending: Sequence[PendingVersion]) -> list[StoredVersion]:
-    """Add one version per pending resource: head row, history row and search values."""
+    """Add one version per pending resource: head row, history row and search values, in a
+    fixed number of statements whatever the count (a booking writes four resources)."""
     if not pending:
         return []
+    # One version per resource and transaction: a later state of the same resource wins.
+    latest = {(p.resource["resourceType"], p.resource["id"]): p for p in pending}
+    keys, pending = list(latest), list(latest.values())
     connection = session.connection()
     now = utcnow()
     now = now.replace(microsecond=now.microsecond // 1000 * 1000)
     stamp = instant(now)
-    keys = [(p.resource["resourceType"], p.resource["id"]) for p in pending]
     heads: dict[tuple[str, str], int] = {}
-    for resource_type in {t for t, _ in keys}:
-        ids = [i for t, i in keys if t == resource_type]
-        for chunk in range(0, len(ids), 500):
-            rows = connection.execute(
-                sa.select(col(FhirResource.resource_id), col(FhirResource.version_id)).where(
-                    col(FhirResource.resource_type) == resource_type,
-                    col(FhirResource.resource_id).in_(ids[chunk : chunk + 500]),
-                )
-            )
-            heads.update({(resource_type, rid): version for rid, version in rows})
+    for chunk in _chunks(keys):
+        found = connection.execute(_READ_HEADS, {"keys": chunk})
+        heads.update({(kind, rid): version for kind, rid, version in found})
 
     stored: list[StoredVersion] = []
-    new_heads: list[dict[str, Any]] = []
     for item, key in zip(pending, keys, strict=True):
         current = heads.get(key)
         if item.expected_version is not None and current != item.expected_version:
@@ -88,64 +84,81 @@ def write_versions(session: Session, pending: Sequence[PendingVersion]) -> list[
             )
         version = (current or 0) + 1
         resource = {**item.resource, "meta": {"versionId": str(version), "lastUpdated": stamp}}
-        text = to_json(resource)
-        row = {
-            "resource_type": key[0],
-            "resource_id": key[1],
-            "version_id": version,
-            "last_updated": now,
-            "deleted": item.deleted,
-            "text": text,
+        stored.append(StoredVersion(key[0], key[1], version, now, item.deleted, to_json(resource)))
+    rows = [
+        {
+            "resource_type": s.resource_type,
+            "resource_id": s.resource_id,
+            "version_id": s.version_id,
+            "last_updated": s.last_updated,
+            "deleted": s.deleted,
+            "text": s.text,
         }
-        if current is None:
-            new_heads.append(row)
-        else:
-            moved = connection.execute(
-                sa.update(FhirResource)
-                .where(
-                    col(FhirResource.resource_type) == key[0],
-                    col(FhirResource.resource_id) == key[1],
-                    col(FhirResource.version_id) == current,
-                )
-                .values(version_id=version, last_updated=now, deleted=item.deleted, text=text)
-            )
-            if moved.rowcount != 1:
-                raise Conflict(f"{key[0]}/{key[1]} was changed meanwhile; reload and retry")
-        heads[key] = version
-        stored.append(StoredVersion(key[0], key[1], version, now, item.deleted, text))
-
-    if new_heads:
-        connection.execute(sa.insert(FhirResource), new_heads)
-    connection.execute(
-        sa.insert(FhirResourceVersion),
-        [
-            {
-                "resource_type": s.resource_type,
-                "resource_id": s.resource_id,
-                "version_id": s.version_id,
-                "last_updated": s.last_updated,
-                "deleted": s.deleted,
-                "text": s.text,
-            }
-            for s in stored
-        ],
-    )
+        for s in stored
+    ]
+    _move_heads(connection, rows)
+    connection.execute(_INSERT_VERSIONS, rows)
     _reindex(connection, pending, keys)
     return stored
+
+
+def _chunks(keys: list[tuple[str, str]], size: int = 500) -> list[list[tuple[str, str]]]:
+    return [keys[start : start + size] for start in range(0, len(keys), size)]
+
+
+# Built once (executing a prepared statement skips most of its per-call Core work).
+_HEADS: sa.Table = FhirResource.__table__  # type: ignore[attr-defined]
+_SEARCH: sa.Table = FhirSearchValue.__table__  # type: ignore[attr-defined]
+_KEYS: Any = sa.bindparam("keys", expanding=True)  # [(resource_type, resource_id), ...]
+_READ_HEADS = sa.select(_HEADS.c.resource_type, _HEADS.c.resource_id, _HEADS.c.version_id).where(
+    sa.tuple_(_HEADS.c.resource_type, _HEADS.c.resource_id).in_(_KEYS)
+)
+_INSERT_VERSIONS = sa.insert(FhirResourceVersion.__table__)  # type: ignore[attr-defined]
+_UNINDEX = sa.delete(_SEARCH).where(
+    sa.tuple_(_SEARCH.c.resource_type, _SEARCH.c.resource_id).in_(_KEYS)
+)
+_INDEX = sa.insert(_SEARCH)
+
+
+def _upsert_heads(dialect: Any) -> Any:
+    """Insert new heads and move existing ones; a head moves only from the version it was
+    read at (``version_id = new - 1``), and only the rows written come back."""
+    insert = dialect.insert(_HEADS)
+    return (
+        insert.on_conflict_do_update(
+            index_elements=["resource_type", "resource_id"],
+            set_={
+                "version_id": insert.excluded.version_id,
+                "last_updated": insert.excluded.last_updated,
+                "deleted": insert.excluded.deleted,
+                "text": insert.excluded.text,
+            },
+            where=_HEADS.c.version_id == insert.excluded.version_id - 1,
+        )
+    ).returning(_HEADS.c.resource_type, _HEADS.c.resource_id)
+
+
+_UPSERT_HEADS = {"postgresql": _upsert_heads(postgresql), "sqlite": _upsert_heads(sqlite)}
+
+
+def _move_heads(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    """All heads in one statement (several rows of one executemany are sent as one INSERT);
+    a head that another writer moved first is not returned, and its writer gets 409."""
+    result = connection.execute(_UPSERT_HEADS[connection.dialect.name], rows)
+    moved = {(kind, rid) for kind, rid in result}
+    for row in rows:
+        if (row["resource_type"], row["resource_id"]) not in moved:
+            raise Conflict(
+                f"{row['resource_type']}/{row['resource_id']} was changed meanwhile; "
+                "reload and retry"
+            )
 
 
 def _reindex(
     connection: sa.Connection, pending: Sequence[PendingVersion], keys: list[tuple[str, str]]
 ) -> None:
-    for resource_type in {t for t, _ in keys}:
-        ids = [i for t, i in keys if t == resource_type]
-        for chunk in range(0, len(ids), 500):
-            connection.execute(
-                sa.delete(FhirSearchValue).where(
-                    col(FhirSearchValue.resource_type) == resource_type,
-                    col(FhirSearchValue.resource_id).in_(ids[chunk : chunk + 500]),
-                )
-            )
+    for chunk in _chunks(keys):
+        connection.execute(_UNINDEX, {"keys": chunk})
     values = [
         {
             "resource_type": key[0],
@@ -159,7 +172,7 @@ def _reindex(
         for param, system, value in extract_values(item.resource)
     ]
     if values:
-        connection.execute(sa.insert(FhirSearchValue), values)
+        connection.execute(_INDEX, values)
 
 
 def columns(table: type[FhirResource] | type[FhirResourceVersion]) -> tuple[Any, ...]:

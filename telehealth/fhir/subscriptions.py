@@ -148,22 +148,19 @@ def subscription_resource(subscription: FhirSubscription, _session: Session) -> 
     }
 
 
+_ACTIVE_SUBSCRIPTIONS = sa.select(FhirSubscription).where(
+    col(FhirSubscription.status) == "active",
+    col(FhirSubscription.resource_type).in_(sa.bindparam("types", expanding=True)),
+)  # built once: every write asks
+
+
 def queue_notifications(session: Session, stored: Sequence[StoredVersion]) -> int:
     """One webhook notification per (active subscription, matching new version), written in
     the transaction that made the version."""
     types = {s.resource_type for s in stored if not s.deleted}
     if not types:
         return 0
-    subscriptions = (
-        session.execute(
-            sa.select(FhirSubscription).where(
-                col(FhirSubscription.status) == "active",
-                col(FhirSubscription.resource_type).in_(sorted(types)),
-            )
-        )
-        .scalars()
-        .all()
-    )
+    subscriptions = session.execute(_ACTIVE_SUBSCRIPTIONS, {"types": sorted(types)}).scalars().all()
     queued = 0
     for subscription in subscriptions:
         _, pairs = parse_criteria(subscription.criteria)

@@ -7,7 +7,8 @@ with the new version (a FHIR create or update) calls ``flush_versions`` to write
 ORM-enabled ``update(Model)``/``delete(Model)`` statements (the conditional UPDATEs of the
 state machines) are caught by ``do_orm_execute``: the ids they will touch are selected first, in
 the same transaction, and those rows are reloaded and mapped at commit. Plain Core statements
-on the table (``sa.update(table)``) still bypass the hook.
+on the table (``sa.update(table)``) bypass the hook: hot paths that write with them (booking)
+call ``record_written`` with the row's final state instead, which costs no query.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from telehealth.fhir.subscriptions import queue_notifications
 
 _PENDING = "fhir_pending"
 _EXPECTED = "fhir_expected_versions"
+_LOADED = "fhir_loaded_while_mapping"
+_KEPT = "fhir_kept_for_mapping"
 
 
 def _collect_changes(session: Session, _flush_context: Any) -> None:
@@ -76,12 +79,53 @@ def _collect_bulk_changes(state: ORMExecuteState) -> None:
                 pending.setdefault(key, (None, False))
 
 
+def record_written(session: AsyncSession, row: Any, deleted: bool = False) -> None:
+    """A mapped row written with a Core statement, which no ORM event sees: map ``row`` (its
+    state after the write, e.g. from ``RETURNING``) at commit, without reading it back."""
+    pending: dict[tuple[type[Any], Any], tuple[Any, bool]] = session.sync_session.info.setdefault(
+        _PENDING, {}
+    )
+    pending[(type(row), row.id)] = (row, deleted)
+
+
+def keep_for_mapping(session: AsyncSession, *rows: Any) -> None:
+    """Rows already loaded that the mappers will look up (``session.get``) at commit: kept in
+    the session's (weak) identity map until then, so that those lookups cost no query."""
+    session.sync_session.info.setdefault(_KEPT, []).extend(r for r in rows if r is not None)
+
+
+def _keep_loaded(session: Session, instance: Any) -> None:
+    """While versions are mapped, rows the mappers load stay in the (weak) identity map, so that
+    the next mapper's ``session.get`` of the same row costs no query."""
+    loaded = session.info.get(_LOADED)
+    if loaded is not None:
+        loaded.append(instance)
+
+
 def write_pending(session: Session) -> list[StoredVersion]:
     """Map and store every mapped row changed since the last call, in this transaction."""
     if session.new or session.dirty or session.deleted:
         session.flush()
     pending: dict[tuple[type[Any], Any], tuple[Any, bool]] = session.info.pop(_PENDING, {})
     expected: dict[tuple[str, str], int] = session.info.pop(_EXPECTED, {})
+    if not pending:
+        return []
+    session.info[_LOADED] = []
+    try:
+        items = _map_pending(session, pending, expected)
+    finally:
+        session.info.pop(_LOADED, None)
+        session.info.pop(_KEPT, None)
+    stored = write_versions(session, items)
+    queue_notifications(session, stored)
+    return stored
+
+
+def _map_pending(
+    session: Session,
+    pending: dict[tuple[type[Any], Any], tuple[Any, bool]],
+    expected: dict[tuple[str, str], int],
+) -> list[PendingVersion]:
     items = []
     for (cls, row_id), (obj, deleted) in pending.items():
         if obj is None and not deleted:
@@ -99,9 +143,7 @@ def write_pending(session: Session) -> list[StoredVersion]:
                 continue
             key = (mapping.resource_type, resource["id"])
             items.append(PendingVersion(resource, deleted, expected.get(key)))
-    stored = write_versions(session, items)
-    queue_notifications(session, stored)
-    return stored
+    return items
 
 
 def _before_commit(session: Session) -> None:
@@ -158,3 +200,4 @@ def install_write_through() -> None:
         event.listen(Session, "after_flush", _collect_changes)
         event.listen(Session, "before_commit", _before_commit)
         event.listen(Session, "do_orm_execute", _collect_bulk_changes)
+        event.listen(Session, "loaded_as_persistent", _keep_loaded)

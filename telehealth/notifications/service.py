@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,9 +16,16 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.auth.access import check_account_admin
 from telehealth.auth.principal import Caller
+from telehealth.db import insert_rows, table_of
 from telehealth.errors import NotFound, PermissionDenied
+from telehealth.models import new_id
 from telehealth.notifications.messages import render
-from telehealth.notifications.models import Channel, Notification, WebhookSubscription
+from telehealth.notifications.models import (
+    Channel,
+    DeliveryState,
+    Notification,
+    WebhookSubscription,
+)
 from telehealth.timeutil import utcnow
 
 
@@ -42,6 +50,44 @@ def notify(
     )
     session.add(notification)
     return notification
+
+
+async def notify_people(
+    session: AsyncSession,
+    kind: str,
+    recipient_ids: Iterable[uuid.UUID],
+    *,
+    subject_id: uuid.UUID | None = None,
+    params: dict[str, Any] | None = None,
+) -> None:
+    """Queue one in-app message per person with one multi-row INSERT (the booking hot path)."""
+    now = utcnow()
+    await insert_rows(
+        session,
+        table_of(Notification),
+        [
+            {
+                "id": new_id(),
+                "recipient_id": recipient,
+                "address": None,
+                "channel": Channel.IN_APP,
+                "kind": kind,
+                "subject_id": subject_id,
+                "params": params or {},
+                "state": DeliveryState.PENDING,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "last_error": None,
+                "lease_until": None,
+                "claimed_by": None,
+                "subscription_id": None,
+                "created_at": now,
+                "sent_at": None,
+                "read_at": None,
+            }
+            for recipient in recipient_ids
+        ],
+    )
 
 
 async def notify_subscribers(

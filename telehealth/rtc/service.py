@@ -15,12 +15,14 @@ from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.auth.access import require_role
 from telehealth.auth.models import Role, UserAccount
 from telehealth.auth.principal import Caller
+from telehealth.db import core_connection, table_of
 from telehealth.errors import InvalidInput, NotFound, PermissionDenied
 from telehealth.rtc import rules
 from telehealth.rtc.credentials import JoinClaims, ice_servers, issue_join_token
@@ -36,6 +38,22 @@ from telehealth.settings import Settings
 from telehealth.timeutil import utcnow
 
 _DEFAULTS = Settings.model_fields
+_ROOMS = table_of(Room)
+_PARTICIPANTS = table_of(RoomParticipant)
+# Built once per dialect: a room if the appointment has none yet (its id returned if so), and
+# participants unless already in.
+_CREATE_ROOM = {
+    dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(_ROOMS)
+    .on_conflict_do_nothing(index_elements=["appointment_id"])
+    .returning(_ROOMS.c.id)
+    for dialect in (postgresql, sqlite)
+}
+_ADD_PARTICIPANTS = {
+    dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(_PARTICIPANTS).on_conflict_do_nothing(
+        index_elements=["room_id", "user_id"]
+    )
+    for dialect in (postgresql, sqlite)
+}
 
 
 @dataclass(frozen=True)
@@ -77,24 +95,30 @@ async def open_room_for(
     before = settings.room_open_before_s if settings else _DEFAULTS["room_open_before_s"].default
     grace = settings.room_grace_after_s if settings else _DEFAULTS["room_grace_after_s"].default
     window = rules.room_window(starts_at, ends_at, before, grace)
-    await session.exec(
-        dialect_insert(session, Room)
-        .values(
-            id=uuid.uuid4(),
-            appointment_id=appointment_id,
-            state=RoomState.SCHEDULED.value,
-            starts_at=starts_at,
-            ends_at=ends_at,
-            opens_at=window.opens_at,
-            closes_at=window.closes_at,
-            created_at=now,
-            updated_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["appointment_id"])
-    )
-    room = (
-        await session.exec(select(Room).where(col(Room.appointment_id) == appointment_id))
-    ).one()
+    values: dict[str, Any] = {
+        "id": uuid.uuid4(),
+        "appointment_id": appointment_id,
+        "state": RoomState.SCHEDULED,
+        "starts_at": starts_at,
+        "ends_at": ends_at,
+        "opens_at": window.opens_at,
+        "closes_at": window.closes_at,
+        "opened_at": None,
+        "ended_at": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    connection = await core_connection(session)
+    created = (await connection.execute(_CREATE_ROOM[connection.dialect.name], values)).first()
+    if created is not None:
+        # The row just written, made persistent in the session without reading it back.
+        room = Room(**values)
+        make_transient_to_detached(room)
+        session.add(room)
+    else:
+        room = (
+            await session.exec(select(Room).where(col(Room.appointment_id) == appointment_id))
+        ).one()
     if room.state != RoomState.ENDED and (room.starts_at, room.ends_at) != (starts_at, ends_at):
         room.starts_at, room.ends_at = starts_at, ends_at
         room.opens_at, room.closes_at = window.opens_at, window.closes_at
@@ -103,27 +127,36 @@ async def open_room_for(
             room.state = RoomState.SCHEDULED  # moved later before anyone joined
         session.add(room)
         await session.flush()
-    for spec in participants:
-        await _add_participant(session, room.id, spec, added_by=None)
+    await _add_participants(session, room.id, participants, added_by=None)
     if rules.should_open(room.state, window, now):
         await _open(session, room, now)
     return room
 
 
-async def _add_participant(
-    session: AsyncSession, room_id: uuid.UUID, spec: ParticipantSpec, added_by: uuid.UUID | None
+async def _add_participants(
+    session: AsyncSession,
+    room_id: uuid.UUID,
+    people: Sequence[ParticipantSpec],
+    added_by: uuid.UUID | None,
 ) -> None:
-    await session.exec(
-        dialect_insert(session, RoomParticipant)
-        .values(
-            id=uuid.uuid4(),
-            room_id=room_id,
-            user_id=spec.user_id,
-            role=spec.role.value,
-            added_by=added_by,
-            created_at=utcnow(),
-        )
-        .on_conflict_do_nothing(index_elements=["room_id", "user_id"])
+    """Everyone in one statement; those already in the room are left as they are."""
+    if not people:
+        return
+    now = utcnow()
+    connection = await core_connection(session)
+    await connection.execute(
+        _ADD_PARTICIPANTS[connection.dialect.name],
+        [
+            {
+                "id": uuid.uuid4(),
+                "room_id": room_id,
+                "user_id": spec.user_id,
+                "role": spec.role,
+                "added_by": added_by,
+                "created_at": now,
+            }
+            for spec in people
+        ],
     )
 
 
@@ -183,7 +216,7 @@ async def invite_participant(
     if account.role not in (Role.SPECIALIST, Role.REQUESTER):
         raise InvalidInput.for_field("user_id", "only clinicians or interpreters can be invited")
     spec = ParticipantSpec(user_id, ParticipantRole.INVITED)
-    await _add_participant(session, room.id, spec, added_by=caller.principal.id)
+    await _add_participants(session, room.id, [spec], added_by=caller.principal.id)
     return await participants_of(session, room.id)
 
 

@@ -17,20 +17,16 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from telehealth.db import table_of
 
 
 def worker_name() -> str:
     """Who holds a lease: host, process id and a random tag (several loops per process)."""
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
-
-
-def table_of(model: type[SQLModel]) -> Table:
-    """The Core table: claim-loop statements skip the ORM's per-row bookkeeping."""
-    table: Table = model.__table__  # type: ignore[attr-defined]
-    return table
 
 
 async def claim_due(

@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from telehealth.db import Database
-from telehealth.scheduling.claims import claim_due, held_by, table_of, worker_name
+from telehealth.db import Database, table_of
+from telehealth.scheduling.claims import claim_due, held_by, worker_name
 from telehealth.scheduling.handlers import Handler, TimerCall, run_handler
 from telehealth.scheduling.metrics import LoopMetrics
 from telehealth.scheduling.models import Timer, TimerState

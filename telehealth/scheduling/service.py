@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import update
 from sqlmodel import col
@@ -14,6 +14,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.auth.access import check_account_admin
 from telehealth.auth.principal import Caller
+from telehealth.db import insert_rows, table_of
+from telehealth.models import new_id
 from telehealth.scheduling.metrics import LoopMetrics, timer_backlog
 from telehealth.scheduling.models import Timer, TimerState
 from telehealth.timeutil import utcnow
@@ -30,6 +32,43 @@ def schedule(
     timer = Timer(kind=kind, subject_id=subject_id, due_at=due_at, payload=payload or {})
     session.add(timer)
     return timer
+
+
+class PlannedTimer(Protocol):
+    @property
+    def kind(self) -> str: ...
+    @property
+    def due_at(self) -> datetime: ...
+    @property
+    def payload(self) -> dict[str, Any]: ...
+
+
+async def schedule_all(
+    session: AsyncSession, subject_id: uuid.UUID, planned: Iterable[PlannedTimer]
+) -> None:
+    """Add several timers of one subject with one multi-row INSERT (the booking hot path)."""
+    now = utcnow()
+    await insert_rows(
+        session,
+        table_of(Timer),
+        [
+            {
+                "id": new_id(),
+                "kind": timer.kind,
+                "subject_id": subject_id,
+                "due_at": timer.due_at,
+                "state": TimerState.PENDING,
+                "attempts": 0,
+                "lease_until": None,
+                "claimed_by": None,
+                "last_error": None,
+                "payload": timer.payload,
+                "created_at": now,
+                "fired_at": None,
+            }
+            for timer in planned
+        ],
+    )
 
 
 async def cancel_timers(

@@ -14,8 +14,8 @@ from sqlalchemy import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.auth.models import AuditEvent, AuditOutcome
+from telehealth.db import table_of
 from telehealth.models import new_id
-from telehealth.scheduling.claims import table_of
 from telehealth.scheduling.handlers import Batched, Handler, TimerCall
 from telehealth.timeutil import utcnow
 
