@@ -111,6 +111,17 @@ def _is_unstorable_value(exc: StatementError) -> bool:
     return str(getattr(exc.orig, "sqlstate", "") or "").startswith("22")
 
 
+def _is_unavailable(exc: StatementError) -> bool:
+    """The database is out of reach for now (connection dropped or refused, too many clients,
+    shutting down); the same request can succeed when retried."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    # SQLSTATE classes 08 (connection exception), 53 (insufficient resources, e.g. too many
+    # clients) and 57P (operator intervention: shutdown, cannot connect now).
+    sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
+    return sqlstate.startswith(("08", "53", "57P"))
+
+
 class Database:
     """The engine and session factory the application owns for its lifetime."""
 
@@ -143,11 +154,11 @@ class Database:
             # characters in text, out-of-range numbers and over-long strings): a 4xx, not a 500.
             if _is_unstorable_value(exc):
                 raise InvalidInput(_UNSTORABLE) from exc
-            if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-                # The server dropped a pooled connection (restart, failover); the pool has
-                # already replaced it, so the same request will work when retried.
+            if _is_unavailable(exc):
+                # A dropped pooled connection (restart, failover) has already been replaced
+                # by the pool; a full server clears; either way a retry can work.
                 raise Unavailable(
-                    "The database connection was reset; nothing was saved, retry the request"
+                    "The database is unreachable for a moment; nothing was saved, retry the request"
                 ) from exc
             raise
 
