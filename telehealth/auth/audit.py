@@ -13,13 +13,15 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.auth.access import check_account_admin
 from telehealth.auth.models import AuditEvent, AuditOutcome
 from telehealth.auth.principal import Caller
-from telehealth.db import Database
+from telehealth.db import Database, Prepared
 from telehealth.errors import (
     InvalidInput,
     NotAuthenticated,
@@ -65,6 +67,44 @@ async def audited_unit_of_work(db: Database, caller: Caller) -> AsyncIterator[As
             async with db.unit_of_work() as session:
                 session.add_all(_events(caller, outcome, exc.detail))
         raise
+
+
+READ_ONLY = "read_only_connection"  # in a read session's info: its connection
+
+
+@asynccontextmanager
+async def audited_read(db: Database, caller: Caller) -> AsyncIterator[AsyncSession]:
+    """A use case that changes nothing (a FHIR read or search): its session runs on a
+    ``Database.read_only()`` connection, with no BEGIN/COMMIT round trips on PostgreSQL, and
+    its notes are written by one INSERT on that connection, whatever the outcome."""
+    caller.notes.clear()
+    refusal: TelehealthError | None = None
+    async with db.read_only() as connection:
+        session = AsyncSession(bind=connection, info={READ_ONLY: connection})
+        try:
+            yield session
+        except TelehealthError as exc:
+            refusal = exc  # raised once the audit row is committed (SQLite: a transaction)
+            refused = isinstance(exc, PermissionDenied | NotFound | NotAuthenticated)
+            outcome = AuditOutcome.DENIED if refused else AuditOutcome.FAILED
+            await _insert_notes(connection, caller, outcome, exc.detail)
+        else:
+            await _insert_notes(connection, caller, AuditOutcome.SUCCESS, None)
+        finally:
+            await session.close()
+    if refusal is not None:
+        raise refusal
+
+
+_INSERT_NOTES = Prepared(sa.insert(AuditEvent))
+
+
+async def _insert_notes(
+    connection: AsyncConnection, caller: Caller, outcome: AuditOutcome, failure: str | None
+) -> None:
+    rows = [event.model_dump() for event in _events(caller, outcome, failure)]
+    if rows:
+        await _INSERT_NOTES.execute_many(connection, rows)
 
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)

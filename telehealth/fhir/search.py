@@ -15,9 +15,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import col, select
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from telehealth.auth.audit import READ_ONLY
 from telehealth.directory.identifiers import fold_name
 from telehealth.errors import BadRequest
 from telehealth.fhir.models import FhirResource, FhirSearchValue
@@ -257,6 +258,14 @@ def restrict_references(query: SearchQuery, param: str, allowed: set[str]) -> No
     )
 
 
+async def _execute(session: AsyncSession, statement: Any) -> Any:
+    """Core execution: on a read's own connection, or in the session's transaction."""
+    connection = session.info.get(READ_ONLY)
+    if connection is not None:
+        return await connection.execute(statement)
+    return await session.exec(statement)
+
+
 async def run_search(session: AsyncSession, query: SearchQuery) -> SearchResult:
     if query.empty:
         return SearchResult([], [], 0 if query.want_total else None, False)
@@ -267,29 +276,27 @@ async def run_search(session: AsyncSession, query: SearchQuery) -> SearchResult:
     ]
     total = None
     if query.want_total:
-        counted = await session.exec(
-            select(sa.func.count()).select_from(FhirResource).where(*where)
+        counted = await _execute(
+            session, sa.select(sa.func.count()).select_from(FhirResource).where(*where)
         )
-        total = int(counted.one())
+        total = int(counted.scalar_one())
     if query.count_only:
         return SearchResult([], [], total, False)
     order = col(FhirResource.last_updated)
     rows = (
-        await session.exec(
-            select(*columns(FhirResource))
+        await _execute(
+            session,
+            sa.select(*columns(FhirResource))
             .where(*where)
             .order_by(
                 order.desc() if query.newest_first else order.asc(),
                 col(FhirResource.resource_id),
             )
             .offset(query.offset)
-            .limit(query.count + 1)
+            .limit(query.count + 1),
         )
     ).all()
-    matches = [
-        StoredVersion(r.resource_type, r.resource_id, r.version_id, r.last_updated, False, r.text)
-        for r in rows[: query.count]
-    ]
+    matches = [StoredVersion(r[0], r[1], r[2], r[3], False, r[5]) for r in rows[: query.count]]
     included = await _included(session, query, [m.resource_id for m in matches])
     return SearchResult(matches, included, total, len(rows) > query.count)
 
@@ -302,41 +309,43 @@ async def _included(
     wanted: dict[str, set[str]] = {}
     for source, param in query.includes:
         target = SEARCH_PARAMS[source][param].target or ""
-        refs = await session.exec(
-            select(col(FhirSearchValue.value)).where(
-                col(FhirSearchValue.resource_type) == source,
-                col(FhirSearchValue.param) == param,
-                col(FhirSearchValue.resource_id).in_(ids),
+        refs = (
+            await _execute(
+                session,
+                sa.select(col(FhirSearchValue.value)).where(
+                    col(FhirSearchValue.resource_type) == source,
+                    col(FhirSearchValue.param) == param,
+                    col(FhirSearchValue.resource_id).in_(ids),
+                ),
             )
-        )
+        ).scalars()
         wanted.setdefault(target, set()).update(r.split("/", 1)[1] for r in refs)
     for source, param in query.revincludes:
         targets = [f"{query.resource_type}/{i}" for i in ids]
-        sources = await session.exec(
-            select(col(FhirSearchValue.resource_id)).where(
-                col(FhirSearchValue.resource_type) == source,
-                col(FhirSearchValue.param) == param,
-                col(FhirSearchValue.value).in_(targets),
+        sources = (
+            await _execute(
+                session,
+                sa.select(col(FhirSearchValue.resource_id)).where(
+                    col(FhirSearchValue.resource_type) == source,
+                    col(FhirSearchValue.param) == param,
+                    col(FhirSearchValue.value).in_(targets),
+                ),
             )
-        )
+        ).scalars()
         wanted.setdefault(source, set()).update(sources)
     found: list[StoredVersion] = []
     for resource_type, resource_ids in wanted.items():
         if resource_type == query.resource_type:
             resource_ids -= set(ids)
-        rows = await session.exec(
-            select(*columns(FhirResource)).where(
+        rows = await _execute(
+            session,
+            sa.select(*columns(FhirResource)).where(
                 col(FhirResource.resource_type) == resource_type,
                 col(FhirResource.resource_id).in_(sorted(resource_ids)),
                 col(FhirResource.deleted).is_(False),
-            )
+            ),
         )
-        found.extend(
-            StoredVersion(
-                r.resource_type, r.resource_id, r.version_id, r.last_updated, False, r.text
-            )
-            for r in rows
-        )
+        found.extend(StoredVersion(r[0], r[1], r[2], r[3], False, r[5]) for r in rows)
     return found
 
 
