@@ -8,6 +8,7 @@ half-way, and foreign keys are switched on.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -159,7 +160,11 @@ class Prepared:
             await connection.execute(self.statement, rows)
             return
         sql, names = self._compiled()
-        await driver.executemany(sql, [tuple(row[name] for name in names) for row in rows])
+        values = [tuple(row[name] for name in names) for row in rows]
+        if len(values) == 1:
+            await driver.execute(sql, *values[0])  # one round trip, no pipeline set-up
+        else:
+            await driver.executemany(sql, values)
 
 
 class Database:
@@ -172,6 +177,9 @@ class Database:
         self.read_engine = (
             self.engine if self.dialect == "sqlite" else create_engine(settings, read_only=True)
         )
+        # Readers queue here, first come first served, rather than in the pool's checkout
+        # (which arms a timeout per waiter): cheaper, and fair to the slowest request.
+        self._readers = asyncio.Semaphore(2 * settings.db_pool_size)
         # Every unit of work writes the FHIR versions of the rows it changes (telehealth.fhir).
         from telehealth.fhir.writethrough import install_write_through
 
@@ -205,7 +213,7 @@ class Database:
                 async with self.engine.begin() as connection:
                     yield connection
             else:
-                async with self.read_engine.connect() as connection:
+                async with self._readers, self.read_engine.connect() as connection:
                     yield connection
         except StatementError as exc:
             translated = _translated(exc)
