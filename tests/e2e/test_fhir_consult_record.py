@@ -130,6 +130,14 @@ async def test_a_concluded_consult_is_a_coherent_versioned_fhir_record(
     started = await client.post(f"/api/appointments/{appointment['id']}/start", headers=cardio)
     assert started.status_code == 200, started.text
     room_id = await video_session(server, client, db, settings, appointment)
+    await add_writer_client(db)
+    hit = await client_headers(client, WRITER_ID, WRITER_SECRET)
+    during = await history_of(client, hit, f"Encounter/{room_id}")
+    assert [v["status"] for v in during] == ["in-progress", "finished"], during
+    assert "end" not in during[0]["period"], "the first arrival starts the Encounter"
+    assert during[1]["period"]["start"] == during[0]["period"]["start"]
+    assert during[1]["period"]["end"] >= during[1]["period"]["start"], "the last leave ends it"
+    assert "diagnosis" not in during[1] and "hospitalization" not in during[1]
     async with db.unit_of_work() as session:  # the row the media peer writes on a recording
         recording = Recording(
             room_id=room_id, user_id=await user_id(db, "bs.tim"), path="recordings/x.mkv"
@@ -147,9 +155,6 @@ async def test_a_concluded_consult_is_a_coherent_versioned_fhir_record(
     assert concluded.status_code == 201, concluded.text
     conclusion = concluded.json()
     assert conclusion["session_started_at"] and conclusion["session_ended_at"]
-
-    await add_writer_client(db)
-    hit = await client_headers(client, WRITER_ID, WRITER_SECRET)
     specialist = (await me(client, cardio))["practitioner_id"]
 
     service_request = fhir_body(
@@ -191,9 +196,10 @@ async def test_a_concluded_consult_is_a_coherent_versioned_fhir_record(
     slot = fhir_body(await client.get(f"/fhir/Slot/{offered[0]['id']}", headers=hit))
     assert slot["status"] == "busy" and slot["schedule"]["reference"] == f"Schedule/{role['id']}"
 
-    encounter = fhir_body(await client.get(f"/fhir/Encounter/{conclusion['id']}", headers=hit))
+    encounter = fhir_body(await client.get(f"/fhir/Encounter/{room_id}", headers=hit))
     assert encounter["class"]["code"] == "VR" and encounter["status"] == "finished"
-    assert encounter["period"]["start"] <= encounter["period"]["end"]
+    assert encounter["period"] == during[1]["period"], "the conclusion keeps the real period"
+    assert encounter["meta"]["versionId"] == "3", "joined, left, concluded: three versions"
     assert encounter["appointment"] == [{"reference": f"Appointment/{appointment['id']}"}]
     assert encounter["basedOn"] == [{"reference": f"ServiceRequest/{request['id']}"}]
     outcome = encounter["hospitalization"]["dischargeDisposition"]["coding"][0]
@@ -241,14 +247,18 @@ async def test_a_concluded_consult_is_a_coherent_versioned_fhir_record(
     for reference in (
         f"Patient/{patient}",
         f"ServiceRequest/{request['id']}",
-        f"Encounter/{conclusion['id']}",
+        f"Encounter/{room_id}",
+        f"Condition/{conditions['entry'][0]['resource']['id']}",
+        f"DocumentReference/{conclusion['id']}",
+        f"Task/{request['id']}",
+        f"Appointment/{appointment['id']}",
         attachment_ref,
     ):
         assert await history_of(client, hit, reference)
 
     fhir = AsyncFHIRClient(f"{server.url}/fhir", authorization=hit["Authorization"])
     found = await fhir.resources("Encounter").search(patient=f"Patient/{patient}").fetch_all()
-    assert [e["id"] for e in found] == [conclusion["id"]]
+    assert [e["id"] for e in found] == [str(room_id)]
     appointments = (
         await fhir.resources("Appointment")
         .search(patient=f"Patient/{patient}", status="fulfilled")
