@@ -14,7 +14,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from telehealth.db import UTCDateTime
+from telehealth.db import PortableJSON, UTCDateTime
 from telehealth.timeutil import utcnow
 
 # Byte-wise order on PostgreSQL, so that prefix ranges (``value >= 'ngu' AND value < 'ngv'``)
@@ -81,6 +81,12 @@ class FhirSubscription(SQLModel, table=True):
     criteria: str = Field(max_length=500)
     endpoint: str = Field(max_length=500)
     reason: str = Field(max_length=500)
+    payload: str | None = Field(
+        default=None, max_length=60, description="channel.payload: the body's mime type, or none"
+    )
+    headers: list[str] = Field(
+        default_factory=list, sa_type=PortableJSON, description="channel.header, sent as is"
+    )
     status: str = Field(default="active", max_length=12)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
