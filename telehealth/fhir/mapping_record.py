@@ -295,6 +295,7 @@ def recording_resource(recording: Recording, session: Session) -> Resource | Non
                     "attachment": drop_empty(
                         {
                             "contentType": "video/x-matroska",
+                            "url": f"Binary/{recording.id}",
                             "size": recording.size_bytes,
                             "title": "Ghi hình hội chẩn",
                             "creation": instant(recording.started_at),
