@@ -58,6 +58,18 @@ class SearchQuery:
     includes: list[tuple[str, str]] = field(default_factory=list)  # (source type, param)
     revincludes: list[tuple[str, str]] = field(default_factory=list)
     empty: bool = False  # a restriction that nothing can satisfy
+    asked: int = 0  # criteria from the query string (restrictions for access are not counted)
+    driver: Driver | None = None
+
+
+@dataclass(frozen=True)
+class Driver:
+    """The one reference a search is about (``Patient?organization=X``): its index entries,
+    newest first, give the page directly, however many resources match."""
+
+    param: str
+    value: str
+    condition: Any  # the criterion it replaces
 
 
 @dataclass(frozen=True)
@@ -211,9 +223,15 @@ def parse_search(resource_type: str, params: Sequence[tuple[str, str]]) -> Searc
     for key, text in params:
         name, _, modifier = key.partition(":")
         if name in known:
-            query.criteria.extend(_criterion(resource_type, known[name], modifier, text.strip()))
+            conditions = _criterion(resource_type, known[name], modifier, text.strip())
+            query.criteria.extend(conditions)
+            query.asked += len(conditions)
+            if known[name].kind == "reference" and not modifier and "," not in text:
+                value = _reference_value(known[name], text.strip())
+                query.driver = Driver(name, value, conditions[0])
         elif name == "_id":
             query.criteria.append(col(FhirResource.resource_id).in_(text.split(",")))
+            query.asked += 1
         elif name == "_lastUpdated":
             query.criteria.append(_last_updated(text))
         elif name == "_count":
@@ -241,6 +259,8 @@ def parse_search(resource_type: str, params: Sequence[tuple[str, str]]) -> Searc
             raise BadRequest(
                 f"Unknown search parameter '{key}' for {resource_type}; supported: {supported}"
             )
+    if query.asked != 1:
+        query.driver = None  # with other criteria, their own selectivity decides
     if query.count == 0:
         query.count_only = True
     if query.count_only:
@@ -253,9 +273,12 @@ def restrict_references(query: SearchQuery, param: str, allowed: set[str]) -> No
     if not allowed:
         query.empty = True
         return
-    query.criteria.append(
-        _values_in(query.resource_type, param, col(FhirSearchValue.value).in_(sorted(allowed)))
+    condition = _values_in(
+        query.resource_type, param, col(FhirSearchValue.value).in_(sorted(allowed))
     )
+    query.criteria.append(condition)
+    if query.asked == 0 and len(allowed) == 1:
+        query.driver = Driver(param, next(iter(allowed)), condition)
 
 
 async def _execute(session: AsyncSession, statement: Any) -> Any:
@@ -282,23 +305,41 @@ async def run_search(session: AsyncSession, query: SearchQuery) -> SearchResult:
         total = int(counted.scalar_one())
     if query.count_only:
         return SearchResult([], [], total, False)
-    order = col(FhirResource.last_updated)
-    rows = (
-        await _execute(
-            session,
-            sa.select(*columns(FhirResource))
-            .where(*where)
-            .order_by(
-                order.desc() if query.newest_first else order.asc(),
-                col(FhirResource.resource_id),
-            )
-            .offset(query.offset)
-            .limit(query.count + 1),
-        )
-    ).all()
+    rows = (await _execute(session, _page(query, where))).all()
     matches = [StoredVersion(r[0], r[1], r[2], r[3], False, r[5]) for r in rows[: query.count]]
     included = await _included(session, query, [m.resource_id for m in matches])
     return SearchResult(matches, included, total, len(rows) > query.count)
+
+
+def _page(query: SearchQuery, where: list[Any]) -> Any:
+    """One page of matches, in ``_lastUpdated`` order: from the driver's index entries when
+    the search has one, else from every match sorted."""
+    statement = sa.select(*columns(FhirResource))
+    order, tie = col(FhirResource.last_updated), col(FhirResource.resource_id)
+    if query.driver is not None:
+        driver = query.driver
+        values = FhirSearchValue.__table__  # type: ignore[attr-defined]
+        statement = statement.join(
+            values,
+            sa.and_(
+                values.c.resource_type == col(FhirResource.resource_type),
+                values.c.resource_id == col(FhirResource.resource_id),
+            ),
+        ).where(
+            values.c.resource_type == query.resource_type,
+            values.c.param == driver.param,
+            values.c.value == driver.value,
+        )
+        where = [c for c in where if c is not driver.condition]
+        order, tie = values.c.last_updated, values.c.resource_id
+    # Ties (one transaction stamps many versions alike) go by id in the same direction, so
+    # that the index is read in one direction and the page needs no sort.
+    return (
+        statement.where(*where)
+        .order_by(*((order.desc(), tie.desc()) if query.newest_first else (order.asc(), tie.asc())))
+        .offset(query.offset)
+        .limit(query.count + 1)
+    )
 
 
 async def _included(

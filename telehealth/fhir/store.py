@@ -132,12 +132,15 @@ def write_versions(session: Session, pending: Sequence[PendingVersion]) -> list[
             for s in stored
         ],
     )
-    _reindex(connection, pending, keys)
+    _reindex(connection, pending, keys, now)
     return stored
 
 
 def _reindex(
-    connection: sa.Connection, pending: Sequence[PendingVersion], keys: list[tuple[str, str]]
+    connection: sa.Connection,
+    pending: Sequence[PendingVersion],
+    keys: list[tuple[str, str]],
+    now: datetime,
 ) -> None:
     for resource_type in {t for t, _ in keys}:
         ids = [i for t, i in keys if t == resource_type]
@@ -155,6 +158,7 @@ def _reindex(
             "param": param,
             "system": system,
             "value": value,
+            "last_updated": now,
         }
         for item, key in zip(pending, keys, strict=True)
         if not item.deleted
