@@ -1,7 +1,8 @@
 """``Binary/{id}``: the bytes behind a DocumentReference, a consult attachment (photo, PDF) or
 a recording of the video session (Matroska, kept under the data directory).
 
-Those who may read the DocumentReference may read its Binary, and every read is audited with
+Those who may read the DocumentReference of the same id may read its Binary (the same rule as
+the attachment download of /api, ``access.consult_visible``), and every read is audited with
 the patient. A client asking for FHIR JSON (``Accept: application/fhir+json`` or ``_format``)
 gets a Binary resource with the content in base64; anyone else gets the bytes themselves with
 their content type, always as a download, as R4 recommends for Binary reads.
@@ -20,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.auth.access import require_scope
 from telehealth.auth.principal import Caller
-from telehealth.consults.attachments import read_attachment
+from telehealth.consults.attachments import stored_file
 from telehealth.consults.models import ConsultAttachment
 from telehealth.errors import BadRequest, NotFound
 from telehealth.fhir import store
@@ -68,38 +69,33 @@ def _missing(binary_id: str) -> NotFound:
 async def read_binary(
     session: AsyncSession, caller: Caller, binary_id: str, settings: Settings
 ) -> BinaryContent:
+    """The bytes behind the DocumentReference of the same id, to those who may read it
+    (clients also need ``system/Binary.r``); the read is audited with the patient."""
     try:
         key = uuid.UUID(binary_id)
     except ValueError as exc:
         raise _missing(binary_id) from exc
-    attachment = await session.get(ConsultAttachment, key)
-    if attachment is not None:
-        found, content = await read_attachment(
-            session, caller, attachment.request_id, key, settings
-        )
-        return BinaryContent(binary_id, found.media_type, found.filename, found.size, data=content)
-    recording = await session.get(Recording, key)
-    if recording is None:
-        raise _missing(binary_id)
-    return await _recording(session, caller, recording, settings)
-
-
-async def _recording(
-    session: AsyncSession, caller: Caller, recording: Recording, settings: Settings
-) -> BinaryContent:
-    """A recording, to those who may read its DocumentReference (clients: ``Binary.r``)."""
-    binary_id = str(recording.id)
     if caller.principal.kind == "client":
         require_scope(caller.principal, "Binary", "r")
     else:
         check_person_may_use(caller)
     document = await store.read_current(session, "DocumentReference", binary_id)
-    if document is None:  # a room without a booked consult has no record
+    if document is None or document.deleted:
         raise _missing(binary_id)
     try:
         await check_consult_resource(session, caller, document)  # notes the read, or 404
     finally:
         caller.notes[-1].entity_type = "Binary"  # audited as what was asked for
+    attachment = await session.get(ConsultAttachment, key)
+    if attachment is not None:
+        path = stored_file(settings, attachment)
+        content = await asyncio.to_thread(path.read_bytes)
+        return BinaryContent(
+            binary_id, attachment.media_type, attachment.filename, len(content), data=content
+        )
+    recording = await session.get(Recording, key)
+    if recording is None:  # the consult note: its text is in the DocumentReference itself
+        raise _missing(binary_id)
     root = settings.data_dir.resolve()
     path = (root / recording.path).resolve()
     if recording.stopped_at is None or not path.is_relative_to(root):

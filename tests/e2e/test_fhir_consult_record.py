@@ -249,6 +249,7 @@ async def test_a_concluded_consult_is_a_coherent_versioned_fhir_record(
     assert native.status_code == 200 and native.content == PNG
     assert native.headers["content-type"] == "image/png"
     assert native.headers["content-disposition"].startswith("attachment")
+    assert (await client.get(f"/fhir/{binary_url}", headers=hit)).content == PNG
     stranger_headers = await login(client, "bs.xa2")
     stranger = await client.get(f"/fhir/{binary_url}", headers=stranger_headers)
     assert stranger.status_code == 404
