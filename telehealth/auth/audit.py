@@ -29,28 +29,36 @@ from telehealth.errors import (
     PermissionDenied,
     TelehealthError,
 )
-from telehealth.timeutil import as_utc
+from telehealth.timeutil import as_utc, utcnow
+
+
+def _rows(caller: Caller, outcome: AuditOutcome, failure: str | None) -> list[dict[str, object]]:
+    """The audit rows of a use case's notes, as column values."""
+    principal = caller.principal
+    now = utcnow()
+    return [
+        {
+            "id": uuid.uuid4(),
+            "recorded_at": now,
+            "actor_kind": principal.kind,
+            "actor_id": str(principal.id),
+            "actor_name": principal.name[:120],
+            "action": note.action,
+            "entity_type": note.entity_type,
+            "entity_id": note.entity_id,
+            "patient_id": note.patient_id,
+            "outcome": outcome,
+            "ip": caller.ip,
+            "user_agent": (caller.user_agent or "")[:300] or None,
+            "request_id": caller.request_id,
+            "detail": (failure or note.detail or "")[:500] or None,
+        }
+        for note in caller.notes
+    ]
 
 
 def _events(caller: Caller, outcome: AuditOutcome, failure: str | None) -> list[AuditEvent]:
-    principal = caller.principal
-    return [
-        AuditEvent(
-            actor_kind=principal.kind,
-            actor_id=str(principal.id),
-            actor_name=principal.name[:120],
-            action=note.action,
-            entity_type=note.entity_type,
-            entity_id=note.entity_id,
-            patient_id=note.patient_id,
-            outcome=outcome,
-            ip=caller.ip,
-            user_agent=(caller.user_agent or "")[:300] or None,
-            request_id=caller.request_id,
-            detail=(failure or note.detail or "")[:500] or None,
-        )
-        for note in caller.notes
-    ]
+    return [AuditEvent(**row) for row in _rows(caller, outcome, failure)]  # type: ignore[arg-type]
 
 
 @asynccontextmanager
@@ -102,7 +110,7 @@ _INSERT_NOTES = Prepared(sa.insert(AuditEvent))
 async def _insert_notes(
     connection: AsyncConnection, caller: Caller, outcome: AuditOutcome, failure: str | None
 ) -> None:
-    rows = [event.model_dump() for event in _events(caller, outcome, failure)]
+    rows = _rows(caller, outcome, failure)
     if rows:
         await _INSERT_NOTES.execute_many(connection, rows)
 

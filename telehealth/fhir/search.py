@@ -19,11 +19,12 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.auth.audit import READ_ONLY
+from telehealth.db import Prepared
 from telehealth.directory.identifiers import fold_name
 from telehealth.errors import BadRequest
 from telehealth.fhir.models import FhirResource, FhirSearchValue
 from telehealth.fhir.search_params import SEARCH_PARAMS, SearchParam
-from telehealth.fhir.store import StoredVersion, columns, instant
+from telehealth.fhir.store import StoredVersion, columns, instant, prepared_rows
 from telehealth.timeutil import as_utc
 
 DEFAULT_COUNT = 20
@@ -305,41 +306,81 @@ async def run_search(session: AsyncSession, query: SearchQuery) -> SearchResult:
         total = int(counted.scalar_one())
     if query.count_only:
         return SearchResult([], [], total, False)
-    rows = (await _execute(session, _page(query, where))).all()
+    if query.driver is not None and query.criteria == [query.driver.condition]:
+        rows = await prepared_rows(
+            session,
+            _DRIVEN[query.newest_first],
+            resource_type=query.resource_type,
+            param=query.driver.param,
+            value=query.driver.value,
+            offset=query.offset,
+            limit=query.count + 1,
+        )
+    else:
+        rows = (await _execute(session, _page(query, where))).all()
     matches = [StoredVersion(r[0], r[1], r[2], r[3], False, r[5]) for r in rows[: query.count]]
     included = await _included(session, query, [m.resource_id for m in matches])
     return SearchResult(matches, included, total, len(rows) > query.count)
 
 
-def _page(query: SearchQuery, where: list[Any]) -> Any:
-    """One page of matches, in ``_lastUpdated`` order: from the driver's index entries when
-    the search has one, else from every match sorted."""
-    statement = sa.select(*columns(FhirResource))
-    order, tie = col(FhirResource.last_updated), col(FhirResource.resource_id)
-    if query.driver is not None:
-        driver = query.driver
-        values = FhirSearchValue.__table__  # type: ignore[attr-defined]
-        statement = statement.join(
+def _ordered(
+    statement: Any, order: Any, tie: Any, newest_first: bool, offset: Any, limit: Any
+) -> Any:
+    # Ties (one transaction stamps many versions alike) go by id in the same direction, so
+    # that an index is read in one direction and the page needs no sort.
+    keys = (order.desc(), tie.desc()) if newest_first else (order.asc(), tie.asc())
+    return statement.order_by(*keys).offset(offset).limit(limit)
+
+
+def _driven_by(resource_type: Any, param: Any, value: Any) -> Any:
+    """Resources joined to the index entries of one search value: in the index's order."""
+    values = FhirSearchValue.__table__  # type: ignore[attr-defined]
+    return (
+        sa.select(*columns(FhirResource))
+        .join(
             values,
             sa.and_(
                 values.c.resource_type == col(FhirResource.resource_type),
                 values.c.resource_id == col(FhirResource.resource_id),
             ),
-        ).where(
-            values.c.resource_type == query.resource_type,
-            values.c.param == driver.param,
-            values.c.value == driver.value,
         )
-        where = [c for c in where if c is not driver.condition]
-        order, tie = values.c.last_updated, values.c.resource_id
-    # Ties (one transaction stamps many versions alike) go by id in the same direction, so
-    # that the index is read in one direction and the page needs no sort.
-    return (
-        statement.where(*where)
-        .order_by(*((order.desc(), tie.desc()) if query.newest_first else (order.asc(), tie.asc())))
-        .offset(query.offset)
-        .limit(query.count + 1)
+        .where(
+            values.c.resource_type == resource_type,
+            values.c.param == param,
+            values.c.value == value,
+        )
     )
+
+
+def _page(query: SearchQuery, where: list[Any]) -> Any:
+    """One page of matches, in ``_lastUpdated`` order: from the driver's index entries when
+    the search has one, else from every match sorted."""
+    offset, limit = query.offset, query.count + 1
+    if query.driver is None:
+        statement = sa.select(*columns(FhirResource)).where(*where)
+        order, tie = col(FhirResource.last_updated), col(FhirResource.resource_id)
+        return _ordered(statement, order, tie, query.newest_first, offset, limit)
+    driver = query.driver
+    statement = _driven_by(query.resource_type, driver.param, driver.value)
+    statement = statement.where(*[c for c in where if c is not driver.condition])
+    values = FhirSearchValue.__table__  # type: ignore[attr-defined]
+    order, tie = values.c.last_updated, values.c.resource_id
+    return _ordered(statement, order, tie, query.newest_first, offset, limit)
+
+
+def _driven(newest_first: bool) -> Prepared:
+    """``_page`` of a search about one reference and nothing else, built once."""
+    values = FhirSearchValue.__table__  # type: ignore[attr-defined]
+    resource_type: Any = sa.bindparam("resource_type")
+    statement = _driven_by(resource_type, sa.bindparam("param"), sa.bindparam("value")).where(
+        col(FhirResource.resource_type) == resource_type, col(FhirResource.deleted).is_(False)
+    )
+    order, tie = values.c.last_updated, values.c.resource_id
+    limits: tuple[Any, Any] = sa.bindparam("offset"), sa.bindparam("limit")
+    return Prepared(_ordered(statement, order, tie, newest_first, *limits))
+
+
+_DRIVEN = {True: _driven(True), False: _driven(False)}
 
 
 async def _included(

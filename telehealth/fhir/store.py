@@ -199,7 +199,7 @@ _CURRENT = _one(FhirResource, versioned=False)
 _VERSION = _one(FhirResourceVersion, versioned=True)
 
 
-async def _rows(session: AsyncSession, prepared: Prepared, **params: Any) -> list[Any]:
+async def prepared_rows(session: AsyncSession, prepared: Prepared, **params: Any) -> list[Any]:
     """Rows of a prepared statement: straight on the driver in a read (``audited_read``),
     within the session's transaction otherwise."""
     connection = session.info.get(READ_ONLY)
@@ -211,14 +211,16 @@ async def _rows(session: AsyncSession, prepared: Prepared, **params: Any) -> lis
 async def read_current(
     session: AsyncSession, resource_type: str, resource_id: str
 ) -> StoredVersion | None:
-    rows = await _rows(session, _CURRENT, resource_type=resource_type, resource_id=resource_id)
+    rows = await prepared_rows(
+        session, _CURRENT, resource_type=resource_type, resource_id=resource_id
+    )
     return _stored(rows[0]) if rows else None
 
 
 async def read_version(
     session: AsyncSession, resource_type: str, resource_id: str, version_id: int
 ) -> StoredVersion | None:
-    rows = await _rows(
+    rows = await prepared_rows(
         session,
         _VERSION,
         resource_type=resource_type,
