@@ -70,11 +70,14 @@ async def audited_unit_of_work(db: Database, caller: Caller) -> AsyncIterator[As
             session.add_all(_events(caller, AuditOutcome.SUCCESS, None))
     except TelehealthError as exc:
         if caller.notes:
-            refused = isinstance(exc, PermissionDenied | NotFound | NotAuthenticated)
-            outcome = AuditOutcome.DENIED if refused else AuditOutcome.FAILED
             async with db.unit_of_work() as session:
-                session.add_all(_events(caller, outcome, exc.detail))
+                session.add_all(_events(caller, _outcome_of(exc), exc.detail))
         raise
+
+
+def _outcome_of(exc: TelehealthError) -> AuditOutcome:
+    refused = isinstance(exc, PermissionDenied | NotFound | NotAuthenticated)
+    return AuditOutcome.DENIED if refused else AuditOutcome.FAILED
 
 
 READ_ONLY = "read_only_connection"  # in a read session's info: its connection
@@ -93,9 +96,7 @@ async def audited_read(db: Database, caller: Caller) -> AsyncIterator[AsyncSessi
             yield session
         except TelehealthError as exc:
             refusal = exc  # raised once the audit row is committed (SQLite: a transaction)
-            refused = isinstance(exc, PermissionDenied | NotFound | NotAuthenticated)
-            outcome = AuditOutcome.DENIED if refused else AuditOutcome.FAILED
-            await _insert_notes(connection, caller, outcome, exc.detail)
+            await _insert_notes(connection, caller, _outcome_of(exc), exc.detail)
         else:
             await _insert_notes(connection, caller, AuditOutcome.SUCCESS, None)
         finally:
