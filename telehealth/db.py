@@ -8,6 +8,7 @@ half-way, and foreign keys are switched on.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -16,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import JSON, DateTime, Table, event, insert
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import (
@@ -55,7 +57,9 @@ def _json_serializer(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-def create_engine(settings: Settings) -> AsyncEngine:
+def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine:
+    """The engine of the service; with ``read_only`` (PostgreSQL), the one of ``read_only()``:
+    autocommit, and asynchronous commit for the audit rows that are all it writes."""
     url = settings.resolved_database_url
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -67,18 +71,29 @@ def create_engine(settings: Settings) -> AsyncEngine:
         )
         _make_sqlite_transactions_immediate(engine)
         return engine
+    extra: dict[str, Any] = {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_pool_size,
+    }
+    if read_only:
+        extra = {
+            "isolation_level": "AUTOCOMMIT",
+            "connect_args": {"server_settings": {"synchronous_commit": "off"}},
+            # A fixed pool: overflow connections would be closed and reopened under load.
+            "pool_size": 2 * settings.db_pool_size,
+            "max_overflow": 0,
+        }
     return create_async_engine(
         url,
         echo=settings.db_echo,
         json_serializer=_json_serializer,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_pool_size,
         # A ping before every checkout costs a round trip per transaction (about a third of a
         # FHIR read's rate). Without it a connection the server dropped fails one transaction,
         # and SQLAlchemy then replaces every connection older than the failure; connections
         # are also recycled before firewalls or PgBouncer would cut them.
         pool_pre_ping=settings.db_pool_pre_ping,
         pool_recycle=settings.db_pool_recycle_s,
+        **extra,
     )
 
 
@@ -122,6 +137,48 @@ def _is_unavailable(exc: StatementError) -> bool:
     return sqlstate.startswith(("08", "53", "57P"))
 
 
+class Prepared:
+    """A Core statement built once and run on ``Database.read_only()`` connections. On
+    PostgreSQL it is compiled once and sent straight to asyncpg: SQLAlchemy's execution costs
+    about as much CPU as the rest of a small read. Rows come back as tuples in column order."""
+
+    def __init__(self, statement: Any) -> None:
+        self.statement = statement
+        self._asyncpg: tuple[str, tuple[str, ...]] | None = None
+
+    def _compiled(self) -> tuple[str, tuple[str, ...]]:
+        if self._asyncpg is None:
+            compiled = self.statement.compile(
+                dialect=postgresql_asyncpg.dialect()  # type: ignore[no-untyped-call]
+            )
+            self._asyncpg = (str(compiled), tuple(compiled.positiontup or ()))
+        return self._asyncpg
+
+    async def _driver(self, connection: AsyncConnection) -> Any:
+        if connection.dialect.name != "postgresql":
+            return None
+        return (await connection.get_raw_connection()).driver_connection
+
+    async def rows(self, connection: AsyncConnection, **params: Any) -> list[Any]:
+        driver = await self._driver(connection)
+        if driver is None:
+            return list((await connection.execute(self.statement, params)).all())
+        sql, names = self._compiled()
+        return list(await driver.fetch(sql, *(params[name] for name in names)))
+
+    async def execute_many(self, connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+        driver = await self._driver(connection)
+        if driver is None:
+            await connection.execute(self.statement, rows)
+            return
+        sql, names = self._compiled()
+        values = [tuple(row[name] for name in names) for row in rows]
+        if len(values) == 1:
+            await driver.execute(sql, *values[0])  # one round trip, no pipeline set-up
+        else:
+            await driver.executemany(sql, values)
+
+
 class Database:
     """The engine and session factory the application owns for its lifetime."""
 
@@ -129,6 +186,12 @@ class Database:
         self.settings = settings
         self.engine = create_engine(settings)
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        self.read_engine = (
+            self.engine if self.dialect == "sqlite" else create_engine(settings, read_only=True)
+        )
+        # Readers queue here, first come first served, rather than in the pool's checkout
+        # (which arms a timeout per waiter): cheaper, and fair to the slowest request.
+        self._readers = asyncio.Semaphore(2 * settings.db_pool_size)
         # Every unit of work writes the FHIR versions of the rows it changes (telehealth.fhir).
         from telehealth.fhir.writethrough import install_write_through
 
@@ -144,26 +207,54 @@ class Database:
         try:
             async with self.sessions() as session, session.begin():
                 yield session
-        except IntegrityError as exc:
-            # The database enforces what concurrent requests could break; the loser gets 409.
-            raise Conflict(
-                "The change conflicts with data saved meanwhile; reload and retry"
-            ) from exc
         except StatementError as exc:
-            # The last line of defence for input the edge let through (PostgreSQL refuses NUL
-            # characters in text, out-of-range numbers and over-long strings): a 4xx, not a 500.
-            if _is_unstorable_value(exc):
-                raise InvalidInput(_UNSTORABLE) from exc
-            if _is_unavailable(exc):
-                # A dropped pooled connection (restart, failover) has already been replaced
-                # by the pool; a full server clears; either way a retry can work.
-                raise Unavailable(
-                    "The database is unreachable for a moment; nothing was saved, retry the request"
-                ) from exc
-            raise
+            translated = _translated(exc)
+            if translated is exc:
+                raise
+            raise translated from exc
+
+    @asynccontextmanager
+    async def read_only(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for a use case that changes nothing but writes audit rows (FHIR reads
+        and searches). On PostgreSQL it is in autocommit, so a read costs its statements and no
+        BEGIN/COMMIT round trips, with ``synchronous_commit=off`` (an audit row commits without
+        waiting for the WAL flush; a database crash can lose the last fraction of a second
+        of them, never a clinical change). On SQLite it is an ordinary transaction."""
+        try:
+            if self.read_engine is self.engine:
+                async with self.engine.begin() as connection:
+                    yield connection
+            else:
+                async with self._readers, self.read_engine.connect() as connection:
+                    yield connection
+        except StatementError as exc:
+            translated = _translated(exc)
+            if translated is exc:
+                raise
+            raise translated from exc
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.read_engine is not self.engine:
+            await self.read_engine.dispose()
+
+
+def _translated(exc: StatementError) -> Exception:
+    """A database error as the service's own (409, 422 or 503), or the error itself."""
+    if isinstance(exc, IntegrityError):
+        # The database enforces what concurrent requests could break; the loser gets 409.
+        return Conflict("The change conflicts with data saved meanwhile; reload and retry")
+    # The last line of defence for input the edge let through (PostgreSQL refuses NUL
+    # characters in text, out-of-range numbers and over-long strings): a 4xx, not a 500.
+    if _is_unstorable_value(exc):
+        return InvalidInput(_UNSTORABLE)
+    if _is_unavailable(exc):
+        # A dropped pooled connection (restart, failover) has already been replaced by the
+        # pool; a full server clears; either way a retry can work.
+        return Unavailable(
+            "The database is unreachable for a moment; nothing was saved, retry the request"
+        )
+    return exc
 
 
 def table_of(model: type[SQLModel]) -> Table:

@@ -12,15 +12,16 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.auth.access import check_account_admin
 from telehealth.auth.models import AuditEvent, AuditOutcome
 from telehealth.auth.principal import Caller
-from telehealth.db import Database, insert_rows, table_of
+from telehealth.db import Database, Prepared, insert_rows, table_of
 from telehealth.errors import (
     InvalidInput,
     NotAuthenticated,
@@ -28,18 +29,16 @@ from telehealth.errors import (
     PermissionDenied,
     TelehealthError,
 )
-from telehealth.models import new_id
 from telehealth.timeutil import as_utc, utcnow
 
-_AUDIT = table_of(AuditEvent)
 
-
-def _event_rows(caller: Caller, outcome: AuditOutcome, failure: str | None) -> list[dict[str, Any]]:
+def _rows(caller: Caller, outcome: AuditOutcome, failure: str | None) -> list[dict[str, object]]:
+    """The audit rows of a use case's notes, as column values."""
     principal = caller.principal
     now = utcnow()
     return [
         {
-            "id": new_id(),
+            "id": uuid.uuid4(),
             "recorded_at": now,
             "actor_kind": principal.kind,
             "actor_id": str(principal.id),
@@ -58,6 +57,9 @@ def _event_rows(caller: Caller, outcome: AuditOutcome, failure: str | None) -> l
     ]
 
 
+_AUDIT = table_of(AuditEvent)
+
+
 @asynccontextmanager
 async def audited_unit_of_work(db: Database, caller: Caller) -> AsyncIterator[AsyncSession]:
     caller.notes.clear()
@@ -65,14 +67,53 @@ async def audited_unit_of_work(db: Database, caller: Caller) -> AsyncIterator[As
         async with db.unit_of_work() as session:
             yield session
             # One multi-row Core INSERT (every request writes these; no ORM objects to flush).
-            await insert_rows(session, _AUDIT, _event_rows(caller, AuditOutcome.SUCCESS, None))
+            await insert_rows(session, _AUDIT, _rows(caller, AuditOutcome.SUCCESS, None))
     except TelehealthError as exc:
         if caller.notes:
-            refused = isinstance(exc, PermissionDenied | NotFound | NotAuthenticated)
-            outcome = AuditOutcome.DENIED if refused else AuditOutcome.FAILED
             async with db.unit_of_work() as session:
-                await insert_rows(session, _AUDIT, _event_rows(caller, outcome, exc.detail))
+                await insert_rows(session, _AUDIT, _rows(caller, _outcome_of(exc), exc.detail))
         raise
+
+
+def _outcome_of(exc: TelehealthError) -> AuditOutcome:
+    refused = isinstance(exc, PermissionDenied | NotFound | NotAuthenticated)
+    return AuditOutcome.DENIED if refused else AuditOutcome.FAILED
+
+
+READ_ONLY = "read_only_connection"  # in a read session's info: its connection
+
+
+@asynccontextmanager
+async def audited_read(db: Database, caller: Caller) -> AsyncIterator[AsyncSession]:
+    """A use case that changes nothing (a FHIR read or search): its session runs on a
+    ``Database.read_only()`` connection, with no BEGIN/COMMIT round trips on PostgreSQL, and
+    its notes are written by one INSERT on that connection, whatever the outcome."""
+    caller.notes.clear()
+    refusal: TelehealthError | None = None
+    async with db.read_only() as connection:
+        session = AsyncSession(bind=connection, info={READ_ONLY: connection})
+        try:
+            yield session
+        except TelehealthError as exc:
+            refusal = exc  # raised once the audit row is committed (SQLite: a transaction)
+            await _insert_notes(connection, caller, _outcome_of(exc), exc.detail)
+        else:
+            await _insert_notes(connection, caller, AuditOutcome.SUCCESS, None)
+        finally:
+            await session.close()
+    if refusal is not None:
+        raise refusal
+
+
+_INSERT_NOTES = Prepared(sa.insert(AuditEvent))
+
+
+async def _insert_notes(
+    connection: AsyncConnection, caller: Caller, outcome: AuditOutcome, failure: str | None
+) -> None:
+    rows = _rows(caller, outcome, failure)
+    if rows:
+        await _INSERT_NOTES.execute_many(connection, rows)
 
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)

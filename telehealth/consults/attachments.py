@@ -34,6 +34,12 @@ def _path(settings: Settings, key: str) -> Path:
     return settings.data_dir / "attachments" / key[:2] / key
 
 
+def stored_file(settings: Settings, attachment: ConsultAttachment) -> Path:
+    """Where an attachment's bytes are kept (for readers that checked access themselves,
+    such as FHIR ``Binary``)."""
+    return _path(settings, attachment.storage_key)
+
+
 def _write(path: Path, content: bytes) -> None:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     with path.open("xb") as file:

@@ -104,7 +104,8 @@ def capability_statement(base: str) -> dict[str, Any]:
                     {
                         "type": "Binary",
                         "interaction": [{"code": "read"}],
-                        "documentation": "attachments of consult requests (DocumentReference)",
+                        "documentation": "the bytes of attachments and recordings (their "
+                        "DocumentReference), natively or as FHIR JSON",
                     },
                     {
                         "type": "AuditEvent",

@@ -2,7 +2,8 @@
 
 Every clinical resource belongs to one consult request: ServiceRequest, Task and the vital-signs
 Observation share its id; an Appointment and an Encounter point at it with ``basedOn``, a
-DocumentReference with ``context.related``, a Condition through its diagnosis row. People read a resource when they may see its request, and their searches
+DocumentReference with ``context.related``, a Condition through its diagnosis row (the
+Encounter has its Appointment's id). People read a resource when they may see its request, and their searches
 are limited to the requests they may see; system clients go by their SMART scopes. Schedules and
 slots are availability, open to everyone signed in, like ``/api/slots``.
 """
@@ -25,6 +26,7 @@ from telehealth.errors import NotFound
 from telehealth.fhir.models import FhirResource
 from telehealth.fhir.search import SearchQuery, restrict_references
 from telehealth.fhir.store import StoredVersion
+from telehealth.rtc.models import Room
 
 SAME_ID_TYPES = frozenset({"ServiceRequest", "Task", "Observation"})
 CONSULT_TYPES = SAME_ID_TYPES | {"Appointment", "DocumentReference", "Encounter", "Condition"}
@@ -96,11 +98,13 @@ async def restrict_consult_search(
             return
         query.criteria.append(col(FhirResource.resource_id).in_(sorted(str(i) for i in ids)))
     elif query.resource_type == "Condition":
-        encounters = (
-            await session.exec(
-                select(ConsultConclusion.id).where(col(ConsultConclusion.request_id).in_(ids))
-            )
-        ).all()
+        # A Condition's encounter is the consult's room or, without one, its conclusion.
+        rows = await session.exec(
+            select(ConsultConclusion.id, Room.id)
+            .outerjoin(Room, col(Room.appointment_id) == col(ConsultConclusion.appointment_id))
+            .where(col(ConsultConclusion.request_id).in_(ids))
+        )
+        encounters = {room_id or conclusion_id for conclusion_id, room_id in rows.all()}
         restrict_references(query, "encounter", {f"Encounter/{i}" for i in encounters})
     else:
         restrict_references(query, _LINK[query.resource_type], {f"ServiceRequest/{i}" for i in ids})

@@ -1,25 +1,18 @@
 """FHIR in, consults out: a ServiceRequest becomes the consults area's ``ConsultCreate`` (the same
-rules as ``POST /api/consults``), and ``Binary/{id}`` reads an attachment through the consults
-area (the same access check and audit as the /api download)."""
+rules as ``POST /api/consults``)."""
 
 from __future__ import annotations
 
-import base64
 import uuid
 from typing import Any
 
 from fhir.resources.R4B.servicerequest import ServiceRequest
-from sqlmodel.ext.asyncio.session import AsyncSession
 
-from telehealth.auth.principal import Caller
-from telehealth.consults.attachments import read_attachment
-from telehealth.consults.models import ConsultAttachment
 from telehealth.consults.schemas import ConsultCreate
-from telehealth.errors import InvalidInput, NotFound
+from telehealth.errors import InvalidInput
 from telehealth.fhir.mapping_consults import ACTIVITY_TYPE, PRIORITY, SNOMED
 from telehealth.fhir.mapping_consults import ICD10 as ICD10_SYSTEM
 from telehealth.fhir.patient_input import _schema, validate_resource
-from telehealth.settings import Settings
 
 Resource = dict[str, Any]
 _PRIORITY_IN = {fhir: ours for ours, fhir in PRIORITY.items()} | {"asap": "urgent"}
@@ -75,25 +68,3 @@ def consult_create(resource: Resource) -> ConsultCreate:
     }
     result: ConsultCreate = _schema(ConsultCreate, fields)
     return result
-
-
-async def read_binary(
-    session: AsyncSession, caller: Caller, binary_id: str, settings: Settings
-) -> Resource:
-    """An attachment's bytes as a FHIR Binary, to those who may read its request."""
-    try:
-        attachment_id = uuid.UUID(binary_id)
-    except ValueError as exc:
-        raise NotFound(f"No Binary with id {binary_id}") from exc
-    attachment = await session.get(ConsultAttachment, attachment_id)
-    if attachment is None:
-        raise NotFound(f"No Binary with id {binary_id}, or not one you have access to")
-    found, content = await read_attachment(
-        session, caller, attachment.request_id, attachment_id, settings
-    )
-    return {
-        "resourceType": "Binary",
-        "id": str(found.id),
-        "contentType": found.media_type,
-        "data": base64.b64encode(content).decode(),
-    }

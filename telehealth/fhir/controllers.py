@@ -5,6 +5,8 @@ Every error is rendered as an OperationOutcome by the application's exception ha
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from email.utils import format_datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -12,8 +14,17 @@ from urllib.parse import parse_qsl, urlencode
 from litestar import Controller, Request, Response, get, patch, post, put
 from litestar.exceptions import HTTPException
 from litestar.status_codes import HTTP_304_NOT_MODIFIED, HTTP_415_UNSUPPORTED_MEDIA_TYPE
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from telehealth.api.dependencies import CallerDep, DatabaseDep, SessionDep, SettingsDep
+from telehealth.api.dependencies import (
+    CallerDep,
+    DatabaseDep,
+    SessionDep,
+    SettingsDep,
+    provide_caller,
+)
+from telehealth.auth.audit import audited_read
+from telehealth.auth.principal import Caller
 from telehealth.errors import BadRequest
 from telehealth.fhir import bundle, service
 from telehealth.fhir.audit_events import read_audit_event, search_audit_events
@@ -28,9 +39,18 @@ _JSON_TYPES = {"application/fhir+json", "application/json", "application/json+fh
 _PATCH_TYPES = {"application/merge-patch+json", *_JSON_TYPES}
 
 
-def fhir_base(request: AnyRequest, _settings: Settings) -> str:
+def fhir_base(request: AnyRequest, _settings: Settings | None = None) -> str:
     """Absolute base of this server as the client reached it (links must match its base)."""
     return str(request.base_url).rstrip("/") + "/fhir"
+
+
+@asynccontextmanager
+async def reading(request: AnyRequest) -> AsyncIterator[tuple[AsyncSession, Caller]]:
+    """The session and caller of a read or search, without the dependency injection of a unit
+    of work: no BEGIN/COMMIT round trips, the audit notes in one INSERT (``audited_read``)."""
+    caller = provide_caller(request)
+    async with audited_read(request.app.state.db, caller) as session:
+        yield session, caller
 
 
 def _answer(text: str, status: int = 200, headers: dict[str, str] | None = None) -> Response[bytes]:
@@ -104,18 +124,15 @@ class FhirController(Controller):
         return _answer(await run_bundle(db, caller, body, fhir_base(request, settings)))
 
     @get("/{resource_type:str}")
-    async def search(
-        self,
-        request: AnyRequest,
-        resource_type: str,
-        session: SessionDep,
-        caller: CallerDep,
-        settings: SettingsDep,
-    ) -> Response[bytes]:
-        base = fhir_base(request, settings)
+    async def search(self, request: AnyRequest, resource_type: str) -> Response[bytes]:
+        base = fhir_base(request)
         params = _query(request)
+        async with reading(request) as (session, caller):
+            if resource_type == "AuditEvent":
+                found, count, offset = await search_audit_events(session, caller, params)
+            else:
+                query, result = await service.search(session, caller, resource_type, params)
         if resource_type == "AuditEvent":
-            found, count, offset = await search_audit_events(session, caller, params)
             entries = [
                 f'{{"fullUrl":"{base}/AuditEvent/{r["id"]}","resource":{to_json(r)}}}'
                 for r in found[:count]
@@ -129,19 +146,11 @@ class FhirController(Controller):
                 }
             )
             return _answer(frame[:-1] + ',"entry":[' + ",".join(entries) + "]}")
-        query, result = await service.search(session, caller, resource_type, params)
         links = _links(base, resource_type, params, query.offset, query.count, result.has_next)
         return _answer(bundle.searchset(base, result.matches, result.included, result.total, links))
 
     @post("/{resource_type:str}/_search", status_code=200)
-    async def search_by_form(
-        self,
-        request: AnyRequest,
-        resource_type: str,
-        session: SessionDep,
-        caller: CallerDep,
-        settings: SettingsDep,
-    ) -> Response[bytes]:
+    async def search_by_form(self, request: AnyRequest, resource_type: str) -> Response[bytes]:
         """Search with the parameters in a form body (keeps them out of URLs and logs)."""
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/x-www-form-urlencoded":
@@ -152,8 +161,9 @@ class FhirController(Controller):
         params = _query(request) + parse_qsl(
             (await request.body()).decode(), keep_blank_values=True
         )
-        base = fhir_base(request, settings)
-        query, result = await service.search(session, caller, resource_type, params)
+        base = fhir_base(request)
+        async with reading(request) as (session, caller):
+            query, result = await service.search(session, caller, resource_type, params)
         links = _links(base, resource_type, params, query.offset, query.count, result.has_next)
         return _answer(bundle.searchset(base, result.matches, result.included, result.total, links))
 
@@ -189,30 +199,18 @@ class FhirController(Controller):
         return _written(outcome.version, outcome.created, fhir_base(request, settings))
 
     @get("/{resource_type:str}/_history")
-    async def type_history(
-        self,
-        request: AnyRequest,
-        resource_type: str,
-        session: SessionDep,
-        caller: CallerDep,
-        settings: SettingsDep,
-    ) -> Response[bytes]:
-        return await _history(request, resource_type, None, session, caller, settings)
+    async def type_history(self, request: AnyRequest, resource_type: str) -> Response[bytes]:
+        return await _history(request, resource_type, None)
 
     @get("/{resource_type:str}/{resource_id:str}")
     async def read(
-        self,
-        request: AnyRequest,
-        resource_type: str,
-        resource_id: str,
-        session: SessionDep,
-        caller: CallerDep,
-        settings: SettingsDep,
+        self, request: AnyRequest, resource_type: str, resource_id: str
     ) -> Response[bytes]:
-        if resource_type == "AuditEvent":
-            return _answer(to_json(await read_audit_event(session, caller, resource_id)))
-        version = await service.read(session, caller, resource_type, resource_id)
-        return _conditional_read(request, version, fhir_base(request, settings))
+        async with reading(request) as (session, caller):
+            if resource_type == "AuditEvent":
+                return _answer(to_json(await read_audit_event(session, caller, resource_id)))
+            version = await service.read(session, caller, resource_type, resource_id)
+        return _conditional_read(request, version, fhir_base(request))
 
     @put("/{resource_type:str}/{resource_id:str}")
     async def update(
@@ -248,31 +246,21 @@ class FhirController(Controller):
 
     @get("/{resource_type:str}/{resource_id:str}/_history")
     async def instance_history(
-        self,
-        request: AnyRequest,
-        resource_type: str,
-        resource_id: str,
-        session: SessionDep,
-        caller: CallerDep,
-        settings: SettingsDep,
+        self, request: AnyRequest, resource_type: str, resource_id: str
     ) -> Response[bytes]:
-        return await _history(request, resource_type, resource_id, session, caller, settings)
+        return await _history(request, resource_type, resource_id)
 
     @get("/{resource_type:str}/{resource_id:str}/_history/{version_id:str}")
     async def vread(
-        self,
-        request: AnyRequest,
-        resource_type: str,
-        resource_id: str,
-        version_id: str,
-        session: SessionDep,
-        caller: CallerDep,
-        settings: SettingsDep,
+        self, request: AnyRequest, resource_type: str, resource_id: str, version_id: str
     ) -> Response[bytes]:
         if not version_id.isdigit():
             raise BadRequest(f"Version ids are numbers, not '{version_id}'")
-        version = await service.read(session, caller, resource_type, resource_id, int(version_id))
-        return _conditional_read(request, version, fhir_base(request, settings))
+        async with reading(request) as (session, caller):
+            version = await service.read(
+                session, caller, resource_type, resource_id, int(version_id)
+            )
+        return _conditional_read(request, version, fhir_base(request))
 
 
 def _conditional_read(request: AnyRequest, version: StoredVersion, base: str) -> Response[bytes]:
@@ -311,18 +299,14 @@ def _links(
 
 
 async def _history(
-    request: AnyRequest,
-    resource_type: str,
-    resource_id: str | None,
-    session: SessionDep,
-    caller: CallerDep,
-    settings: Settings,
+    request: AnyRequest, resource_type: str, resource_id: str | None
 ) -> Response[bytes]:
-    base = fhir_base(request, settings)
+    base = fhir_base(request)
     params = _query(request)
-    versions, count, offset = await service.history(
-        session, caller, resource_type, resource_id, params
-    )
+    async with reading(request) as (session, caller):
+        versions, count, offset = await service.history(
+            session, caller, resource_type, resource_id, params
+        )
     path = resource_type if resource_id is None else f"{resource_type}/{resource_id}"
     links = _links(base, f"{path}/_history", params, offset, count, len(versions) > count)
     return _answer(bundle.history(base, versions[:count], links))

@@ -7,6 +7,7 @@ docs/fhir.md and checked by the tests (fhir.resources does not check required bi
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import sqlalchemy as sa
@@ -332,16 +333,31 @@ def vital_signs_resource(request: ConsultRequest, _session: Session) -> Resource
     }
 
 
-def _conclusions(session: Session, request: ConsultRequest | None) -> list[Any]:
+def encounter_id(session: Session, appointment_id: uuid.UUID) -> uuid.UUID | None:
+    """The id of an appointment's Encounter: its video room's, or for a consult concluded
+    without a room, its conclusion's."""
+    room_id = session.execute(
+        sa.select(col(Room.id)).where(col(Room.appointment_id) == appointment_id)
+    ).scalar_one_or_none()
+    if room_id is not None:
+        return room_id
+    return session.execute(
+        sa.select(col(ConsultConclusion.id)).where(
+            col(ConsultConclusion.appointment_id) == appointment_id
+        )
+    ).scalar_one_or_none()
+
+
+def _encounters(session: Session, request: ConsultRequest | None) -> list[Any]:
+    """The Encounters of the request's concluded consults (an attachment belongs to them)."""
     if request is None:
         return []
-    return list(
-        session.execute(
-            sa.select(col(ConsultConclusion.id)).where(
-                col(ConsultConclusion.request_id) == request.id
-            )
-        ).scalars()
-    )
+    appointments = session.execute(
+        sa.select(col(ConsultConclusion.appointment_id)).where(
+            col(ConsultConclusion.request_id) == request.id
+        )
+    ).scalars()
+    return [encounter_id(session, a) for a in appointments]
 
 
 def document_reference_resource(attachment: ConsultAttachment, session: Session) -> Resource:
@@ -367,7 +383,7 @@ def document_reference_resource(attachment: ConsultAttachment, session: Session)
             ],
             "context": drop_empty(
                 {
-                    "encounter": [ref("Encounter", i) for i in _conclusions(session, request)],
+                    "encounter": [ref("Encounter", i) for i in _encounters(session, request)],
                     "related": [ref("ServiceRequest", attachment.request_id)],
                 }
             ),

@@ -5,6 +5,7 @@ consult note and the session's recordings as DocumentReferences."""
 from __future__ import annotations
 
 import base64
+import uuid
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,6 +14,7 @@ from sqlmodel import col
 
 from telehealth.consults.models import (
     Appointment,
+    AppointmentStatus,
     ConsultConclusion,
     ConsultDiagnosis,
     ConsultRequest,
@@ -24,12 +26,14 @@ from telehealth.fhir.mapping_consults import (
     ACTIVITY_TYPE,
     ICD10,
     TELEHEALTH_CS,
+    encounter_id,
     practitioner_of_account,
     ref,
     specialty_concepts,
 )
 from telehealth.fhir.store import instant
-from telehealth.rtc.models import Recording, Room
+from telehealth.rtc.models import Recording, Room, RoomParticipant, RoomState, SessionEvent
+from telehealth.rtc.rules import SessionSpan, session_span
 
 Resource = dict[str, Any]
 
@@ -67,32 +71,88 @@ def _diagnoses(session: Session, conclusion_id: Any) -> list[ConsultDiagnosis]:
     )
 
 
-def encounter_resource(conclusion: ConsultConclusion, session: Session) -> Resource:
-    request = session.get(ConsultRequest, conclusion.request_id)
+def _session_span(session: Session, appointment: Appointment) -> tuple[Room | None, SessionSpan]:
+    """The appointment's room and its session's real times, from the room's events."""
+    room = session.execute(
+        sa.select(Room).where(col(Room.appointment_id) == appointment.id)
+    ).scalar_one_or_none()
+    if room is None:
+        return None, SessionSpan(None, None, frozenset())
+    events = session.execute(
+        sa.select(col(SessionEvent.kind), col(SessionEvent.at), col(SessionEvent.user_id))
+        .where(col(SessionEvent.room_id) == room.id)
+        .order_by(col(SessionEvent.at))
+    ).all()
+    connected = session.execute(
+        sa.select(sa.func.count())
+        .select_from(RoomParticipant)
+        .where(
+            col(RoomParticipant.room_id) == room.id,
+            col(RoomParticipant.connection_id).is_not(None),
+        )
+    ).scalar_one()
+    return room, session_span([(e[0], e[1], e[2]) for e in events], connected > 0)
+
+
+def _conclusion_of(session: Session, appointment: Appointment) -> ConsultConclusion | None:
+    return session.execute(
+        sa.select(ConsultConclusion).where(col(ConsultConclusion.appointment_id) == appointment.id)
+    ).scalar_one_or_none()
+
+
+def room_encounter(room: Room, session: Session) -> Resource | None:
+    """The Encounter of a consult with a video room (same id): it follows the room's session."""
+    appointment = session.get(Appointment, room.appointment_id)
+    return None if appointment is None else encounter_resource(appointment, session, room.id)
+
+
+def concluded_encounter(conclusion: ConsultConclusion, session: Session) -> Resource | None:
+    """The Encounter of a consult concluded without a video room (same id as the conclusion;
+    with a room, ``room_encounter`` makes it)."""
     appointment = session.get(Appointment, conclusion.appointment_id)
-    assert request is not None and appointment is not None
+    if appointment is None or encounter_id(session, appointment.id) != conclusion.id:
+        return None
+    return encounter_resource(appointment, session, conclusion.id)
+
+
+def encounter_resource(
+    appointment: Appointment, session: Session, resource_id: uuid.UUID
+) -> Resource | None:
+    """The consult's Encounter, from the moment its video session
+    starts: ``in-progress`` with ``period.start`` at the first arrival in the room,
+    ``finished`` with ``period.end`` when the last participant leaves or the room ends (a
+    rejoin makes it ``in-progress`` again), then with the diagnoses and the outcome at the
+    specialist's conclusion. None before the session starts or the consult is concluded."""
+    room, span = _session_span(session, appointment)
+    conclusion = _conclusion_of(session, appointment)
+    if span.started_at is None and conclusion is None:
+        return None
+    request = session.get(ConsultRequest, appointment.request_id)
+    assert request is not None
     role = session.get(PractitionerRole, appointment.practitioner_role_id)
+    finished = (
+        conclusion is not None
+        or span.ended_at is not None
+        or appointment.status == AppointmentStatus.COMPLETED
+        or (room is not None and room.state == RoomState.ENDED)
+    )
+    start, end = span.started_at, span.ended_at
+    if conclusion is not None and conclusion.session_started_at is not None:
+        start, end = conclusion.session_started_at, conclusion.session_ended_at
+    elif finished and start is not None and end is None:
+        end = room.ended_at if room is not None and room.ended_at else None
     participants = [
-        _participant("PPRF", "primary performer", ref("Practitioner", conclusion.practitioner_id))
+        _participant("PPRF", "primary performer", ref("Practitioner", appointment.practitioner_id))
     ]
     requester = practitioner_of_account(session, request.requester_id)
     if requester is not None:
         participants.append(_participant("REF", "referrer", requester))
     activity = str(request.activity_type)
-    recommendation = str(conclusion.recommendation)
-    period = drop_empty(
-        {
-            "start": instant(conclusion.session_started_at)
-            if conclusion.session_started_at
-            else None,
-            "end": instant(conclusion.session_ended_at) if conclusion.session_ended_at else None,
-        }
-    )
     return drop_empty(
         {
             "resourceType": "Encounter",
-            "id": str(conclusion.id),
-            "status": "finished",
+            "id": str(resource_id),
+            "status": "finished" if finished else "in-progress",
             "class": {"system": ACT_CODE, "code": "VR", "display": "virtual"},
             "type": [
                 {
@@ -109,34 +169,44 @@ def encounter_resource(conclusion: ConsultConclusion, session: Session) -> Resou
             "priority": {
                 "coding": [{"system": ACT_PRIORITY, "code": _PRIORITY[str(request.priority)]}]
             },
-            "subject": ref("Patient", conclusion.patient_id),
-            "basedOn": [ref("ServiceRequest", conclusion.request_id)],
+            "subject": ref("Patient", appointment.patient_id),
+            "basedOn": [ref("ServiceRequest", appointment.request_id)],
             "participant": participants,
-            "appointment": [ref("Appointment", conclusion.appointment_id)],
-            "period": period,
+            "appointment": [ref("Appointment", appointment.id)],
+            "period": drop_empty(
+                {
+                    "start": instant(start) if start else None,
+                    "end": instant(end) if start and end else None,
+                }
+            ),
             "diagnosis": [
                 {
                     "condition": ref("Condition", d.id),
                     "use": {"coding": [{"system": DIAGNOSIS_ROLE, "code": "DD"}]},
                     "rank": d.rank,
                 }
-                for d in _diagnoses(session, conclusion.id)
+                for d in (_diagnoses(session, conclusion.id) if conclusion else [])
             ],
-            "hospitalization": {
-                "dischargeDisposition": {
-                    "coding": [
-                        {
-                            "system": RECOMMENDATION,
-                            "code": recommendation,
-                            "display": RECOMMENDATION_DISPLAY[recommendation],
-                        }
-                    ],
-                    "text": RECOMMENDATION_DISPLAY[recommendation],
-                }
-            },
+            "hospitalization": _outcome(conclusion) if conclusion else None,
             "serviceProvider": ref("Organization", role.organization_id) if role else None,
         }
     )
+
+
+def _outcome(conclusion: ConsultConclusion) -> Resource:
+    recommendation = str(conclusion.recommendation)
+    return {
+        "dischargeDisposition": {
+            "coding": [
+                {
+                    "system": RECOMMENDATION,
+                    "code": recommendation,
+                    "display": RECOMMENDATION_DISPLAY[recommendation],
+                }
+            ],
+            "text": RECOMMENDATION_DISPLAY[recommendation],
+        }
+    }
 
 
 def condition_resource(diagnosis: ConsultDiagnosis, session: Session) -> Resource:
@@ -165,14 +235,16 @@ def condition_resource(diagnosis: ConsultDiagnosis, session: Session) -> Resourc
                 "text": diagnosis.display,
             },
             "subject": ref("Patient", diagnosis.patient_id),
-            "encounter": ref("Encounter", diagnosis.conclusion_id),
+            "encounter": ref("Encounter", encounter_id(session, conclusion.appointment_id))
+            if conclusion
+            else None,
             "recordedDate": instant(diagnosis.created_at),
             "recorder": ref("Practitioner", conclusion.practitioner_id) if conclusion else None,
         }
     )
 
 
-def consult_note_resource(conclusion: ConsultConclusion, _session: Session) -> Resource:
+def consult_note_resource(conclusion: ConsultConclusion, session: Session) -> Resource:
     """The specialist's advice as a plain-text consult note."""
     recommendation = RECOMMENDATION_DISPLAY[str(conclusion.recommendation)]
     text = f"Kết luận / recommendation: {recommendation}\n\n{conclusion.advice}"
@@ -195,7 +267,7 @@ def consult_note_resource(conclusion: ConsultConclusion, _session: Session) -> R
             }
         ],
         "context": {
-            "encounter": [ref("Encounter", conclusion.id)],
+            "encounter": [ref("Encounter", encounter_id(session, conclusion.appointment_id))],
             "related": [ref("ServiceRequest", conclusion.request_id)],
         },
     }
@@ -208,11 +280,6 @@ def recording_resource(recording: Recording, session: Session) -> Resource | Non
     appointment = session.get(Appointment, room.appointment_id) if room else None
     if appointment is None:
         return None
-    conclusions = session.execute(
-        sa.select(col(ConsultConclusion.id)).where(
-            col(ConsultConclusion.appointment_id) == appointment.id
-        )
-    ).scalars()
     author = practitioner_of_account(session, recording.user_id)
     return drop_empty(
         {
@@ -228,6 +295,7 @@ def recording_resource(recording: Recording, session: Session) -> Resource | Non
                     "attachment": drop_empty(
                         {
                             "contentType": "video/x-matroska",
+                            "url": f"Binary/{recording.id}",
                             "size": recording.size_bytes,
                             "title": "Ghi hình hội chẩn",
                             "creation": instant(recording.started_at),
@@ -237,7 +305,7 @@ def recording_resource(recording: Recording, session: Session) -> Resource | Non
             ],
             "context": drop_empty(
                 {
-                    "encounter": [ref("Encounter", c) for c in conclusions],
+                    "encounter": [ref("Encounter", recording.room_id)],
                     "period": drop_empty(
                         {
                             "start": instant(recording.started_at),

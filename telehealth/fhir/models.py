@@ -14,7 +14,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from telehealth.db import UTCDateTime
+from telehealth.db import PortableJSON, UTCDateTime
 from telehealth.timeutil import utcnow
 
 # Byte-wise order on PostgreSQL, so that prefix ranges (``value >= 'ngu' AND value < 'ngv'``)
@@ -52,11 +52,21 @@ class FhirResourceVersion(SQLModel, table=True):
 
 class FhirSearchValue(SQLModel, table=True):
     """One search value of a current resource: a token (system, code), a folded string word,
-    a reference (``Type/id``) or a date (ISO text, so ranges compare as strings)."""
+    a reference (``Type/id``) or a date (ISO text, so ranges compare as strings).
+
+    ``last_updated`` repeats the resource's, so that the index hands out the resources with
+    one value newest first: a page of a search costs its page, not the number of matches."""
 
     __tablename__ = "fhir_search_value"
     __table_args__ = (
-        sa.Index("ix_fhir_search_lookup", "resource_type", "param", "value", "resource_id"),
+        sa.Index(
+            "ix_fhir_search_ordered",
+            "resource_type",
+            "param",
+            "value",
+            "last_updated",
+            "resource_id",
+        ),
         sa.Index("ix_fhir_search_resource", "resource_type", "resource_id"),
     )
 
@@ -66,6 +76,7 @@ class FhirSearchValue(SQLModel, table=True):
     param: str = Field(max_length=40)
     system: str = Field(default="", max_length=200)
     value: str = Field(sa_type=IndexedText)
+    last_updated: datetime = Field(sa_type=UTCDateTime)
 
 
 class FhirSubscription(SQLModel, table=True):
@@ -81,6 +92,12 @@ class FhirSubscription(SQLModel, table=True):
     criteria: str = Field(max_length=500)
     endpoint: str = Field(max_length=500)
     reason: str = Field(max_length=500)
+    payload: str | None = Field(
+        default=None, max_length=60, description="channel.payload: the body's mime type, or none"
+    )
+    headers: list[str] = Field(
+        default_factory=list, sa_type=PortableJSON, description="channel.header, sent as is"
+    )
     status: str = Field(default="active", max_length=12)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

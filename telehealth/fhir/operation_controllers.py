@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+from urllib.parse import quote
+
 from litestar import Controller, Response, get, post
+from litestar.response import File
 
 from telehealth.api.dependencies import CallerDep, SessionDep, SettingsDep
 from telehealth.errors import NotFound
 from telehealth.fhir import bundle, scheduling_ops
-from telehealth.fhir.consult_input import read_binary
+from telehealth.fhir.binary import read_binary
 from telehealth.fhir.controllers import (
     _JSON_TYPES,
     AnyRequest,
@@ -16,9 +21,11 @@ from telehealth.fhir.controllers import (
     _query,
     _written,
     fhir_base,
+    reading,
 )
 from telehealth.fhir.operations import OPERATION_DEFINITIONS
 from telehealth.fhir.store import to_json
+from telehealth.settings import Settings
 
 
 class FhirSchedulingController(Controller):
@@ -66,11 +73,41 @@ class FhirBinaryController(Controller):
     include_in_schema = False
 
     @get("/{binary_id:str}")
-    async def read(
-        self, binary_id: str, session: SessionDep, caller: CallerDep, settings: SettingsDep
-    ) -> Response[bytes]:
-        """An attachment as a Binary (base64), to those who may read its request."""
-        return _answer(to_json(await read_binary(session, caller, binary_id, settings)))
+    async def read(self, request: AnyRequest, binary_id: str) -> Response[Any] | File:
+        """The bytes of an attachment or a recording, to those who may read its
+        DocumentReference: FHIR JSON (base64) if asked for, else the content itself."""
+        settings: Settings = request.app.state.settings
+        async with reading(request) as (session, caller):
+            found = await read_binary(session, caller, binary_id, settings)
+            if _wants_fhir(request):
+                resource = await asyncio.to_thread(found.as_resource, settings)
+                return _answer(to_json(resource))
+        headers = {
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+            "Cache-Control": "private, no-store",
+        }
+        if found.path is not None:
+            return File(
+                found.path,
+                filename=found.filename,
+                media_type=found.content_type,
+                content_disposition_type="attachment",
+                headers=headers,
+            )
+        disposition = f"attachment; filename*=UTF-8''{quote(found.filename)}"
+        return Response(
+            found.data or b"",
+            media_type=found.content_type,
+            headers={**headers, "Content-Disposition": disposition},
+        )
+
+
+def _wants_fhir(request: AnyRequest) -> bool:
+    """R4: a Binary read returns the resource when a FHIR format is asked for, by ``_format``
+    or by ``Accept``; otherwise the content in its own type."""
+    wanted = str(request.query_params.get("_format") or request.headers.get("accept") or "")
+    return "json" in wanted.lower()
 
 
 def _proposals(resources: list[dict[str, object]]) -> str:

@@ -3,7 +3,7 @@
 ``MAPPINGS``: table -> its resources (a consult request is a ServiceRequest, a Task and, with
 vital signs, an Observation; a specialist's role is a PractitionerRole and a Schedule).
 ``DEPENDENTS``: a row whose change alters another table's resource (a new attachment adds a
-``supportingInfo`` to its ServiceRequest).
+``supportingInfo`` to its ServiceRequest; an arrival in a video room starts the Encounter).
 """
 
 from __future__ import annotations
@@ -30,7 +30,13 @@ from telehealth.fhir import mapping_record as record
 from telehealth.fhir.mapping import DIRECTORY_MAPPINGS, ResourceMapping
 from telehealth.fhir.models import FhirSubscription
 from telehealth.fhir.subscriptions import subscription_resource
-from telehealth.rtc.models import Recording, Room
+from telehealth.rtc.models import (
+    Recording,
+    Room,
+    RoomParticipant,
+    SessionEvent,
+    SessionEventKind,
+)
 
 Key = tuple[type[Any], uuid.UUID]
 
@@ -42,6 +48,7 @@ MAPPINGS: dict[type[Any], tuple[ResourceMapping, ...]] = {
     ),
     Slot: (ResourceMapping("Slot", consults.slot_resource),),
     Appointment: (ResourceMapping("Appointment", consults.appointment_resource),),
+    Room: (ResourceMapping("Encounter", record.room_encounter),),
     ConsultRequest: (
         ResourceMapping("ServiceRequest", consults.service_request_resource),
         ResourceMapping("Task", consults.task_resource),
@@ -51,7 +58,7 @@ MAPPINGS: dict[type[Any], tuple[ResourceMapping, ...]] = {
         ResourceMapping("DocumentReference", consults.document_reference_resource),
     ),
     ConsultConclusion: (
-        ResourceMapping("Encounter", record.encounter_resource),
+        ResourceMapping("Encounter", record.concluded_encounter),
         ResourceMapping("DocumentReference", record.consult_note_resource),
     ),
     ConsultDiagnosis: (ResourceMapping("Condition", record.condition_resource),),
@@ -60,9 +67,9 @@ MAPPINGS: dict[type[Any], tuple[ResourceMapping, ...]] = {
 }
 
 
-def _attachments_of(conclusion: ConsultConclusion, session: Session) -> list[Key]:
-    """A conclusion gives the request's attachments and the session's recordings their
-    encounter."""
+def _record_of(conclusion: ConsultConclusion, session: Session) -> list[Key]:
+    """A conclusion completes the Encounter (its room's), and gives the request's attachments
+    and the session's recordings their encounter."""
     ids = session.execute(
         sa.select(col(ConsultAttachment.id)).where(
             col(ConsultAttachment.request_id) == conclusion.request_id
@@ -73,11 +80,45 @@ def _attachments_of(conclusion: ConsultConclusion, session: Session) -> list[Key
         .join(Room, col(Room.id) == col(Recording.room_id))
         .where(col(Room.appointment_id) == conclusion.appointment_id)
     ).scalars()
-    return [(ConsultAttachment, i) for i in ids] + [(Recording, i) for i in recordings]
+    return [
+        *_room_of(conclusion.appointment_id, session),
+        *[(ConsultAttachment, i) for i in ids],
+        *[(Recording, i) for i in recordings],
+    ]
+
+
+def _room_of(appointment_id: uuid.UUID, session: Session) -> list[Key]:
+    rooms = session.execute(
+        sa.select(col(Room.id)).where(col(Room.appointment_id) == appointment_id)
+    ).scalars()
+    return [(Room, i) for i in rooms]
+
+
+def _session_change(event: SessionEvent, session: Session) -> list[Key]:
+    """An arrival that (re)starts the session or a departure that leaves the room empty
+    changes the Encounter: its status and period. Other events (mute, quality) do not."""
+    if event.kind not in (
+        SessionEventKind.JOIN,
+        SessionEventKind.RECONNECT,
+        SessionEventKind.LEAVE,
+    ):
+        return []
+    connected = session.execute(
+        sa.select(sa.func.count())
+        .select_from(RoomParticipant)
+        .where(
+            col(RoomParticipant.room_id) == event.room_id,
+            col(RoomParticipant.connection_id).is_not(None),
+        )
+    ).scalar_one()
+    leaving = event.kind == SessionEventKind.LEAVE
+    return [(Room, event.room_id)] if connected == (0 if leaving else 1) else []
 
 
 DEPENDENTS: dict[type[Any], Callable[[Any, Session], list[Key]]] = {
     ConsultAttachment: lambda attachment, _: [(ConsultRequest, attachment.request_id)],
     Room: lambda room, _: [(Appointment, room.appointment_id)],
-    ConsultConclusion: _attachments_of,
+    Appointment: lambda appointment, session: _room_of(appointment.id, session),
+    SessionEvent: _session_change,
+    ConsultConclusion: _record_of,
 }

@@ -15,14 +15,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import col, select
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from telehealth.auth.audit import READ_ONLY
+from telehealth.db import Prepared
 from telehealth.directory.identifiers import fold_name
 from telehealth.errors import BadRequest
 from telehealth.fhir.models import FhirResource, FhirSearchValue
 from telehealth.fhir.search_params import SEARCH_PARAMS, SearchParam
-from telehealth.fhir.store import StoredVersion, columns, instant
+from telehealth.fhir.store import StoredVersion, columns, instant, prepared_rows
 from telehealth.timeutil import as_utc
 
 DEFAULT_COUNT = 20
@@ -57,6 +59,18 @@ class SearchQuery:
     includes: list[tuple[str, str]] = field(default_factory=list)  # (source type, param)
     revincludes: list[tuple[str, str]] = field(default_factory=list)
     empty: bool = False  # a restriction that nothing can satisfy
+    asked: int = 0  # criteria from the query string (restrictions for access are not counted)
+    driver: Driver | None = None
+
+
+@dataclass(frozen=True)
+class Driver:
+    """The one reference a search is about (``Patient?organization=X``): its index entries,
+    newest first, give the page directly, however many resources match."""
+
+    param: str
+    value: str
+    condition: Any  # the criterion it replaces
 
 
 @dataclass(frozen=True)
@@ -210,9 +224,15 @@ def parse_search(resource_type: str, params: Sequence[tuple[str, str]]) -> Searc
     for key, text in params:
         name, _, modifier = key.partition(":")
         if name in known:
-            query.criteria.extend(_criterion(resource_type, known[name], modifier, text.strip()))
+            conditions = _criterion(resource_type, known[name], modifier, text.strip())
+            query.criteria.extend(conditions)
+            query.asked += len(conditions)
+            if known[name].kind == "reference" and not modifier and "," not in text:
+                value = _reference_value(known[name], text.strip())
+                query.driver = Driver(name, value, conditions[0])
         elif name == "_id":
             query.criteria.append(col(FhirResource.resource_id).in_(text.split(",")))
+            query.asked += 1
         elif name == "_lastUpdated":
             query.criteria.append(_last_updated(text))
         elif name == "_count":
@@ -240,6 +260,8 @@ def parse_search(resource_type: str, params: Sequence[tuple[str, str]]) -> Searc
             raise BadRequest(
                 f"Unknown search parameter '{key}' for {resource_type}; supported: {supported}"
             )
+    if query.asked != 1:
+        query.driver = None  # with other criteria, their own selectivity decides
     if query.count == 0:
         query.count_only = True
     if query.count_only:
@@ -252,9 +274,20 @@ def restrict_references(query: SearchQuery, param: str, allowed: set[str]) -> No
     if not allowed:
         query.empty = True
         return
-    query.criteria.append(
-        _values_in(query.resource_type, param, col(FhirSearchValue.value).in_(sorted(allowed)))
+    condition = _values_in(
+        query.resource_type, param, col(FhirSearchValue.value).in_(sorted(allowed))
     )
+    query.criteria.append(condition)
+    if query.asked == 0 and len(allowed) == 1:
+        query.driver = Driver(param, next(iter(allowed)), condition)
+
+
+async def _execute(session: AsyncSession, statement: Any) -> Any:
+    """Core execution: on a read's own connection, or in the session's transaction."""
+    connection = session.info.get(READ_ONLY)
+    if connection is not None:
+        return await connection.execute(statement)
+    return await session.exec(statement)
 
 
 async def run_search(session: AsyncSession, query: SearchQuery) -> SearchResult:
@@ -267,31 +300,87 @@ async def run_search(session: AsyncSession, query: SearchQuery) -> SearchResult:
     ]
     total = None
     if query.want_total:
-        counted = await session.exec(
-            select(sa.func.count()).select_from(FhirResource).where(*where)
+        counted = await _execute(
+            session, sa.select(sa.func.count()).select_from(FhirResource).where(*where)
         )
-        total = int(counted.one())
+        total = int(counted.scalar_one())
     if query.count_only:
         return SearchResult([], [], total, False)
-    order = col(FhirResource.last_updated)
-    rows = (
-        await session.exec(
-            select(*columns(FhirResource))
-            .where(*where)
-            .order_by(
-                order.desc() if query.newest_first else order.asc(),
-                col(FhirResource.resource_id),
-            )
-            .offset(query.offset)
-            .limit(query.count + 1)
+    if query.driver is not None and query.criteria == [query.driver.condition]:
+        rows = await prepared_rows(
+            session,
+            _DRIVEN[query.newest_first],
+            resource_type=query.resource_type,
+            param=query.driver.param,
+            value=query.driver.value,
+            offset=query.offset,
+            limit=query.count + 1,
         )
-    ).all()
-    matches = [
-        StoredVersion(r.resource_type, r.resource_id, r.version_id, r.last_updated, False, r.text)
-        for r in rows[: query.count]
-    ]
+    else:
+        rows = (await _execute(session, _page(query, where))).all()
+    matches = [StoredVersion(r[0], r[1], r[2], r[3], False, r[5]) for r in rows[: query.count]]
     included = await _included(session, query, [m.resource_id for m in matches])
     return SearchResult(matches, included, total, len(rows) > query.count)
+
+
+def _ordered(
+    statement: Any, order: Any, tie: Any, newest_first: bool, offset: Any, limit: Any
+) -> Any:
+    # Ties (one transaction stamps many versions alike) go by id in the same direction, so
+    # that an index is read in one direction and the page needs no sort.
+    keys = (order.desc(), tie.desc()) if newest_first else (order.asc(), tie.asc())
+    return statement.order_by(*keys).offset(offset).limit(limit)
+
+
+def _driven_by(resource_type: Any, param: Any, value: Any) -> Any:
+    """Resources joined to the index entries of one search value: in the index's order."""
+    values = FhirSearchValue.__table__  # type: ignore[attr-defined]
+    return (
+        sa.select(*columns(FhirResource))
+        .join(
+            values,
+            sa.and_(
+                values.c.resource_type == col(FhirResource.resource_type),
+                values.c.resource_id == col(FhirResource.resource_id),
+            ),
+        )
+        .where(
+            values.c.resource_type == resource_type,
+            values.c.param == param,
+            values.c.value == value,
+        )
+    )
+
+
+def _page(query: SearchQuery, where: list[Any]) -> Any:
+    """One page of matches, in ``_lastUpdated`` order: from the driver's index entries when
+    the search has one, else from every match sorted."""
+    offset, limit = query.offset, query.count + 1
+    if query.driver is None:
+        statement = sa.select(*columns(FhirResource)).where(*where)
+        order, tie = col(FhirResource.last_updated), col(FhirResource.resource_id)
+        return _ordered(statement, order, tie, query.newest_first, offset, limit)
+    driver = query.driver
+    statement = _driven_by(query.resource_type, driver.param, driver.value)
+    statement = statement.where(*[c for c in where if c is not driver.condition])
+    values = FhirSearchValue.__table__  # type: ignore[attr-defined]
+    order, tie = values.c.last_updated, values.c.resource_id
+    return _ordered(statement, order, tie, query.newest_first, offset, limit)
+
+
+def _driven(newest_first: bool) -> Prepared:
+    """``_page`` of a search about one reference and nothing else, built once."""
+    values = FhirSearchValue.__table__  # type: ignore[attr-defined]
+    resource_type: Any = sa.bindparam("resource_type")
+    statement = _driven_by(resource_type, sa.bindparam("param"), sa.bindparam("value")).where(
+        col(FhirResource.resource_type) == resource_type, col(FhirResource.deleted).is_(False)
+    )
+    order, tie = values.c.last_updated, values.c.resource_id
+    limits: tuple[Any, Any] = sa.bindparam("offset"), sa.bindparam("limit")
+    return Prepared(_ordered(statement, order, tie, newest_first, *limits))
+
+
+_DRIVEN = {True: _driven(True), False: _driven(False)}
 
 
 async def _included(
@@ -302,41 +391,43 @@ async def _included(
     wanted: dict[str, set[str]] = {}
     for source, param in query.includes:
         target = SEARCH_PARAMS[source][param].target or ""
-        refs = await session.exec(
-            select(col(FhirSearchValue.value)).where(
-                col(FhirSearchValue.resource_type) == source,
-                col(FhirSearchValue.param) == param,
-                col(FhirSearchValue.resource_id).in_(ids),
+        refs = (
+            await _execute(
+                session,
+                sa.select(col(FhirSearchValue.value)).where(
+                    col(FhirSearchValue.resource_type) == source,
+                    col(FhirSearchValue.param) == param,
+                    col(FhirSearchValue.resource_id).in_(ids),
+                ),
             )
-        )
+        ).scalars()
         wanted.setdefault(target, set()).update(r.split("/", 1)[1] for r in refs)
     for source, param in query.revincludes:
         targets = [f"{query.resource_type}/{i}" for i in ids]
-        sources = await session.exec(
-            select(col(FhirSearchValue.resource_id)).where(
-                col(FhirSearchValue.resource_type) == source,
-                col(FhirSearchValue.param) == param,
-                col(FhirSearchValue.value).in_(targets),
+        sources = (
+            await _execute(
+                session,
+                sa.select(col(FhirSearchValue.resource_id)).where(
+                    col(FhirSearchValue.resource_type) == source,
+                    col(FhirSearchValue.param) == param,
+                    col(FhirSearchValue.value).in_(targets),
+                ),
             )
-        )
+        ).scalars()
         wanted.setdefault(source, set()).update(sources)
     found: list[StoredVersion] = []
     for resource_type, resource_ids in wanted.items():
         if resource_type == query.resource_type:
             resource_ids -= set(ids)
-        rows = await session.exec(
-            select(*columns(FhirResource)).where(
+        rows = await _execute(
+            session,
+            sa.select(*columns(FhirResource)).where(
                 col(FhirResource.resource_type) == resource_type,
                 col(FhirResource.resource_id).in_(sorted(resource_ids)),
                 col(FhirResource.deleted).is_(False),
-            )
+            ),
         )
-        found.extend(
-            StoredVersion(
-                r.resource_type, r.resource_id, r.version_id, r.last_updated, False, r.text
-            )
-            for r in rows
-        )
+        found.extend(StoredVersion(r[0], r[1], r[2], r[3], False, r[5]) for r in rows)
     return found
 
 

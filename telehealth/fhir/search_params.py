@@ -373,10 +373,11 @@ SEARCH_PARAMS.update(
 
 
 def extract_values(resource: Resource) -> list[tuple[str, str, str]]:
-    """(param, system, value) rows for every search parameter of the resource's type."""
+    """(param, system, value) rows for every search parameter of the resource's type, each
+    once (a search driven by one value then meets each resource once)."""
     params = SEARCH_PARAMS.get(resource["resourceType"], {})
-    rows = []
+    rows: dict[tuple[str, str, str], None] = {}
     for param in params.values():
         for system, value in param.extract(resource):
-            rows.append((param.name, system[:200], value[:200]))
-    return rows
+            rows[(param.name, system[:200], value[:200])] = None
+    return list(rows)

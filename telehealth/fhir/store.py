@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from telehealth.auth.audit import READ_ONLY
+from telehealth.db import Prepared
 from telehealth.errors import Conflict, PreconditionFailed
 from telehealth.fhir.models import FhirResource, FhirResourceVersion, FhirSearchValue
 from telehealth.fhir.search_params import extract_values
@@ -98,7 +100,7 @@ def write_versions(session: Session, pending: Sequence[PendingVersion]) -> list[
     ]
     _move_heads(connection, rows)
     connection.execute(_INSERT_VERSIONS, rows)
-    _reindex(connection, pending, keys)
+    _reindex(connection, pending, keys, now)
     return stored
 
 
@@ -155,7 +157,10 @@ def _move_heads(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
 
 
 def _reindex(
-    connection: sa.Connection, pending: Sequence[PendingVersion], keys: list[tuple[str, str]]
+    connection: sa.Connection,
+    pending: Sequence[PendingVersion],
+    keys: list[tuple[str, str]],
+    now: datetime,
 ) -> None:
     for chunk in _chunks(keys):
         connection.execute(_UNINDEX, {"keys": chunk})
@@ -166,6 +171,7 @@ def _reindex(
             "param": param,
             "system": system,
             "value": value,
+            "last_updated": now,
         }
         for item, key in zip(pending, keys, strict=True)
         if not item.deleted
@@ -188,38 +194,53 @@ def columns(table: type[FhirResource] | type[FhirResourceVersion]) -> tuple[Any,
 
 
 def _stored(row: Any) -> StoredVersion:
-    return StoredVersion(
-        row.resource_type, row.resource_id, row.version_id, row.last_updated, row.deleted, row.text
-    )
+    """A row of ``columns(...)``: a SQLAlchemy row or an asyncpg record, by position."""
+    return StoredVersion(row[0], row[1], row[2], row[3], row[4], row[5])
+
+
+def _one(table: type[FhirResource] | type[FhirResourceVersion], *, versioned: bool) -> Prepared:
+    conditions = [
+        col(table.resource_type) == sa.bindparam("resource_type"),
+        col(table.resource_id) == sa.bindparam("resource_id"),
+    ]
+    if versioned:
+        conditions.append(col(table.version_id) == sa.bindparam("version_id"))
+    return Prepared(sa.select(*columns(table)).where(*conditions))
+
+
+_CURRENT = _one(FhirResource, versioned=False)
+_VERSION = _one(FhirResourceVersion, versioned=True)
+
+
+async def prepared_rows(session: AsyncSession, prepared: Prepared, **params: Any) -> list[Any]:
+    """Rows of a prepared statement: straight on the driver in a read (``audited_read``),
+    within the session's transaction otherwise."""
+    connection = session.info.get(READ_ONLY)
+    if connection is not None:
+        return await prepared.rows(connection, **params)
+    return list((await session.exec(prepared.statement, params=params)).all())
 
 
 async def read_current(
     session: AsyncSession, resource_type: str, resource_id: str
 ) -> StoredVersion | None:
-    row = (
-        await session.exec(
-            select(*columns(FhirResource)).where(
-                col(FhirResource.resource_type) == resource_type,
-                col(FhirResource.resource_id) == resource_id,
-            )
-        )
-    ).first()
-    return None if row is None else _stored(row)
+    rows = await prepared_rows(
+        session, _CURRENT, resource_type=resource_type, resource_id=resource_id
+    )
+    return _stored(rows[0]) if rows else None
 
 
 async def read_version(
     session: AsyncSession, resource_type: str, resource_id: str, version_id: int
 ) -> StoredVersion | None:
-    row = (
-        await session.exec(
-            select(*columns(FhirResourceVersion)).where(
-                col(FhirResourceVersion.resource_type) == resource_type,
-                col(FhirResourceVersion.resource_id) == resource_id,
-                col(FhirResourceVersion.version_id) == version_id,
-            )
-        )
-    ).first()
-    return None if row is None else _stored(row)
+    rows = await prepared_rows(
+        session,
+        _VERSION,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        version_id=version_id,
+    )
+    return _stored(rows[0]) if rows else None
 
 
 async def read_many(

@@ -3,6 +3,10 @@
 matches queues a webhook notification row in the same transaction, delivered (signed, retried,
 dead-lettered) by the notifications area's delivery loop.
 
+The notification is what R4 prescribes: with ``channel.payload`` the matching version itself
+in that mime type (its stored text, as it was when it matched), without it an empty POST; each
+``channel.header`` is sent as a header.
+
 A FHIR Subscription is stored as a ``webhook_subscription`` (URL, generated signing secret, the
 kind ``fhir.subscription``) plus a ``fhir_subscription`` row of the same id (criteria, status),
 which is mapped to the Subscription resource like any other row.
@@ -11,6 +15,7 @@ which is mapped to the Subscription resource like any other row.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import uuid
 from collections.abc import Sequence
@@ -83,6 +88,45 @@ def matches(
     return True
 
 
+PAYLOAD_TYPES = ("application/fhir+json", "application/json")
+_RESERVED_HEADERS = ("content-type", "content-length", "host", "transfer-encoding", "x-telehealth-")
+_HEADER = re.compile(r"^([!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}):[ \t]*([\x20-\x7e]{0,1000})$")
+
+
+def _payload(channel: Resource) -> str | None:
+    """``channel.payload``: a JSON mime type (its parameters such as ``fhirVersion`` are
+    accepted and dropped), or nothing for an empty notification."""
+    payload = channel.get("payload")
+    if payload is None:
+        return None
+    mime = str(payload).split(";")[0].strip().lower()
+    if mime not in PAYLOAD_TYPES:
+        raise InvalidInput.for_field(
+            "Subscription.channel.payload",
+            f"send resources as {' or '.join(PAYLOAD_TYPES)}, or leave it out for an empty POST",
+        )
+    return mime
+
+
+def _headers(channel: Resource) -> list[str]:
+    """``channel.header``: ``Name: value`` lines sent with every notification (for example the
+    receiver's own ``Authorization``); the ones the delivery sets itself are refused."""
+    headers = channel.get("header") or []
+    if not isinstance(headers, list) or len(headers) > 10:
+        raise InvalidInput.for_field("Subscription.channel.header", "give at most 10 headers")
+    for line in headers:
+        found = _HEADER.fullmatch(str(line))
+        if found is None:
+            raise InvalidInput.for_field(
+                "Subscription.channel.header", f"'{line}' is not a 'Name: value' header"
+            )
+        if found.group(1).lower().startswith(_RESERVED_HEADERS):
+            raise InvalidInput.for_field(
+                "Subscription.channel.header", f"{found.group(1)} is set by the service"
+            )
+    return [str(line) for line in headers]
+
+
 def _endpoint(resource: Resource) -> str:
     channel = resource.get("channel") or {}
     if channel.get("type") != "rest-hook":
@@ -114,6 +158,7 @@ async def create_subscription(
     resource_type, _ = parse_criteria(criteria)
     require_scope(principal, resource_type, "s")  # it may learn only what it may search
     endpoint = _endpoint(resource)
+    payload, headers = _payload(resource["channel"]), _headers(resource["channel"])
     secret = secrets.token_urlsafe(32)
     webhook = WebhookSubscription(
         name=f"FHIR Subscription of {principal.name}"[:120],
@@ -130,6 +175,8 @@ async def create_subscription(
         criteria=criteria,
         endpoint=endpoint,
         reason=reason[:500],
+        payload=payload,
+        headers=headers,
     )
     session.add(subscription)
     caller.note("create", "Subscription", subscription.id, detail=criteria)
@@ -138,13 +185,18 @@ async def create_subscription(
 
 
 def subscription_resource(subscription: FhirSubscription, _session: Session) -> Resource:
+    channel: Resource = {"type": "rest-hook", "endpoint": subscription.endpoint}
+    if subscription.payload:
+        channel["payload"] = subscription.payload
+    if subscription.headers:
+        channel["header"] = list(subscription.headers)
     return {
         "resourceType": "Subscription",
         "id": str(subscription.id),
         "status": subscription.status,
         "reason": subscription.reason,
         "criteria": subscription.criteria,
-        "channel": {"type": "rest-hook", "endpoint": subscription.endpoint},
+        "channel": channel,
     }
 
 
@@ -152,6 +204,17 @@ _ACTIVE_SUBSCRIPTIONS = sa.select(FhirSubscription).where(
     col(FhirSubscription.status) == "active",
     col(FhirSubscription.resource_type).in_(sa.bindparam("types", expanding=True)),
 )  # built once: every write asks
+
+
+def rest_hook_request(subscription: FhirSubscription, version: StoredVersion) -> dict[str, Any]:
+    """The HTTP request R4 prescribes for one notification: the version's stored text in the
+    payload's mime type, or an empty body; the subscriber's headers as given."""
+    headers = dict(line.split(":", 1) for line in subscription.headers)
+    request: dict[str, Any] = {"headers": {k.strip(): v.strip() for k, v in headers.items()}}
+    if subscription.payload:
+        request["content_type"] = f"{subscription.payload}; charset=utf-8"
+        request["body"] = version.text
+    return request
 
 
 def queue_notifications(session: Session, stored: Sequence[StoredVersion]) -> int:
@@ -184,6 +247,7 @@ def queue_notifications(session: Session, stored: Sequence[StoredVersion]) -> in
                         "version": str(version.version_id),
                         "versioned": f"{reference}/_history/{version.version_id}",
                         "lastUpdated": instant(version.last_updated),
+                        "http": rest_hook_request(subscription, version),
                     },
                 )
             )

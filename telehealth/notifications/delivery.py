@@ -2,7 +2,8 @@
 
 In-app: a small event ``{"kind", "id"}`` is published on channel ``user.<recipient id>`` (open
 pages then fetch /api/notifications). E-mail: SMTP, to the recipient account's address (or the
-row's own). Webhook: a signed POST to the subscription's URL. A failed attempt is retried with
+row's own). Webhook: a signed POST to the subscription's URL, of the event envelope or of the
+body and headers the row carries (``params["http"]``: FHIR rest-hook notifications). A failed attempt is retried with
 exponential backoff and left ``dead`` with its error after ``timer_max_attempts``; a message
 that can never go (no address, no recipient) is dead at once.
 """
@@ -202,6 +203,19 @@ class NotificationDelivery:
             if not n.address or item.secret is None:
                 raise Undeliverable("a webhook needs an active subscription (URL and secret)")
             assert http is not None  # made for every batch that holds a webhook
+            own = n.params.get("http")
+            if isinstance(own, dict):  # a row that carries its own request (FHIR rest-hook)
+                await post_webhook(
+                    http,
+                    n.address,
+                    item.secret,
+                    n.id,
+                    n.kind,
+                    str(own.get("body", "")).encode(),
+                    content_type=own.get("content_type"),
+                    extra_headers=own.get("headers"),
+                )
+                return
             body = webhook_body(n.id, n.kind, n.subject_id, n.params, n.created_at)
             await post_webhook(http, n.address, item.secret, n.id, n.kind, body)
 

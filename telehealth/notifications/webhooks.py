@@ -55,18 +55,22 @@ async def post_webhook(
     notification_id: uuid.UUID,
     kind: str,
     body: bytes,
+    *,
+    content_type: str | None = "application/json",
+    extra_headers: dict[str, str] | None = None,
 ) -> None:
-    """POST once; anything but a 2xx answer raises (the caller retries with backoff)."""
-    response = await client.post(
-        url,
-        content=body,
-        headers={
-            "Content-Type": "application/json",
-            SIGNATURE_HEADER: sign(secret, body),
-            EVENT_HEADER: kind,
-            DELIVERY_HEADER: str(notification_id),
-        },
-    )
+    """POST once; anything but a 2xx answer raises (the caller retries with backoff).
+    ``content_type`` None sends no body type (an empty notification); ``extra_headers`` are
+    the subscriber's own, sent before (and never instead of) the signature headers."""
+    headers = {
+        **(extra_headers or {}),
+        SIGNATURE_HEADER: sign(secret, body),
+        EVENT_HEADER: kind,
+        DELIVERY_HEADER: str(notification_id),
+    }
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    response = await client.post(url, content=body, headers=headers)
     if not response.is_success:
         raise httpx.HTTPStatusError(
             f"webhook receiver answered {response.status_code}",

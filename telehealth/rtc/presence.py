@@ -202,15 +202,11 @@ async def session_times(session: AsyncSession, appointment_id: uuid.UUID) -> Ses
         return None
     events = (
         await session.exec(
-            select(SessionEvent)
+            select(SessionEvent.kind, SessionEvent.at, SessionEvent.user_id)
             .where(col(SessionEvent.room_id) == room.id)
             .order_by(col(SessionEvent.at))
         )
     ).all()
-    arrivals = [e for e in events if e.kind in (SessionEventKind.JOIN, SessionEventKind.RECONNECT)]
-    started = arrivals[0].at if arrivals else None
     present = any(p.connected for p in await roster(session, room.id))
-    leaves = [e.at for e in events if e.kind == SessionEventKind.LEAVE]
-    ended = None if present or not leaves else leaves[-1]
-    joined = frozenset(e.user_id for e in arrivals if e.user_id is not None)
-    return SessionTimes(room.id, started, ended, joined)
+    span = rules.session_span(events, present)
+    return SessionTimes(room.id, span.started_at, span.ended_at, span.joined)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from telehealth.errors import Conflict, InvalidInput
-from telehealth.rtc.models import RoomState
+from telehealth.rtc.models import RoomState, SessionEventKind
 
 
 class RoomNotOpenYet(Conflict):
@@ -53,3 +55,28 @@ def should_open(state: RoomState, window: RoomWindow, now: datetime) -> bool:
 def recording_allowed(present: dict[str, bool]) -> bool:
     """Recording needs at least two people present, every one of whom consented."""
     return len(present) >= 2 and all(present.values())
+
+
+@dataclass(frozen=True)
+class SessionSpan:
+    started_at: datetime | None
+    ended_at: datetime | None
+    joined: frozenset[uuid.UUID]
+
+
+def session_span(
+    events: Sequence[tuple[str, datetime, uuid.UUID | None]], anyone_connected: bool
+) -> SessionSpan:
+    """A session's real start (the first arrival) and end (the last leave, once nobody is
+    connected), and who joined at all, from its events in time order."""
+    arrivals = [
+        (at, user)
+        for kind, at, user in events
+        if kind in (SessionEventKind.JOIN, SessionEventKind.RECONNECT)
+    ]
+    leaves = [at for kind, at, _ in events if kind == SessionEventKind.LEAVE]
+    return SessionSpan(
+        started_at=arrivals[0][0] if arrivals else None,
+        ended_at=None if anyone_connected or not leaves else leaves[-1],
+        joined=frozenset(user for _, user in arrivals if user is not None),
+    )

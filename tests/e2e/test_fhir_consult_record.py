@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+from fhir.resources.R4B import get_fhir_model_class
 from fhirpy import AsyncFHIRClient
+from sqlmodel import col, select
 
+from telehealth.auth.models import AuditEvent
 from telehealth.db import Database
+from telehealth.fhir.models import FhirResourceVersion
 from telehealth.rtc.models import ParticipantRole, Recording
 from telehealth.rtc.presence import session_times
 from telehealth.rtc.service import ParticipantSpec, open_room_for
@@ -27,6 +32,7 @@ from tests.helpers import login
 from tests.rtc_support import join_token, user_id
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+MKV = b"\x1a\x45\xdf\xa3" + b"\x42\x86\x81\x01" * 64  # an EBML header, then filler
 ICD10 = "http://hl7.org/fhir/sid/icd-10"
 
 
@@ -130,9 +136,25 @@ async def test_a_concluded_consult_is_a_coherent_versioned_fhir_record(
     started = await client.post(f"/api/appointments/{appointment['id']}/start", headers=cardio)
     assert started.status_code == 200, started.text
     room_id = await video_session(server, client, db, settings, appointment)
-    async with db.unit_of_work() as session:  # the row the media peer writes on a recording
+    await add_writer_client(db)
+    hit = await client_headers(client, WRITER_ID, WRITER_SECRET)
+    during = await history_of(client, hit, f"Encounter/{room_id}")
+    assert [v["status"] for v in during] == ["in-progress", "finished"], during
+    assert "end" not in during[0]["period"], "the first arrival starts the Encounter"
+    assert during[1]["period"]["start"] == during[0]["period"]["start"]
+    assert during[1]["period"]["end"] >= during[1]["period"]["start"], "the last leave ends it"
+    assert "diagnosis" not in during[1] and "hospitalization" not in during[1]
+    # What the media peer leaves once a consented recording stops: the file and its row.
+    recorded_file = settings.data_dir / "recordings" / str(room_id) / "tim.mkv"
+    recorded_file.parent.mkdir(parents=True)
+    recorded_file.write_bytes(MKV)
+    async with db.unit_of_work() as session:
         recording = Recording(
-            room_id=room_id, user_id=await user_id(db, "bs.tim"), path="recordings/x.mkv"
+            room_id=room_id,
+            user_id=await user_id(db, "bs.tim"),
+            path=str(recorded_file.relative_to(settings.data_dir)),
+            stopped_at=utcnow(),
+            size_bytes=len(MKV),
         )
         session.add(recording)
     concluded = await client.post(
@@ -147,9 +169,6 @@ async def test_a_concluded_consult_is_a_coherent_versioned_fhir_record(
     assert concluded.status_code == 201, concluded.text
     conclusion = concluded.json()
     assert conclusion["session_started_at"] and conclusion["session_ended_at"]
-
-    await add_writer_client(db)
-    hit = await client_headers(client, WRITER_ID, WRITER_SECRET)
     specialist = (await me(client, cardio))["practitioner_id"]
 
     service_request = fhir_body(
@@ -191,9 +210,10 @@ async def test_a_concluded_consult_is_a_coherent_versioned_fhir_record(
     slot = fhir_body(await client.get(f"/fhir/Slot/{offered[0]['id']}", headers=hit))
     assert slot["status"] == "busy" and slot["schedule"]["reference"] == f"Schedule/{role['id']}"
 
-    encounter = fhir_body(await client.get(f"/fhir/Encounter/{conclusion['id']}", headers=hit))
+    encounter = fhir_body(await client.get(f"/fhir/Encounter/{room_id}", headers=hit))
     assert encounter["class"]["code"] == "VR" and encounter["status"] == "finished"
-    assert encounter["period"]["start"] <= encounter["period"]["end"]
+    assert encounter["period"] == during[1]["period"], "the conclusion keeps the real period"
+    assert encounter["meta"]["versionId"] == "3", "joined, left, concluded: three versions"
     assert encounter["appointment"] == [{"reference": f"Appointment/{appointment['id']}"}]
     assert encounter["basedOn"] == [{"reference": f"ServiceRequest/{request['id']}"}]
     outcome = encounter["hospitalization"]["dischargeDisposition"]["coding"][0]
@@ -222,10 +242,30 @@ async def test_a_concluded_consult_is_a_coherent_versioned_fhir_record(
     assert recorded["content"][0]["attachment"]["contentType"] == "video/x-matroska"
     assert recorded["subject"]["reference"] == f"Patient/{patient}"
     binary_url = by_id[attached.json()["id"]]["content"][0]["attachment"]["url"]
-    binary = fhir_body(await client.get(f"/fhir/{binary_url}", headers=doctor))
+    as_fhir = {**doctor, "Accept": "application/fhir+json"}
+    binary = fhir_body(await client.get(f"/fhir/{binary_url}", headers=as_fhir))
     assert binary["contentType"] == "image/png" and base64.b64decode(binary["data"]) == PNG
-    stranger = await client.get(f"/fhir/{binary_url}", headers=await login(client, "bs.xa2"))
+    native = await client.get(f"/fhir/{binary_url}", headers=doctor)
+    assert native.status_code == 200 and native.content == PNG
+    assert native.headers["content-type"] == "image/png"
+    assert native.headers["content-disposition"].startswith("attachment")
+    assert (await client.get(f"/fhir/{binary_url}", headers=hit)).content == PNG
+    stranger_headers = await login(client, "bs.xa2")
+    stranger = await client.get(f"/fhir/{binary_url}", headers=stranger_headers)
     assert stranger.status_code == 404
+    video_url = recorded["content"][0]["attachment"]["url"]
+    assert video_url == f"Binary/{recording.id}"
+    video = await client.get(f"/fhir/{video_url}", headers=doctor)
+    assert video.status_code == 200, video.text
+    assert video.content == MKV and video.headers["content-type"] == "video/x-matroska"
+    video_json = fhir_body(await client.get(f"/fhir/{video_url}?_format=json", headers=hit))
+    assert base64.b64decode(video_json["data"]) == MKV
+    assert (await client.get(f"/fhir/{video_url}", headers=stranger_headers)).status_code == 404
+    unscoped = await client.get(
+        f"/fhir/{video_url}",
+        headers=await client_headers(client),
+    )
+    assert unscoped.status_code == 403, "a client needs system/Binary.r"
     note = by_id[conclusion["id"]]["content"][0]["attachment"]
     assert "tái khám sau 2 tuần" in base64.b64decode(note["data"]).decode()
 
@@ -237,18 +277,32 @@ async def test_a_concluded_consult_is_a_coherent_versioned_fhir_record(
     )
     audited = {e["resource"]["entity"][0]["what"].get("display", "") for e in audit["entry"]}
     assert audit["entry"] and audited, "reads and writes of this patient's consult are audited"
+    async with db.unit_of_work() as session:
+        binary_reads = (
+            await session.exec(
+                select(AuditEvent.outcome).where(
+                    col(AuditEvent.entity_type) == "Binary",
+                    col(AuditEvent.entity_id) == str(recording.id),
+                )
+            )
+        ).all()
+    assert sorted(binary_reads) == ["denied", "success", "success"], binary_reads
 
     for reference in (
         f"Patient/{patient}",
         f"ServiceRequest/{request['id']}",
-        f"Encounter/{conclusion['id']}",
+        f"Encounter/{room_id}",
+        f"Condition/{conditions['entry'][0]['resource']['id']}",
+        f"DocumentReference/{conclusion['id']}",
+        f"Task/{request['id']}",
+        f"Appointment/{appointment['id']}",
         attachment_ref,
     ):
         assert await history_of(client, hit, reference)
 
     fhir = AsyncFHIRClient(f"{server.url}/fhir", authorization=hit["Authorization"])
     found = await fhir.resources("Encounter").search(patient=f"Patient/{patient}").fetch_all()
-    assert [e["id"] for e in found] == [conclusion["id"]]
+    assert [e["id"] for e in found] == [str(room_id)]
     appointments = (
         await fhir.resources("Appointment")
         .search(patient=f"Patient/{patient}", status="fulfilled")
@@ -257,3 +311,10 @@ async def test_a_concluded_consult_is_a_coherent_versioned_fhir_record(
     assert [a["id"] for a in appointments] == [appointment["id"]]
     tasks = await fhir.resources("Task").search(owner=f"Practitioner/{specialist}").fetch_all()
     assert request["id"] in [t["id"] for t in tasks]
+
+    async with db.unit_of_work() as session:
+        stored = (await session.exec(select(FhirResourceVersion))).all()
+    emitted = {v.resource_type for v in stored}
+    assert {"ServiceRequest", "Task", "Appointment", "Encounter", "Condition"} <= emitted
+    for version in stored:  # every version of the record validates as R4B
+        get_fhir_model_class(version.resource_type).model_validate(json.loads(version.text))

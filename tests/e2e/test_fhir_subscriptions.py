@@ -1,6 +1,7 @@
 """R4 rest-hook Subscriptions: an integrator subscribes over FHIR, changes made through /api
 that match queue notifications in the same transaction, and the webhook delivery loop posts
-them (signed, retried) to a real loopback HTTP receiver."""
+them (signed, retried) to a real loopback HTTP receiver: the matching resource when the
+subscription has a payload, an empty POST when it has none, with the subscriber's headers."""
 
 from __future__ import annotations
 
@@ -31,13 +32,20 @@ from tests.receivers import webhook_receiver
 INTEGRATOR_SCOPES = "system/Subscription.crs system/Appointment.rs system/Task.rs"
 
 
-def subscription(criteria: str, endpoint: str) -> dict[str, object]:
+def subscription(
+    criteria: str, endpoint: str, payload: str | None = None, header: list[str] | None = None
+) -> dict[str, object]:
+    channel: dict[str, object] = {"type": "rest-hook", "endpoint": endpoint}
+    if payload is not None:
+        channel["payload"] = payload
+    if header is not None:
+        channel["header"] = header
     return {
         "resourceType": "Subscription",
         "status": "requested",
         "reason": "Đồng bộ lịch hội chẩn vào HIS",
         "criteria": criteria,
-        "channel": {"type": "rest-hook", "endpoint": endpoint},
+        "channel": channel,
     }
 
 
@@ -50,21 +58,32 @@ async def test_matching_changes_are_delivered_to_the_subscriber(
     specialist = (await me(client, cardio))["practitioner_id"]
 
     async with webhook_receiver([503, 200]) as (receiver, url):
-        created = await client.post(
-            "/fhir/Subscription", json=subscription("Appointment?status=booked", url), headers=his
+        booked_criteria = subscription(
+            "Appointment?status=booked",
+            url,
+            payload="application/fhir+json",
+            header=["Authorization: Bearer his-feed-token", "X-His-Feed: appointments"],
         )
+        created = await client.post("/fhir/Subscription", json=booked_criteria, headers=his)
         booked_sub = fhir_json(created, 201)
         assert booked_sub["status"] == "active"
+        assert booked_sub["channel"]["payload"] == "application/fhir+json"
+        assert booked_sub["channel"]["header"] == booked_criteria["channel"]["header"]  # type: ignore[index]
         secret = created.headers["X-Telehealth-Webhook-Secret"]
         created = await client.post(
             "/fhir/Subscription",
-            json=subscription(f"Task?owner=Practitioner/{specialist}&status=accepted", url),
+            json=subscription(
+                f"Task?owner=Practitioner/{specialist}&status=accepted",
+                url,
+                header=["X-His-Feed: tasks"],
+            ),
             headers=his,
         )
         task_sub = fhir_json(created, 201)
+        assert "payload" not in task_sub["channel"]
         secrets = {
-            f"Subscription/{booked_sub['id']}": secret,
-            f"Subscription/{task_sub['id']}": created.headers["X-Telehealth-Webhook-Secret"],
+            "appointments": secret,
+            "tasks": created.headers["X-Telehealth-Webhook-Secret"],
         }
 
         doctor = await login(client, "bs.xa1")
@@ -117,19 +136,29 @@ async def test_matching_changes_are_delivered_to_the_subscriber(
             }
         assert states == {DeliveryState.SENT}
 
-    posted = [json.loads(body) for _, body in receiver.received]
-    assert len(posted) == 5  # one refused with 503 and retried
-    for headers, body in receiver.received:
-        key = secrets[json.loads(body)["params"]["subscription"]]
-        assert signature_matches(key, body, headers["x-telehealth-signature"])
+    assert len(receiver.received) == 5  # one refused with 503 and retried
+    assert len({h["x-telehealth-delivery"] for h, _ in receiver.received}) == 4
     assert len(set(secrets.values())) == 2
-    assert {p["params"]["subscription"] for p in posted} == {
-        f"Subscription/{booked_sub['id']}",
-        f"Subscription/{task_sub['id']}",
-    }
-    booked_event = next(p for p in posted if p["params"]["resource"].startswith("Appointment/"))
-    version = await client.get(f"/fhir/{booked_event['params']['versioned']}", headers=his)
-    assert fhir_json(version)["status"] == "booked"
+    feeds: dict[str, list[tuple[dict[str, str], bytes]]] = {"appointments": [], "tasks": []}
+    for headers, body in receiver.received:
+        feed = headers["x-his-feed"]
+        assert signature_matches(secrets[feed], body, headers["x-telehealth-signature"])
+        feeds[feed].append((headers, body))
+    # Without a payload, R4 sends an empty POST: the receiver reads the resource itself.
+    assert len(feeds["tasks"]) >= 3
+    assert all(body == b"" and "content-type" not in h for h, body in feeds["tasks"])
+    # With a payload, the body is the version that matched, as stored.
+    headers, body = feeds["appointments"][-1]
+    assert headers["content-type"].startswith("application/fhir+json")
+    assert headers["authorization"] == "Bearer his-feed-token"
+    resource = json.loads(body)
+    assert resource["resourceType"] == "Appointment" and resource["id"] == appointment["id"]
+    assert resource["status"] == "booked"
+    version = await client.get(
+        f"/fhir/Appointment/{resource['id']}/_history/{resource['meta']['versionId']}",
+        headers=his,
+    )
+    assert version.content == body, "the stored version's bytes, unchanged"
 
 
 async def test_only_scoped_clients_subscribe_to_what_they_may_search(
@@ -157,6 +186,18 @@ async def test_only_scoped_clients_subscribe_to_what_they_may_search(
         bad = await client.post("/fhir/Subscription", json=subscription(criteria, url), headers=his)
         outcome = fhir_json(bad, 422)
         assert field in json.dumps(outcome), criteria
+    for payload, header in (
+        ("application/xml", None),
+        (None, ["no colon here"]),
+        (None, ["Content-Type: text/plain"]),
+        (None, ["X-Evil: a\r\nInjected: yes"]),
+    ):
+        bad = await client.post(
+            "/fhir/Subscription",
+            json=subscription("Appointment?status=booked", url, payload, header),
+            headers=his,
+        )
+        assert "Subscription.channel" in json.dumps(fhir_json(bad, 422)), (payload, header)
     websocket = subscription("Appointment?status=booked", url)
     websocket["channel"] = {"type": "websocket"}
     assert (await client.post("/fhir/Subscription", json=websocket, headers=his)).status_code == 422

@@ -12,6 +12,7 @@ import pytest
 
 from telehealth.auth.tokens import read_access_token
 from telehealth.errors import InvalidInput, NotAuthenticated
+from telehealth.rtc import rules
 from telehealth.rtc.credentials import (
     JoinClaims,
     TokenExpired,
@@ -21,7 +22,7 @@ from telehealth.rtc.credentials import (
     turn_credentials,
 )
 from telehealth.rtc.messages import BadMessage, Offer, parse_message
-from telehealth.rtc.models import RoomState
+from telehealth.rtc.models import RoomState, SessionEventKind
 from telehealth.rtc.rules import (
     RoomClosed,
     RoomNotOpenYet,
@@ -99,3 +100,22 @@ def test_messages_are_validated() -> None:
     with pytest.raises(BadMessage) as caught:
         parse_message(" " * 70_000)
     assert caught.value.reason == "too_large"
+
+
+def test_a_session_spans_from_the_first_arrival_to_the_last_leave_once_the_room_is_empty() -> None:
+    t0 = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
+    a, b = uuid.uuid4(), uuid.uuid4()
+    events = [
+        (SessionEventKind.JOIN, t0, a),
+        (SessionEventKind.MUTE, t0 + timedelta(minutes=1), a),
+        (SessionEventKind.JOIN, t0 + timedelta(minutes=2), b),
+        (SessionEventKind.LEAVE, t0 + timedelta(minutes=9), b),
+        (SessionEventKind.LEAVE, t0 + timedelta(minutes=10), a),
+    ]
+    span = rules.session_span(events, anyone_connected=False)
+    assert (span.started_at, span.ended_at) == (t0, t0 + timedelta(minutes=10))
+    assert span.joined == {a, b}
+    assert rules.session_span(events, anyone_connected=True).ended_at is None
+    assert rules.session_span([], anyone_connected=False) == rules.SessionSpan(
+        None, None, frozenset()
+    )
