@@ -31,8 +31,8 @@ FHIR_SQL = {
     "last_updated, deleted, text) VALUES ($1, $2, $3, $4, false, $5)",
     "unindex": "DELETE FROM fhir_search_value WHERE (resource_type, resource_id) IN "
     "(SELECT * FROM unnest($1::text[], $2::text[]))",
-    "index": "INSERT INTO fhir_search_value (resource_type, resource_id, param, system, value) "
-    "VALUES ($1, $2, $3, $4, $5)",
+    "index": "INSERT INTO fhir_search_value (resource_type, resource_id, param, system, value, "
+    "last_updated) VALUES ($1, $2, $3, $4, $5, $6)",
 }
 
 
@@ -121,7 +121,7 @@ async def write_versions(
     await connection.executemany(
         FHIR_SQL["index"],
         [
-            (resource["resourceType"], resource["id"], param, system, value)
+            (resource["resourceType"], resource["id"], param, system, value, now)
             for resource in resources
             for param, system, value in extract_values(resource)
         ],
