@@ -12,9 +12,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from litestar import WebSocket, websocket
-from litestar.channels import ChannelsPlugin
 from litestar.exceptions import WebSocketDisconnect
 
+from telehealth.api.dependencies import ChannelsDep
 from telehealth.auth.principal import Principal
 
 
@@ -30,7 +30,7 @@ def _same_origin(socket: WebSocket[Any, Any, Any]) -> bool:
 
 
 @websocket("/ws/updates", include_in_schema=False)
-async def live_updates(socket: WebSocket[Principal, Any, Any], channels: ChannelsPlugin) -> None:
+async def live_updates(socket: WebSocket[Principal, Any, Any], channels: ChannelsDep) -> None:
     if not _same_origin(socket):
         await socket.close(code=4403, reason="origin not allowed")
         return
