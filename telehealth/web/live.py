@@ -16,10 +16,7 @@ from litestar.exceptions import WebSocketDisconnect
 
 from telehealth.api.dependencies import ChannelsDep
 from telehealth.auth.principal import Principal
-
-
-def user_channel(principal: Principal) -> str:
-    return f"user.{principal.id}"
+from telehealth.events import user_channel
 
 
 def _same_origin(socket: WebSocket[Any, Any, Any]) -> bool:
@@ -36,7 +33,7 @@ async def live_updates(socket: WebSocket[Principal, Any, Any], channels: Channel
         return
     await socket.accept()
     async with (
-        channels.start_subscription([user_channel(socket.user)]) as subscriber,
+        channels.start_subscription([user_channel(socket.user.id)]) as subscriber,
         subscriber.run_in_background(socket.send_text),
     ):
         await socket.send_json({"kind": "ready"})

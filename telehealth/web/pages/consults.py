@@ -25,6 +25,7 @@ from telehealth.consults.schemas import ConsultCreate
 from telehealth.directory import service as directory
 from telehealth.directory.models import FacilityLevel
 from telehealth.errors import InvalidInput, TelehealthError
+from telehealth.events import user_channel
 from telehealth.terminology import icd10
 from telehealth.web.forms import FormState, icd_codes, posted, refused, validate
 from telehealth.web.i18n import translate
@@ -49,7 +50,7 @@ async def tell_watchers(
     async with db.unit_of_work() as session:
         accounts = await desk.watchers(session, request_id)
     for account in accounts:
-        channels.publish({"kind": kind, "id": str(request_id)}, f"user.{account}")
+        channels.publish({"kind": kind, "id": str(request_id)}, user_channel(account))
 
 
 def _consult_data(values: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
