@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated
 
 from litestar import Controller, delete, get, post
-from litestar.params import JSONBody, Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from telehealth.api.dependencies import CallerDep, SessionDep, SettingsDep
 from telehealth.availability import service
@@ -23,9 +23,9 @@ from telehealth.availability.schemas import (
 )
 
 Moment = Annotated[
-    datetime | None, Parameter(description="ISO 8601 with offset, e.g. 2026-12-01T08:00+07:00")
+    datetime | None, QueryParameter(description="ISO 8601 with offset, e.g. 2026-12-01T08:00+07:00")
 ]
-Limit = Annotated[int, Parameter(ge=1, le=200)]
+Limit = Annotated[int, QueryParameter(ge=1, le=200)]
 
 
 class AvailabilityController(Controller):
@@ -46,14 +46,18 @@ class AvailabilityController(Controller):
 
     @get("/rules")
     async def list_rules(
-        self, practitioner_role_id: uuid.UUID, session: SessionDep, caller: CallerDep
+        self, practitioner_role_id: FromQuery[uuid.UUID], session: SessionDep, caller: CallerDep
     ) -> list[RuleRead]:
         rows = await service.list_rules(session, caller, practitioner_role_id)
         return [RuleRead.model_validate(r) for r in rows]
 
     @delete("/rules/{rule_id:uuid}", status_code=200)
     async def remove_rule(
-        self, rule_id: uuid.UUID, session: SessionDep, caller: CallerDep, settings: SettingsDep
+        self,
+        rule_id: FromPath[uuid.UUID],
+        session: SessionDep,
+        caller: CallerDep,
+        settings: SettingsDep,
     ) -> RegenerationReport:
         """Remove a rule: its free slots go, booked ones stay and are reported as conflicts."""
         return await service.remove_rule(session, caller, rule_id, settings)
@@ -72,7 +76,7 @@ class AvailabilityController(Controller):
 
     @get("/exceptions")
     async def list_exceptions(
-        self, practitioner_role_id: uuid.UUID, session: SessionDep, caller: CallerDep
+        self, practitioner_role_id: FromQuery[uuid.UUID], session: SessionDep, caller: CallerDep
     ) -> list[ExceptionRead]:
         """Leave and extra hours still to come, earliest first."""
         rows = await service.list_exceptions(session, caller, practitioner_role_id)
@@ -81,7 +85,7 @@ class AvailabilityController(Controller):
     @delete("/exceptions/{exception_id:uuid}", status_code=200)
     async def remove_exception(
         self,
-        exception_id: uuid.UUID,
+        exception_id: FromPath[uuid.UUID],
         session: SessionDep,
         caller: CallerDep,
         settings: SettingsDep,
@@ -100,10 +104,10 @@ class SlotController(Controller):
         self,
         session: SessionDep,
         caller: CallerDep,
-        specialty_code: Annotated[str | None, Parameter(max_length=32)] = None,
-        organization_id: uuid.UUID | None = None,
-        practitioner_id: uuid.UUID | None = None,
-        practitioner_role_id: uuid.UUID | None = None,
+        specialty_code: Annotated[str | None, QueryParameter(max_length=32)] = None,
+        organization_id: FromQuery[uuid.UUID | None] = None,
+        practitioner_id: FromQuery[uuid.UUID | None] = None,
+        practitioner_role_id: FromQuery[uuid.UUID | None] = None,
         starts_after: Moment = None,
         starts_before: Moment = None,
         limit: Limit = 20,
@@ -124,7 +128,11 @@ class SlotController(Controller):
 
     @post("/{slot_id:uuid}/hold", status_code=200)
     async def hold(
-        self, slot_id: uuid.UUID, session: SessionDep, caller: CallerDep, settings: SettingsDep
+        self,
+        slot_id: FromPath[uuid.UUID],
+        session: SessionDep,
+        caller: CallerDep,
+        settings: SettingsDep,
     ) -> SlotRead:
         """Keep a slot for you a few minutes while you confirm the booking."""
         return SlotRead.model_validate(await service.hold_slot(session, caller, slot_id, settings))

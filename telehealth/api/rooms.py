@@ -9,12 +9,17 @@ from pathlib import Path
 from typing import Any
 
 from litestar import Controller, WebSocket, get, post, websocket
-from litestar.channels import ChannelsPlugin
 from litestar.exceptions import WebSocketDisconnect
-from litestar.params import JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import File
 
-from telehealth.api.dependencies import CallerDep, DatabaseDep, SessionDep, SettingsDep
+from telehealth.api.dependencies import (
+    CallerDep,
+    ChannelsDep,
+    DatabaseDep,
+    SessionDep,
+    SettingsDep,
+)
 from telehealth.rtc import service
 from telehealth.rtc.models import Room, RoomParticipant
 from telehealth.rtc.schemas import InviteCreate, JoinRead, ParticipantRead, RoomRead
@@ -43,13 +48,15 @@ class RoomController(Controller):
     tags = ["video"]
 
     @get("/{room_id:uuid}")
-    async def read(self, room_id: uuid.UUID, session: SessionDep, caller: CallerDep) -> RoomRead:
+    async def read(
+        self, room_id: FromPath[uuid.UUID], session: SessionDep, caller: CallerDep
+    ) -> RoomRead:
         return _room_read(*await service.room_for_caller(session, caller, room_id))
 
     @post("/{room_id:uuid}/participants")
     async def invite(
         self,
-        room_id: uuid.UUID,
+        room_id: FromPath[uuid.UUID],
         data: JSONBody[InviteCreate],
         session: SessionDep,
         caller: CallerDep,
@@ -59,7 +66,11 @@ class RoomController(Controller):
 
     @post("/{room_id:uuid}/join")
     async def join(
-        self, room_id: uuid.UUID, session: SessionDep, caller: CallerDep, settings: SettingsDep
+        self,
+        room_id: FromPath[uuid.UUID],
+        session: SessionDep,
+        caller: CallerDep,
+        settings: SettingsDep,
     ) -> JoinRead:
         grant = await service.issue_join(session, caller, settings, room_id)
         return JoinRead(
@@ -75,12 +86,12 @@ class RoomController(Controller):
 @websocket("/ws/rooms/{room_id:uuid}")
 async def room_socket(
     socket: WebSocket[Any, Any, Any],
-    room_id: uuid.UUID,
+    room_id: FromPath[uuid.UUID],
     db: DatabaseDep,
     settings: SettingsDep,
-    channels: ChannelsPlugin,
-    token: str = "",
-    precall: bool = False,
+    channels: ChannelsDep,
+    token: FromQuery[str] = "",
+    precall: FromQuery[bool] = False,
 ) -> None:
     """Signalling for one participant (``?token=<join token>``; ``&precall=true`` for the
     pre-call check alone, without joining); see telehealth.rtc.messages."""
@@ -106,7 +117,7 @@ async def room_socket(
 
 
 @get("/room/{room_id:uuid}", include_in_schema=False)
-async def room_page(room_id: uuid.UUID) -> File:
+async def room_page(room_id: FromPath[uuid.UUID]) -> File:
     """The consult-room page; it reads the join token from the URL fragment."""
     return File(PAGE, content_disposition_type="inline", media_type="text/html; charset=utf-8")
 

@@ -12,14 +12,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from litestar import WebSocket, websocket
-from litestar.channels import ChannelsPlugin
 from litestar.exceptions import WebSocketDisconnect
 
+from telehealth.api.dependencies import ChannelsDep
 from telehealth.auth.principal import Principal
-
-
-def user_channel(principal: Principal) -> str:
-    return f"user.{principal.id}"
+from telehealth.events import user_channel
 
 
 def _same_origin(socket: WebSocket[Any, Any, Any]) -> bool:
@@ -30,13 +27,13 @@ def _same_origin(socket: WebSocket[Any, Any, Any]) -> bool:
 
 
 @websocket("/ws/updates", include_in_schema=False)
-async def live_updates(socket: WebSocket[Principal, Any, Any], channels: ChannelsPlugin) -> None:
+async def live_updates(socket: WebSocket[Principal, Any, Any], channels: ChannelsDep) -> None:
     if not _same_origin(socket):
         await socket.close(code=4403, reason="origin not allowed")
         return
     await socket.accept()
     async with (
-        channels.start_subscription([user_channel(socket.user)]) as subscriber,
+        channels.start_subscription([user_channel(socket.user.id)]) as subscriber,
         subscriber.run_in_background(socket.send_text),
     ):
         await socket.send_json({"kind": "ready"})

@@ -15,6 +15,7 @@ from telehealth.events import LISTENER_NAME, asyncpg_dsn
 from telehealth.rtc.testclient import Participant, SignallingClient
 from telehealth.settings import Settings
 from tests.e2e.service_process import serve
+from tests.helpers import REDIS_URL, redis_reachable
 from tests.rtc_support import join_token, loopback_ice, make_room
 
 pytestmark = pytest.mark.slow
@@ -28,15 +29,6 @@ def _loopback(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def backend() -> str:
     return "postgresql"
-
-
-async def _redis_reachable() -> bool:
-    try:
-        _reader, writer = await asyncio.open_connection("127.0.0.1", 6379)
-    except OSError:
-        return False
-    writer.close()
-    return True
 
 
 async def resumed(sender: SignallingClient, receiver: SignallingClient) -> None:
@@ -57,9 +49,9 @@ async def test_participants_on_two_processes(
 ) -> None:
     env = {"TELEHEALTH_CHANNELS_BACKEND": channels}
     if channels == "redis":
-        if not await _redis_reachable():
+        if not await redis_reachable():
             pytest.skip("no Redis at 127.0.0.1:6379")
-        env["TELEHEALTH_REDIS_URL"] = "redis://127.0.0.1:6379/0"
+        env["TELEHEALTH_REDIS_URL"] = REDIS_URL
     made = await make_room(db, settings)
     async with (
         serve(settings, tmp_path / "one", env) as (one, _p1),

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import uuid
 
 import httpx
 import pytest
 import websockets
+from litestar.channels import ChannelsPlugin
 
+from telehealth.events import user_channel
 from tests.conftest import RunningServer
 from tests.helpers import login
 from tests.integration.test_web_session import csrf_token, page_login
@@ -153,6 +157,14 @@ async def test_live_socket_needs_the_session_and_our_origin(
         ws_url, additional_headers={"Cookie": cookie}, origin=f"http://{host}"
     ) as socket:
         assert json.loads(await socket.recv()) == {"kind": "ready"}
+        # What other areas publish to the person's channel reaches the page; others' does not.
+        me = (await client.get("/api/auth/me", headers=await login(client, "bs.xa1"))).json()
+        assert server.app is not None
+        channels = server.app.plugins.get(ChannelsPlugin)
+        channels.publish({"kind": "other", "id": "x"}, user_channel(uuid.uuid4()))
+        channels.publish({"kind": "reminder", "id": "c1"}, user_channel(uuid.UUID(me["id"])))
+        event = await asyncio.wait_for(socket.recv(), 5)
+        assert json.loads(event) == {"kind": "reminder", "id": "c1"}
     # A page of another site cannot open it with the browser's cookie.
     with pytest.raises(websockets.InvalidStatus) as refused:
         async with websockets.connect(

@@ -9,10 +9,10 @@ import uuid
 from typing import Any
 
 from litestar import Controller, Request, get, post
-from litestar.channels import ChannelsPlugin
+from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from telehealth.api.dependencies import CallerDep, DatabaseDep, SessionDep
+from telehealth.api.dependencies import CallerDep, ChannelsDep, DatabaseDep, SessionDep
 from telehealth.auth.audit import audited_unit_of_work
 from telehealth.consults import booking, conclusion, service
 from telehealth.consults.models import AppointmentStatus, Recommendation
@@ -32,7 +32,7 @@ class ConclusionPages(Controller):
     async def form(
         self,
         request: Request[Any, Any, Any],
-        appointment_id: uuid.UUID,
+        appointment_id: FromPath[uuid.UUID],
         session: SessionDep,
         caller: CallerDep,
     ) -> Template | Redirect:
@@ -50,10 +50,10 @@ class ConclusionPages(Controller):
     async def conclude(
         self,
         request: Request[Any, Any, Any],
-        appointment_id: uuid.UUID,
+        appointment_id: FromPath[uuid.UUID],
         db: DatabaseDep,
         caller: CallerDep,
-        channels: ChannelsPlugin,
+        channels: ChannelsDep,
     ) -> Template | Redirect:
         language = page_language(request)
         values = await posted(request)

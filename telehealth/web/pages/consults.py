@@ -12,10 +12,10 @@ from typing import Annotated, Any
 from litestar import Controller, Request, get, post
 from litestar.channels import ChannelsPlugin
 from litestar.datastructures import UploadFile
-from litestar.params import Parameter
+from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect, Template
 
-from telehealth.api.dependencies import CallerDep, DatabaseDep, SessionDep, SettingsDep
+from telehealth.api.dependencies import CallerDep, ChannelsDep, DatabaseDep, SessionDep, SettingsDep
 from telehealth.auth.audit import audited_unit_of_work
 from telehealth.auth.models import Role
 from telehealth.consults import attachments, booking, conclusion, desk, service
@@ -25,6 +25,7 @@ from telehealth.consults.schemas import ConsultCreate
 from telehealth.directory import service as directory
 from telehealth.directory.models import FacilityLevel
 from telehealth.errors import InvalidInput, TelehealthError
+from telehealth.events import user_channel
 from telehealth.terminology import icd10
 from telehealth.web.forms import FormState, icd_codes, posted, refused, validate
 from telehealth.web.i18n import translate
@@ -49,7 +50,7 @@ async def tell_watchers(
     async with db.unit_of_work() as session:
         accounts = await desk.watchers(session, request_id)
     for account in accounts:
-        channels.publish({"kind": kind, "id": str(request_id)}, f"user.{account}")
+        channels.publish({"kind": kind, "id": str(request_id)}, user_channel(account))
 
 
 def _consult_data(values: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -111,7 +112,7 @@ class ConsultPages(Controller):
         request: Request[Any, Any, Any],
         session: SessionDep,
         caller: CallerDep,
-        patient_id: Annotated[str, Parameter(max_length=40)] = "",
+        patient_id: Annotated[str, QueryParameter(max_length=40)] = "",
     ) -> Template:
         values = {"patient_id": patient_id, "priority": "routine", "activity_type": "tele_advice"}
         return await self._form(request, session, caller, FormState(values=values))
@@ -123,7 +124,7 @@ class ConsultPages(Controller):
         db: DatabaseDep,
         caller: CallerDep,
         settings: SettingsDep,
-        channels: ChannelsPlugin,
+        channels: ChannelsDep,
     ) -> Template | Redirect:
         language = page_language(request)
         values = await posted(request)
@@ -160,7 +161,7 @@ class ConsultPages(Controller):
 
     @get("/icd10")
     async def icd10_search(
-        self, q: Annotated[str, Parameter(min_length=1, max_length=80)]
+        self, q: Annotated[str, QueryParameter(min_length=1, max_length=80)]
     ) -> list[dict[str, str]]:
         """Suggestions for the diagnosis picker: code or words of the title."""
         return [{"code": c.code, "display": c.display} for c in icd10.search(q, 15)]
@@ -169,7 +170,7 @@ class ConsultPages(Controller):
     async def view(
         self,
         request: Request[Any, Any, Any],
-        request_id: uuid.UUID,
+        request_id: FromPath[uuid.UUID],
         session: SessionDep,
         caller: CallerDep,
     ) -> Template:
@@ -234,12 +235,12 @@ class ConsultPages(Controller):
     async def act(
         self,
         request: Request[Any, Any, Any],
-        request_id: uuid.UUID,
-        action: str,
+        request_id: FromPath[uuid.UUID],
+        action: FromPath[str],
         db: DatabaseDep,
         caller: CallerDep,
         settings: SettingsDep,
-        channels: ChannelsPlugin,
+        channels: ChannelsDep,
     ) -> Template | Redirect:
         """accept, decline (with a reason), cancel, submit, resubmit, requeue, assign."""
         values = await posted(request)
@@ -276,10 +277,10 @@ class ConsultPages(Controller):
     async def book(
         self,
         request: Request[Any, Any, Any],
-        request_id: uuid.UUID,
+        request_id: FromPath[uuid.UUID],
         db: DatabaseDep,
         caller: CallerDep,
-        channels: ChannelsPlugin,
+        channels: ChannelsDep,
     ) -> Template | Redirect:
         values = await posted(request)
         try:

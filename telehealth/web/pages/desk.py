@@ -9,11 +9,10 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from litestar import Controller, Request, get, post
-from litestar.channels import ChannelsPlugin
-from litestar.params import Parameter
+from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect, Template
 
-from telehealth.api.dependencies import CallerDep, DatabaseDep, SessionDep, SettingsDep
+from telehealth.api.dependencies import CallerDep, ChannelsDep, DatabaseDep, SessionDep, SettingsDep
 from telehealth.auth.audit import audited_unit_of_work
 from telehealth.auth.models import Role
 from telehealth.availability import service as availability
@@ -107,7 +106,7 @@ class DeskPages(Controller):
     async def change_availability(
         self,
         request: Request[Any, Any, Any],
-        what: str,
+        what: FromPath[str],
         db: DatabaseDep,
         caller: CallerDep,
         settings: SettingsDep,
@@ -168,7 +167,7 @@ class DeskPages(Controller):
     @get("/appointments/{appointment_id:uuid}/join")
     async def join(
         self,
-        appointment_id: uuid.UUID,
+        appointment_id: FromPath[uuid.UUID],
         db: DatabaseDep,
         caller: CallerDep,
         settings: SettingsDep,
@@ -182,11 +181,11 @@ class DeskPages(Controller):
     async def appointment_action(
         self,
         request: Request[Any, Any, Any],
-        appointment_id: uuid.UUID,
-        action: str,
+        appointment_id: FromPath[uuid.UUID],
+        action: FromPath[str],
         db: DatabaseDep,
         caller: CallerDep,
-        channels: ChannelsPlugin,
+        channels: ChannelsDep,
     ) -> Redirect:
         """complete, cancel, no-show (with a reason), reschedule (to another slot)."""
         values = await posted(request)
@@ -220,7 +219,7 @@ class DeskPages(Controller):
         request: Request[Any, Any, Any],
         session: SessionDep,
         caller: CallerDep,
-        offset: Annotated[int, Parameter(ge=0, le=100_000)] = 0,
+        offset: Annotated[int, QueryParameter(ge=0, le=100_000)] = 0,
     ) -> Template:
         rows = await list_notifications(session, caller, unread_only=False, limit=50, offset=offset)
         return page(request, "consults/notifications.html", rows=rows, offset=offset)

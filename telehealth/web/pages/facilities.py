@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from litestar import Controller, Request, get, post
+from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from telehealth.api.dependencies import CallerDep, DatabaseDep, SessionDep
@@ -105,7 +106,11 @@ class FacilityPages(Controller):
 
     @get("/{org_id:uuid}/edit")
     async def edit_form(
-        self, request: Request[Any, Any, Any], org_id: uuid.UUID, db: DatabaseDep, caller: CallerDep
+        self,
+        request: Request[Any, Any, Any],
+        org_id: FromPath[uuid.UUID],
+        db: DatabaseDep,
+        caller: CallerDep,
     ) -> Template:
         check_directory_write(caller.principal, "Organization")
         async with audited_unit_of_work(db, caller) as session:
@@ -119,7 +124,11 @@ class FacilityPages(Controller):
 
     @post("/{org_id:uuid}/edit")
     async def update(
-        self, request: Request[Any, Any, Any], org_id: uuid.UUID, db: DatabaseDep, caller: CallerDep
+        self,
+        request: Request[Any, Any, Any],
+        org_id: FromPath[uuid.UUID],
+        db: DatabaseDep,
+        caller: CallerDep,
     ) -> Template | Redirect:
         language = page_language(request)
         values = await posted(request)

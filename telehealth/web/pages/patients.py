@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
-from litestar.params import Parameter
+from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect, Template
 
 from telehealth.api.dependencies import CallerDep, DatabaseDep, SessionDep
@@ -63,9 +63,9 @@ class PatientPages(Controller):
         request: Request[Any, Any, Any],
         session: SessionDep,
         caller: CallerDep,
-        q: Annotated[str, Parameter(max_length=120)] = "",
-        identifier: Annotated[str, Parameter(max_length=20)] = "",
-        offset: Annotated[int, Parameter(ge=0, le=1_000_000)] = 0,
+        q: Annotated[str, QueryParameter(max_length=120)] = "",
+        identifier: Annotated[str, QueryParameter(max_length=20)] = "",
+        offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
     ) -> Template:
         form = FormState(values={"q": q, "identifier": identifier})
         rows: list[Patient] = []
@@ -118,7 +118,7 @@ class PatientPages(Controller):
     async def view(
         self,
         request: Request[Any, Any, Any],
-        patient_id: uuid.UUID,
+        patient_id: FromPath[uuid.UUID],
         session: SessionDep,
         caller: CallerDep,
     ) -> Template:
@@ -136,7 +136,7 @@ class PatientPages(Controller):
     async def edit_form(
         self,
         request: Request[Any, Any, Any],
-        patient_id: uuid.UUID,
+        patient_id: FromPath[uuid.UUID],
         session: SessionDep,
         caller: CallerDep,
     ) -> Template:
@@ -147,7 +147,7 @@ class PatientPages(Controller):
     async def update(
         self,
         request: Request[Any, Any, Any],
-        patient_id: uuid.UUID,
+        patient_id: FromPath[uuid.UUID],
         db: DatabaseDep,
         caller: CallerDep,
     ) -> Template | Redirect:

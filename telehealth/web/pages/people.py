@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
-from litestar.params import Parameter
+from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect, Template
 
 from telehealth.api.admin import AccountCreate
@@ -52,7 +52,7 @@ class PractitionerPages(Controller):
         request: Request[Any, Any, Any],
         session: SessionDep,
         caller: CallerDep,
-        q: Annotated[str, Parameter(max_length=120)] = "",
+        q: Annotated[str, QueryParameter(max_length=120)] = "",
     ) -> Template:
         form = FormState(values={"q": q})
         rows: list[Any] = []
@@ -100,7 +100,7 @@ class PractitionerPages(Controller):
     async def edit_form(
         self,
         request: Request[Any, Any, Any],
-        practitioner_id: uuid.UUID,
+        practitioner_id: FromPath[uuid.UUID],
         session: SessionDep,
         caller: CallerDep,
     ) -> Template:
@@ -123,7 +123,7 @@ class PractitionerPages(Controller):
     async def update(
         self,
         request: Request[Any, Any, Any],
-        practitioner_id: uuid.UUID,
+        practitioner_id: FromPath[uuid.UUID],
         db: DatabaseDep,
         caller: CallerDep,
     ) -> Template | Redirect:
@@ -185,7 +185,7 @@ class PractitionerPages(Controller):
     async def detail(
         self,
         request: Request[Any, Any, Any],
-        practitioner_id: uuid.UUID,
+        practitioner_id: FromPath[uuid.UUID],
         db: DatabaseDep,
         caller: CallerDep,
     ) -> Template:
@@ -195,7 +195,7 @@ class PractitionerPages(Controller):
     async def add_role(
         self,
         request: Request[Any, Any, Any],
-        practitioner_id: uuid.UUID,
+        practitioner_id: FromPath[uuid.UUID],
         db: DatabaseDep,
         caller: CallerDep,
     ) -> Template | Redirect:
@@ -272,8 +272,8 @@ class AccountPages(Controller):
     async def act(
         self,
         request: Request[Any, Any, Any],
-        account_id: uuid.UUID,
-        action: str,
+        account_id: FromPath[uuid.UUID],
+        action: FromPath[str],
         db: DatabaseDep,
         caller: CallerDep,
     ) -> Template | Redirect:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, get, post
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from telehealth.api.dependencies import CallerDep, DatabaseDep, SettingsDep
@@ -34,7 +35,9 @@ class SessionPages(Controller):
     include_in_schema = False
 
     @get("/login")
-    async def login_form(self, request: Request[Any, Any, Any], next: str = "/") -> Template:
+    async def login_form(
+        self, request: Request[Any, Any, Any], next: FromQuery[str] = "/"
+    ) -> Template:
         notice = "password_changed" if request.query_params.get("changed") else None
         return page(request, "login.html", form=FormState(), next=safe_next(next), notice=notice)
 
@@ -78,7 +81,7 @@ class SessionPages(Controller):
         request: Request[Any, Any, Any],
         db: DatabaseDep,
         settings: SettingsDep,
-        next: str = "/",
+        next: FromQuery[str] = "/",
     ) -> Redirect:
         target = safe_next(next)
         token = request.cookies.get(REFRESH_COOKIE, "")
@@ -107,9 +110,9 @@ class SessionPages(Controller):
     @get("/lang/{language:str}")
     async def switch_language(
         self,
-        language: str,
+        language: FromPath[str],
         settings: SettingsDep,
-        next: str = "/",
+        next: FromQuery[str] = "/",
     ) -> Redirect:
         chosen = language if language in LANGUAGES else LANGUAGES[0]
         return Redirect(

@@ -7,7 +7,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 from litestar.response import Template
 
 from telehealth.api.admin import ClientCreate
@@ -74,14 +74,14 @@ class AuditPages(Controller):
         session: SessionDep,
         caller: CallerDep,
         settings: SettingsDep,
-        actor_id: Annotated[str, Parameter(max_length=64)] = "",
-        patient_id: Annotated[str, Parameter(max_length=40)] = "",
-        entity_type: Annotated[str, Parameter(max_length=40)] = "",
-        action: Annotated[str, Parameter(max_length=32)] = "",
-        outcome: Annotated[str, Parameter(max_length=8)] = "",
-        since: Annotated[str, Parameter(max_length=10)] = "",
-        until: Annotated[str, Parameter(max_length=10)] = "",
-        offset: Annotated[int, Parameter(ge=0, le=1_000_000)] = 0,
+        actor_id: Annotated[str, QueryParameter(max_length=64)] = "",
+        patient_id: Annotated[str, QueryParameter(max_length=40)] = "",
+        entity_type: Annotated[str, QueryParameter(max_length=40)] = "",
+        action: Annotated[str, QueryParameter(max_length=32)] = "",
+        outcome: Annotated[str, QueryParameter(max_length=8)] = "",
+        since: Annotated[str, QueryParameter(max_length=10)] = "",
+        until: Annotated[str, QueryParameter(max_length=10)] = "",
+        offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
     ) -> Template:
         values = {
             "actor_id": actor_id,
