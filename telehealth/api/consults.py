@@ -10,7 +10,7 @@ from urllib.parse import quote
 from litestar import Controller, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, JSONBody, Parameter
+from litestar.params import Body, FromPath, FromQuery, JSONBody, QueryParameter
 
 from telehealth.api.dependencies import CallerDep, SessionDep, SettingsDep
 from telehealth.availability.schemas import SlotRead
@@ -32,9 +32,9 @@ from telehealth.consults.schemas import (
 )
 from telehealth.directory.schemas import PatientRead
 
-Limit = Annotated[int, Parameter(ge=1, le=200)]
-Offset = Annotated[int, Parameter(ge=0, le=1_000_000)]
-Moment = Annotated[datetime | None, Parameter(description="ISO 8601 with offset")]
+Limit = Annotated[int, QueryParameter(ge=1, le=200)]
+Offset = Annotated[int, QueryParameter(ge=0, le=1_000_000)]
+Moment = Annotated[datetime | None, QueryParameter(description="ISO 8601 with offset")]
 Reasoned = JSONBody[ActionInput]
 
 
@@ -61,8 +61,8 @@ class ConsultController(Controller):
         self,
         session: SessionDep,
         caller: CallerDep,
-        status: ConsultStatus | None = None,
-        priority: Priority | None = None,
+        status: FromQuery[ConsultStatus | None] = None,
+        priority: FromQuery[Priority | None] = None,
         limit: Limit = 50,
         offset: Offset = 0,
     ) -> list[ConsultRead]:
@@ -74,13 +74,13 @@ class ConsultController(Controller):
 
     @get("/{request_id:uuid}")
     async def read(
-        self, request_id: uuid.UUID, session: SessionDep, caller: CallerDep
+        self, request_id: FromPath[uuid.UUID], session: SessionDep, caller: CallerDep
     ) -> ConsultRead:
         return ConsultRead.model_validate(await service.get_request(session, caller, request_id))
 
     @get("/{request_id:uuid}/history")
     async def history(
-        self, request_id: uuid.UUID, session: SessionDep, caller: CallerDep
+        self, request_id: FromPath[uuid.UUID], session: SessionDep, caller: CallerDep
     ) -> list[TransitionRead]:
         """Every action on the request: who, when, why."""
         rows = await service.request_history(session, caller, request_id)
@@ -88,7 +88,7 @@ class ConsultController(Controller):
 
     @get("/{request_id:uuid}/patient")
     async def patient(
-        self, request_id: uuid.UUID, session: SessionDep, caller: CallerDep
+        self, request_id: FromPath[uuid.UUID], session: SessionDep, caller: CallerDep
     ) -> PatientRead:
         """The request's patient, for those the request is queued or assigned to."""
         return PatientRead.model_validate(
@@ -98,7 +98,7 @@ class ConsultController(Controller):
     @get("/{request_id:uuid}/slots")
     async def slots(
         self,
-        request_id: uuid.UUID,
+        request_id: FromPath[uuid.UUID],
         session: SessionDep,
         caller: CallerDep,
         starts_after: Moment = None,
@@ -118,7 +118,7 @@ class ConsultController(Controller):
 
     @get("/{request_id:uuid}/appointments")
     async def appointments(
-        self, request_id: uuid.UUID, session: SessionDep, caller: CallerDep
+        self, request_id: FromPath[uuid.UUID], session: SessionDep, caller: CallerDep
     ) -> list[AppointmentRead]:
         rows = await booking.appointments_of_request(session, caller, request_id)
         return [AppointmentRead.model_validate(r) for r in rows]
@@ -141,7 +141,7 @@ class ConsultController(Controller):
     @post("/{request_id:uuid}/submit", status_code=200)
     async def submit(
         self,
-        request_id: uuid.UUID,
+        request_id: FromPath[uuid.UUID],
         data: Reasoned,
         session: SessionDep,
         caller: CallerDep,
@@ -153,7 +153,7 @@ class ConsultController(Controller):
     @post("/{request_id:uuid}/resubmit", status_code=200)
     async def resubmit(
         self,
-        request_id: uuid.UUID,
+        request_id: FromPath[uuid.UUID],
         data: Reasoned,
         session: SessionDep,
         caller: CallerDep,
@@ -165,7 +165,7 @@ class ConsultController(Controller):
     @post("/{request_id:uuid}/accept", status_code=200)
     async def accept(
         self,
-        request_id: uuid.UUID,
+        request_id: FromPath[uuid.UUID],
         data: Reasoned,
         session: SessionDep,
         caller: CallerDep,
@@ -177,7 +177,7 @@ class ConsultController(Controller):
     @post("/{request_id:uuid}/requeue", status_code=200)
     async def requeue(
         self,
-        request_id: uuid.UUID,
+        request_id: FromPath[uuid.UUID],
         data: Reasoned,
         session: SessionDep,
         caller: CallerDep,
@@ -189,7 +189,7 @@ class ConsultController(Controller):
     @post("/{request_id:uuid}/cancel", status_code=200)
     async def cancel(
         self,
-        request_id: uuid.UUID,
+        request_id: FromPath[uuid.UUID],
         data: Reasoned,
         session: SessionDep,
         caller: CallerDep,
@@ -201,7 +201,7 @@ class ConsultController(Controller):
     @post("/{request_id:uuid}/decline", status_code=200)
     async def decline(
         self,
-        request_id: uuid.UUID,
+        request_id: FromPath[uuid.UUID],
         data: JSONBody[DeclineInput],
         session: SessionDep,
         caller: CallerDep,
@@ -223,7 +223,7 @@ class ConsultController(Controller):
     @post("/{request_id:uuid}/assign", status_code=200)
     async def assign(
         self,
-        request_id: uuid.UUID,
+        request_id: FromPath[uuid.UUID],
         data: JSONBody[AssignInput],
         session: SessionDep,
         caller: CallerDep,
@@ -245,7 +245,7 @@ class ConsultController(Controller):
     @post("/{request_id:uuid}/attachments")
     async def attach(
         self,
-        request_id: uuid.UUID,
+        request_id: FromPath[uuid.UUID],
         data: Annotated[UploadFile, Body(media_type=RequestEncodingType.MULTI_PART)],
         session: SessionDep,
         caller: CallerDep,
@@ -260,7 +260,7 @@ class ConsultController(Controller):
 
     @get("/{request_id:uuid}/attachments")
     async def list_attachments(
-        self, request_id: uuid.UUID, session: SessionDep, caller: CallerDep
+        self, request_id: FromPath[uuid.UUID], session: SessionDep, caller: CallerDep
     ) -> list[AttachmentRead]:
         rows = await attachments.list_attachments(session, caller, request_id)
         return [AttachmentRead.model_validate(r) for r in rows]
@@ -270,8 +270,8 @@ class ConsultController(Controller):
     )
     async def download(
         self,
-        request_id: uuid.UUID,
-        attachment_id: uuid.UUID,
+        request_id: FromPath[uuid.UUID],
+        attachment_id: FromPath[uuid.UUID],
         session: SessionDep,
         caller: CallerDep,
         settings: SettingsDep,
@@ -312,7 +312,7 @@ class AppointmentController(Controller):
 
     @get("/{appointment_id:uuid}")
     async def read(
-        self, appointment_id: uuid.UUID, session: SessionDep, caller: CallerDep
+        self, appointment_id: FromPath[uuid.UUID], session: SessionDep, caller: CallerDep
     ) -> AppointmentRead:
         return AppointmentRead.model_validate(
             await booking.get_appointment(session, caller, appointment_id)
@@ -321,7 +321,7 @@ class AppointmentController(Controller):
     @post("/{appointment_id:uuid}/reschedule", status_code=200)
     async def reschedule(
         self,
-        appointment_id: uuid.UUID,
+        appointment_id: FromPath[uuid.UUID],
         data: JSONBody[RescheduleInput],
         session: SessionDep,
         caller: CallerDep,
@@ -336,7 +336,11 @@ class AppointmentController(Controller):
 
     @post("/{appointment_id:uuid}/cancel", status_code=200)
     async def cancel(
-        self, appointment_id: uuid.UUID, data: Reasoned, session: SessionDep, caller: CallerDep
+        self,
+        appointment_id: FromPath[uuid.UUID],
+        data: Reasoned,
+        session: SessionDep,
+        caller: CallerDep,
     ) -> AppointmentRead:
         """Cancel the booking (reason required); the request can be booked again."""
         return AppointmentRead.model_validate(
@@ -345,7 +349,11 @@ class AppointmentController(Controller):
 
     @post("/{appointment_id:uuid}/no-show", status_code=200)
     async def no_show(
-        self, appointment_id: uuid.UUID, data: Reasoned, session: SessionDep, caller: CallerDep
+        self,
+        appointment_id: FromPath[uuid.UUID],
+        data: Reasoned,
+        session: SessionDep,
+        caller: CallerDep,
     ) -> AppointmentRead:
         return AppointmentRead.model_validate(
             await booking.mark_no_show(session, caller, appointment_id, data.reason or "")
@@ -353,7 +361,7 @@ class AppointmentController(Controller):
 
     @post("/{appointment_id:uuid}/start", status_code=200)
     async def start(
-        self, appointment_id: uuid.UUID, session: SessionDep, caller: CallerDep
+        self, appointment_id: FromPath[uuid.UUID], session: SessionDep, caller: CallerDep
     ) -> AppointmentRead:
         return AppointmentRead.model_validate(
             await booking.start_consult(session, caller, appointment_id)
@@ -361,7 +369,11 @@ class AppointmentController(Controller):
 
     @post("/{appointment_id:uuid}/complete", status_code=200)
     async def complete(
-        self, appointment_id: uuid.UUID, data: Reasoned, session: SessionDep, caller: CallerDep
+        self,
+        appointment_id: FromPath[uuid.UUID],
+        data: Reasoned,
+        session: SessionDep,
+        caller: CallerDep,
     ) -> AppointmentRead:
         return AppointmentRead.model_validate(
             await booking.complete_consult(session, caller, appointment_id, data.reason)
@@ -370,7 +382,7 @@ class AppointmentController(Controller):
     @post("/{appointment_id:uuid}/conclude", status_code=201)
     async def conclude(
         self,
-        appointment_id: uuid.UUID,
+        appointment_id: FromPath[uuid.UUID],
         data: JSONBody[ConclusionInput],
         session: SessionDep,
         caller: CallerDep,
@@ -381,6 +393,6 @@ class AppointmentController(Controller):
 
     @get("/{appointment_id:uuid}/conclusion")
     async def read_conclusion(
-        self, appointment_id: uuid.UUID, session: SessionDep, caller: CallerDep
+        self, appointment_id: FromPath[uuid.UUID], session: SessionDep, caller: CallerDep
     ) -> ConclusionRead:
         return await conclusion.get_conclusion(session, caller, appointment_id)

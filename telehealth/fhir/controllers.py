@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from litestar import Controller, Request, Response, get, patch, post, put
 from litestar.exceptions import HTTPException
+from litestar.params import FromPath
 from litestar.status_codes import HTTP_304_NOT_MODIFIED, HTTP_415_UNSUPPORTED_MEDIA_TYPE
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -124,7 +125,7 @@ class FhirController(Controller):
         return _answer(await run_bundle(db, caller, body, fhir_base(request, settings)))
 
     @get("/{resource_type:str}")
-    async def search(self, request: AnyRequest, resource_type: str) -> Response[bytes]:
+    async def search(self, request: AnyRequest, resource_type: FromPath[str]) -> Response[bytes]:
         base = fhir_base(request)
         params = _query(request)
         async with reading(request) as (session, caller):
@@ -150,7 +151,9 @@ class FhirController(Controller):
         return _answer(bundle.searchset(base, result.matches, result.included, result.total, links))
 
     @post("/{resource_type:str}/_search", status_code=200)
-    async def search_by_form(self, request: AnyRequest, resource_type: str) -> Response[bytes]:
+    async def search_by_form(
+        self, request: AnyRequest, resource_type: FromPath[str]
+    ) -> Response[bytes]:
         """Search with the parameters in a form body (keeps them out of URLs and logs)."""
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/x-www-form-urlencoded":
@@ -171,7 +174,7 @@ class FhirController(Controller):
     async def create(
         self,
         request: AnyRequest,
-        resource_type: str,
+        resource_type: FromPath[str],
         session: SessionDep,
         caller: CallerDep,
         settings: SettingsDep,
@@ -188,7 +191,7 @@ class FhirController(Controller):
     async def conditional_update(
         self,
         request: AnyRequest,
-        resource_type: str,
+        resource_type: FromPath[str],
         session: SessionDep,
         caller: CallerDep,
         settings: SettingsDep,
@@ -199,12 +202,14 @@ class FhirController(Controller):
         return _written(outcome.version, outcome.created, fhir_base(request, settings))
 
     @get("/{resource_type:str}/_history")
-    async def type_history(self, request: AnyRequest, resource_type: str) -> Response[bytes]:
+    async def type_history(
+        self, request: AnyRequest, resource_type: FromPath[str]
+    ) -> Response[bytes]:
         return await _history(request, resource_type, None)
 
     @get("/{resource_type:str}/{resource_id:str}")
     async def read(
-        self, request: AnyRequest, resource_type: str, resource_id: str
+        self, request: AnyRequest, resource_type: FromPath[str], resource_id: FromPath[str]
     ) -> Response[bytes]:
         async with reading(request) as (session, caller):
             if resource_type == "AuditEvent":
@@ -216,8 +221,8 @@ class FhirController(Controller):
     async def update(
         self,
         request: AnyRequest,
-        resource_type: str,
-        resource_id: str,
+        resource_type: FromPath[str],
+        resource_id: FromPath[str],
         session: SessionDep,
         caller: CallerDep,
         settings: SettingsDep,
@@ -232,8 +237,8 @@ class FhirController(Controller):
     async def patch(
         self,
         request: AnyRequest,
-        resource_type: str,
-        resource_id: str,
+        resource_type: FromPath[str],
+        resource_id: FromPath[str],
         session: SessionDep,
         caller: CallerDep,
         settings: SettingsDep,
@@ -246,13 +251,17 @@ class FhirController(Controller):
 
     @get("/{resource_type:str}/{resource_id:str}/_history")
     async def instance_history(
-        self, request: AnyRequest, resource_type: str, resource_id: str
+        self, request: AnyRequest, resource_type: FromPath[str], resource_id: FromPath[str]
     ) -> Response[bytes]:
         return await _history(request, resource_type, resource_id)
 
     @get("/{resource_type:str}/{resource_id:str}/_history/{version_id:str}")
     async def vread(
-        self, request: AnyRequest, resource_type: str, resource_id: str, version_id: str
+        self,
+        request: AnyRequest,
+        resource_type: FromPath[str],
+        resource_id: FromPath[str],
+        version_id: FromPath[str],
     ) -> Response[bytes]:
         if not version_id.isdigit():
             raise BadRequest(f"Version ids are numbers, not '{version_id}'")

@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import quote
 
 from litestar import Controller, Response, get, post
+from litestar.params import FromPath
 from litestar.response import File
 
 from telehealth.api.dependencies import CallerDep, SessionDep, SettingsDep
@@ -61,7 +62,7 @@ class FhirOperationDefinitionController(Controller):
     include_in_schema = False
 
     @get("/{definition_id:str}")
-    async def read(self, definition_id: str) -> Response[bytes]:
+    async def read(self, definition_id: FromPath[str]) -> Response[bytes]:
         definition = OPERATION_DEFINITIONS.get(definition_id)
         if definition is None:
             raise NotFound(f"No OperationDefinition {definition_id}")
@@ -73,7 +74,7 @@ class FhirBinaryController(Controller):
     include_in_schema = False
 
     @get("/{binary_id:str}")
-    async def read(self, request: AnyRequest, binary_id: str) -> Response[Any] | File:
+    async def read(self, request: AnyRequest, binary_id: FromPath[str]) -> Response[Any] | File:
         """The bytes of an attachment or a recording, to those who may read its
         DocumentReference: FHIR JSON (base64) if asked for, else the content itself."""
         settings: Settings = request.app.state.settings
