@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from telehealth.api.dependencies import CallerDep, ChannelsDep, SessionDep
 from telehealth.api.directory import Limit, Offset
 from telehealth.auth.principal import Principal
+from telehealth.events import user_channel
 from telehealth.notifications import service
-from telehealth.notifications.delivery import user_channel
 from telehealth.scheduling.service import timer_metrics
 
 

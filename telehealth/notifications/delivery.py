@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from sqlmodel import col, select
 
 from telehealth.auth.models import UserAccount
 from telehealth.db import Database, table_of
+from telehealth.events import user_channel
 from telehealth.notifications.email import email_enabled, send_email
 from telehealth.notifications.messages import render
 from telehealth.notifications.models import (
@@ -55,11 +55,6 @@ class Outgoing:
     language: str
     email: str | None
     secret: str | None
-
-
-def user_channel(user_id: uuid.UUID) -> str:
-    """The Channels channel an open page of this user listens on."""
-    return f"user.{user_id}"
 
 
 class NotificationDelivery:
