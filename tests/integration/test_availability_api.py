@@ -233,7 +233,17 @@ async def test_urgent_requests_see_the_soonest_slots_of_every_specialist(
         headers=await login(client, "quantri"),
     )
     assert second.status_code == 201, second.text
-    await publish_week(client, cardio, tim_role["id"], "14:00", "16:00")
+    # The cardiologist works only three days from now; the internist every morning, so at any
+    # hour of the day the internist's next slot comes first.
+    in_three_days = (datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")) + timedelta(days=3)).weekday()
+    await publish_week(
+        client,
+        cardio,
+        tim_role["id"],
+        "14:00",
+        "16:00",
+        weekdays=range(in_three_days, in_three_days + 1),
+    )
     await publish_week(client, internist, second.json()["id"], "07:00", "08:00")
     patients = await own_patients(client, doctor)
     routine = await accepted_request(client, doctor, cardio, patients[0])
