@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -110,3 +111,10 @@ async def accepted_request(
     assert accepted.status_code == 200, accepted.text
     body: dict[str, Any] = accepted.json()
     return body
+
+
+def well_ahead(offered: list[dict[str, Any]], hours: int = 1) -> dict[str, Any]:
+    """The first slot starting at least ``hours`` from now: its room is not open yet and its
+    reminders (but the day-before one) are still to come, whatever the hour the tests run at."""
+    soon = datetime.now(UTC) + timedelta(hours=hours)
+    return next(s for s in offered if datetime.fromisoformat(s["starts_at"]) >= soon)

@@ -19,7 +19,14 @@ from telehealth.scheduling.models import Timer, TimerState
 from telehealth.scheduling.registry import timer_handlers
 from telehealth.settings import Settings
 from telehealth.timeutil import utcnow
-from tests.consult_support import accepted_request, own_patients, publish_week, service_of, slots
+from tests.consult_support import (
+    accepted_request,
+    own_patients,
+    publish_week,
+    service_of,
+    slots,
+    well_ahead,
+)
 from tests.helpers import login
 
 LATER = timedelta(days=60)  # far enough for any timer written by a test to be due
@@ -85,10 +92,7 @@ async def booked(
     patients = await own_patients(client, doctor)
     request = await accepted_request(client, doctor, cardio, patients[patient_index])
     free = await slots(client, doctor, practitioner_role_id=role["id"])
-    # The first slot at least an hour ahead, so that every reminder but the day-before one is
-    # still to come whatever the hour the tests run at.
-    soon = utcnow() + timedelta(hours=1)
-    chosen = next(s for s in free if datetime.fromisoformat(s["starts_at"]) >= soon)
+    chosen = well_ahead(free)
     free.remove(chosen)
     free.insert(0, chosen)
     response = await client.post(

@@ -23,7 +23,14 @@ from telehealth.fhir.store import PendingVersion, write_versions
 from telehealth.notifications.models import Notification
 from telehealth.rtc.models import Room, RoomParticipant
 from telehealth.scheduling.models import Timer, TimerState
-from tests.consult_support import accepted_request, me, own_patients, publish_week, service_of
+from tests.consult_support import (
+    accepted_request,
+    me,
+    own_patients,
+    publish_week,
+    service_of,
+    well_ahead,
+)
 from tests.helpers import login
 
 BOOKED_RESOURCES = ("Appointment", "Slot", "ServiceRequest", "Task")
@@ -51,7 +58,7 @@ async def _book(client: httpx.AsyncClient) -> tuple[dict[str, Any], dict[str, An
     request = await accepted_request(client, doctor, cardio, patient)
     offered = (await client.get(f"/api/consults/{request['id']}/slots", headers=doctor)).json()
     requester, specialist = (await me(client, doctor))["id"], (await me(client, cardio))["id"]
-    return {"slot": offered[0], "headers": doctor}, request, requester, specialist
+    return {"slot": well_ahead(offered), "headers": doctor}, request, requester, specialist
 
 
 async def test_a_booking_writes_exactly_its_rows(client: httpx.AsyncClient, db: Database) -> None:
