@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import uuid
 from datetime import timedelta
 
@@ -66,6 +67,23 @@ def test_expired_token_is_refused_with_a_clear_message() -> None:
     token = jwt.encode(_claims(iat=past - timedelta(minutes=15), exp=past), KEY, "HS256")
     with pytest.raises(NotAuthenticated, match="expired"):
         read_access_token(token, KEY)
+
+
+def test_a_token_verified_before_is_still_refused_once_it_expires() -> None:
+    """Tokens are verified once per process and remembered: the memory must not outlive them."""
+    expires = int(time.time()) + 2
+    token = jwt.encode(_claims(exp=expires), KEY, "HS256")
+    assert read_access_token(token, KEY) == read_access_token(token, KEY)
+    time.sleep(max(0.0, expires - time.time()) + 0.05)
+    with pytest.raises(NotAuthenticated, match="expired"):
+        read_access_token(token, KEY)
+
+
+def test_a_remembered_token_is_not_accepted_under_another_key() -> None:
+    token = issue_access_token(DOCTOR, KEY, 60)
+    assert read_access_token(token, KEY) == DOCTOR
+    with pytest.raises(NotAuthenticated, match="not valid"):
+        read_access_token(token, "rotated-signing-key-" + "r" * 32)
 
 
 def test_tampered_payload_is_refused() -> None:
