@@ -33,6 +33,7 @@ from pathlib import Path
 
 import aiohttp
 import asyncpg
+import uvloop
 from sqlmodel import select
 
 from telehealth.auth.models import UserAccount
@@ -168,6 +169,10 @@ class CpuMeter:
         self.server_pid, self.dsn, self.database = server_pid, dsn, database
 
     async def total(self) -> float:
+        return sum(await self.parts())
+
+    async def parts(self) -> tuple[float, float, float]:
+        """CPU seconds so far of the server processes, the database backends, the client."""
         connection = await asyncpg.connect(self.dsn)
         try:
             backends = [
@@ -181,7 +186,11 @@ class CpuMeter:
         finally:
             await connection.close()
         server = [self.server_pid, *_children(self.server_pid)]
-        return sum(_cpu_seconds(pid) for pid in [*server, *backends]) + time.process_time()
+        return (
+            sum(_cpu_seconds(pid) for pid in server),
+            sum(_cpu_seconds(pid) for pid in backends),
+            time.process_time(),
+        )
 
 
 def _free_port() -> int:
@@ -509,26 +518,36 @@ async def main() -> None:
             await closed_loop(bare, bare_work[:64], args.clients)
             meter = CpuMeter(server_pid, dsn, name)
             api_cpu = bare_cpu = 0.0
+            api_parts = [0.0, 0.0, 0.0]
+            bare_parts = [0.0, 0.0, 0.0]
             bare_attempts = 0
             for start in range(64, len(api_work), args.round):
                 if time.perf_counter() > deadline:
                     break
-                cpu = await meter.total()
+                before = await meter.parts()
                 booked, refused, seconds, times = await closed_loop(
                     api, api_work[start : start + args.round], args.clients
                 )
-                api_cpu += await meter.total() - cpu
+                after = await meter.parts()
+                api_parts = [
+                    part + b - a for part, a, b in zip(api_parts, before, after, strict=True)
+                ]
+                api_cpu += sum(after) - sum(before)
                 api_booked, rejected, api_s = (
                     api_booked + booked,
                     rejected + refused,
                     api_s + seconds,
                 )
                 api_latencies += times
-                cpu = await meter.total()
+                before = await meter.parts()
                 booked, refused, seconds, times = await closed_loop(
                     bare, bare_work[start : start + args.round], args.clients
                 )
-                bare_cpu += await meter.total() - cpu
+                after = await meter.parts()
+                bare_parts = [
+                    part + b - a for part, a, b in zip(bare_parts, before, after, strict=True)
+                ]
+                bare_cpu += sum(after) - sum(before)
                 bare_booked, bare_s = bare_booked + booked, bare_s + seconds
                 bare_attempts += booked + refused
                 bare_latencies += times
@@ -555,6 +574,17 @@ async def main() -> None:
         print(
             f"CPU per booking attempt (server + database backends + client): api {api_cpu_ms} ms,"
             f" bare {bare_cpu_ms} ms"
+        )
+        server_ms, database_ms, client_ms = (
+            round(part * 1000 / (api_booked + rejected), 1) for part in api_parts
+        )
+        _, bare_database_ms, bare_client_ms = (
+            round(part * 1000 / bare_attempts, 1) for part in bare_parts
+        )
+        print(
+            f"  of which: api server {server_ms} ms, database backends {database_ms} ms, client"
+            f" {client_ms} ms; bare database backends {bare_database_ms} ms, client"
+            f" {bare_client_ms} ms"
         )
         print(
             f"paced at {offered}/s offered ({count} bookings in {paced_s:.1f} s per kind): "
@@ -590,4 +620,6 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    # The server processes run on uvloop (uvicorn picks it); so do the load generator and the
+    # bare transactions here, so that both sides of the ratio have the same event loop.
+    uvloop.run(main())
