@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import bindparam, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
@@ -30,6 +31,7 @@ from telehealth.consults.booking_effects import write_appointment_side_effects
 from telehealth.consults.models import (
     Appointment,
     AppointmentStatus,
+    ConsultAttachment,
     ConsultRequest,
     ConsultStatus,
     Priority,
@@ -44,16 +46,24 @@ from telehealth.consults.service import (
 from telehealth.consults.slot_taking import claim_slot, insert_appointment
 from telehealth.directory.models import Specialty
 from telehealth.errors import Conflict, InvalidInput, InvalidTransition, NotFound
+from telehealth.fhir.facts import know
 from telehealth.fhir.writethrough import keep_for_mapping
 from telehealth.scheduling.service import cancel_timers
 from telehealth.settings import Settings
 from telehealth.timeutil import utcnow
 
 _REQUESTER = aliased(UserAccount)
-# The request, its specialist's accounts, and the rows its FHIR resources name (requester's
-# account, specialty), in one query.
-_REQUEST_WITH_ACCOUNTS = (
+_ATTACHMENTS = (
+    sa.select(sa.func.count())
+    .where(col(ConsultAttachment.request_id) == col(ConsultRequest.id))
+    .scalar_subquery()
+)
+# The request, its specialist's accounts, and what its FHIR resources name (requester's
+# account, specialty, whether it has attachments), in one query.
+# (Typed Any: sqlmodel's ``exec`` has no overload for five columns.)
+_REQUEST_WITH_ACCOUNTS: Any = (
     select(ConsultRequest, UserAccount.id, _REQUESTER, Specialty)
+    .add_columns(_ATTACHMENTS)
     .join(_REQUESTER, col(_REQUESTER.id) == col(ConsultRequest.requester_id))
     .outerjoin(Specialty, col(Specialty.id) == col(ConsultRequest.specialty_id))
     .outerjoin(
@@ -92,8 +102,11 @@ async def _request_with_specialist_accounts(
     rows = (await session.exec(_REQUEST_WITH_ACCOUNTS, params={"request_id": request_id})).all()
     if not rows:
         raise NotFound("No such consult request, or not one you have access to")
-    request, _, requester, specialty = rows[0]
+    request: ConsultRequest
+    request, _, requester, specialty, attachments = rows[0]
     keep_for_mapping(session, requester, specialty)
+    if attachments == 0:
+        know(session, ("attachments_of", request.id), [])
     return request, [row[1] for row in rows if row[1] is not None]
 
 

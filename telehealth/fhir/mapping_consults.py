@@ -8,7 +8,7 @@ docs/fhir.md and checked by the tests (fhir.resources does not check required bi
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -23,6 +23,7 @@ from telehealth.consults.models import (
     ConsultRequest,
 )
 from telehealth.directory.models import PractitionerRole, Specialty
+from telehealth.fhir.facts import UNKNOWN, known
 from telehealth.fhir.mapping import drop_empty, specialty_concept
 from telehealth.fhir.store import instant
 from telehealth.rtc.models import Room
@@ -147,10 +148,18 @@ def slot_resource(slot: Slot, session: Session) -> Resource:
     )
 
 
+def room_of(session: Session, appointment_id: uuid.UUID) -> uuid.UUID | None:
+    """The id of an appointment's video room (told by the use case that wrote it, if it did)."""
+    room_id = known(session, ("room_of", appointment_id))
+    if room_id is UNKNOWN:
+        room_id = session.execute(
+            sa.select(col(Room.id)).where(col(Room.appointment_id) == appointment_id)
+        ).scalar_one_or_none()
+    return cast(uuid.UUID | None, room_id)
+
+
 def _virtual_service(session: Session, appointment: Appointment) -> list[Resource]:
-    room_id = session.execute(
-        sa.select(col(Room.id)).where(col(Room.appointment_id) == appointment.id)
-    ).scalar_one_or_none()
+    room_id = room_of(session, appointment.id)
     if room_id is None:
         return []
     return [
@@ -207,6 +216,9 @@ def appointment_resource(appointment: Appointment, session: Session) -> Resource
 
 
 def _attachment_ids(session: Session, request: ConsultRequest) -> list[Any]:
+    told = known(session, ("attachments_of", request.id))
+    if told is not UNKNOWN:
+        return list(told)
     return list(
         session.execute(
             sa.select(col(ConsultAttachment.id))
@@ -336,9 +348,7 @@ def vital_signs_resource(request: ConsultRequest, _session: Session) -> Resource
 def encounter_id(session: Session, appointment_id: uuid.UUID) -> uuid.UUID | None:
     """The id of an appointment's Encounter: its video room's, or for a consult concluded
     without a room, its conclusion's."""
-    room_id = session.execute(
-        sa.select(col(Room.id)).where(col(Room.appointment_id) == appointment_id)
-    ).scalar_one_or_none()
+    room_id = room_of(session, appointment_id)
     if room_id is not None:
         return room_id
     return session.execute(

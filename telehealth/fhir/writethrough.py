@@ -21,6 +21,7 @@ from sqlalchemy.orm import ORMExecuteState, Session
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from telehealth.fhir.facts import forget
 from telehealth.fhir.models import FhirResource
 from telehealth.fhir.registry import DEPENDENTS, MAPPINGS
 from telehealth.fhir.store import PendingVersion, StoredVersion, write_versions
@@ -108,14 +109,15 @@ def write_pending(session: Session) -> list[StoredVersion]:
         session.flush()
     pending: dict[tuple[type[Any], Any], tuple[Any, bool]] = session.info.pop(_PENDING, {})
     expected: dict[tuple[str, str], int] = session.info.pop(_EXPECTED, {})
-    if not pending:
-        return []
     session.info[_LOADED] = []
     try:
         items = _map_pending(session, pending, expected)
     finally:
         session.info.pop(_LOADED, None)
         session.info.pop(_KEPT, None)
+        forget(session)
+    if not items:
+        return []
     stored = write_versions(session, items)
     queue_notifications(session, stored)
     return stored
@@ -201,3 +203,4 @@ def install_write_through() -> None:
         event.listen(Session, "before_commit", _before_commit)
         event.listen(Session, "do_orm_execute", _collect_bulk_changes)
         event.listen(Session, "loaded_as_persistent", _keep_loaded)
+        event.listen(Session, "after_rollback", forget)

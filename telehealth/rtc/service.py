@@ -24,6 +24,7 @@ from telehealth.auth.models import Role, UserAccount
 from telehealth.auth.principal import Caller
 from telehealth.db import core_connection, table_of
 from telehealth.errors import InvalidInput, NotFound, PermissionDenied
+from telehealth.fhir.facts import know
 from telehealth.rtc import rules
 from telehealth.rtc.credentials import JoinClaims, ice_servers, issue_join_token
 from telehealth.rtc.models import (
@@ -127,6 +128,7 @@ async def open_room_for(
             room.state = RoomState.SCHEDULED  # moved later before anyone joined
         session.add(room)
         await session.flush()
+    know(session, ("room_of", appointment_id), room.id)  # for the Appointment's FHIR version
     await _add_participants(session, room.id, participants, added_by=None)
     if rules.should_open(room.state, window, now):
         await _open(session, room, now)

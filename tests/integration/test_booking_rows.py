@@ -177,6 +177,20 @@ async def test_a_booked_consult_is_valid_r4b_with_its_search_values(
                 assert resource["status"] == "booked"
                 assert resource["slot"] == [{"reference": f"Slot/{ids['Slot']}"}]
                 assert resource["extension"][0]["url"].endswith("Appointment.virtualService")
+                room = (
+                    await session.exec(
+                        select(Room).where(Room.appointment_id == uuid.UUID(ids[kind]))
+                    )
+                ).one()
+                assert {"url": "sessionKey", "valueString": str(room.id)} in resource["extension"][
+                    0
+                ]["extension"]
+            if kind == "ServiceRequest":
+                assert not [
+                    s
+                    for s in resource.get("supportingInfo", [])
+                    if s["reference"].startswith("DocumentReference/")
+                ]
             if kind == "Slot":
                 assert resource["status"] == "busy"
         stored = await session.get(Appointment, uuid.UUID(ids["Appointment"]))
@@ -227,3 +241,28 @@ async def test_two_writers_of_one_resource_cannot_both_move_its_head(db: Databas
         assert json.loads(head.text)["code"]["text"] == "first"
     else:
         assert outcomes == ["written", "written"] and head.version_id == 3
+
+
+async def test_the_booked_request_keeps_its_attachments_in_fhir(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    """A booking re-maps the ServiceRequest; the files attached before it stay referenced."""
+    prepared, request, _, _ = await _book(client)
+    attached = await client.post(
+        f"/api/consults/{request['id']}/attachments",
+        files={"data": ("ecg.pdf", b"%PDF-1.4\n1 0 obj <<>> endobj\n%%EOF\n", "application/pdf")},
+        headers=prepared["headers"],
+    )
+    assert attached.status_code == 201, attached.text
+    booked = await client.post(
+        "/api/appointments",
+        json={"request_id": request["id"], "slot_id": prepared["slot"]["id"]},
+        headers=prepared["headers"],
+    )
+    assert booked.status_code == 201, booked.text
+    async with db.unit_of_work() as session:
+        head = await session.get(FhirResource, ("ServiceRequest", request["id"]))
+        assert head is not None
+        resource = json.loads(head.text)
+    assert resource["status"] == "active"  # the version the booking wrote
+    assert {"reference": f"DocumentReference/{attached.json()['id']}"} in resource["supportingInfo"]
