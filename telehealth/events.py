@@ -63,6 +63,12 @@ def asyncpg_dsn(sqlalchemy_url: str) -> str:
     return sqlalchemy_url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
+async def _keep_as_is(_connection: asyncpg.Connection) -> None:
+    """The publisher's connections only run ``pg_notify`` and spill rows in autocommit: no
+    session state to reset, so a returned connection skips asyncpg's reset round trip
+    (``RESET ALL; UNLISTEN *; ...``), one per published event."""
+
+
 class PostgresChannelsBackend(ChannelsBackend):
     """LISTEN/NOTIFY with a pooled publisher and a listener that survives a lost connection."""
 
@@ -81,7 +87,9 @@ class PostgresChannelsBackend(ChannelsBackend):
     async def on_startup(self) -> None:
         self._queue = asyncio.Queue()
         self._lock = asyncio.Lock()
-        self._pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=self._pool_size)
+        self._pool = await asyncpg.create_pool(
+            self._dsn, min_size=1, max_size=self._pool_size, reset=_keep_as_is
+        )
         await self._connect_listener()
         self._watchdog = asyncio.create_task(self._keep_listening())
 
