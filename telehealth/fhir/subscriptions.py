@@ -24,7 +24,6 @@ from urllib.parse import parse_qsl
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
-from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.auth.access import require_scope
@@ -200,10 +199,10 @@ def subscription_resource(subscription: FhirSubscription, _session: Session) -> 
     }
 
 
-_ACTIVE_SUBSCRIPTIONS = sa.select(FhirSubscription).where(
-    col(FhirSubscription.status) == "active",
-    col(FhirSubscription.resource_type).in_(sa.bindparam("types", expanding=True)),
-)  # built once: every write asks
+_SUBSCRIPTIONS: sa.Table = FhirSubscription.__table__  # type: ignore[attr-defined]
+# Built once, a Core statement with no list parameter (so its compiled form is cached): every
+# write asks, and active subscriptions are few, so their types are filtered here.
+_ACTIVE_SUBSCRIPTIONS = sa.select(*_SUBSCRIPTIONS.c).where(_SUBSCRIPTIONS.c.status == "active")
 
 
 def rest_hook_request(subscription: FhirSubscription, version: StoredVersion) -> dict[str, Any]:
@@ -223,7 +222,11 @@ def queue_notifications(session: Session, stored: Sequence[StoredVersion]) -> in
     types = {s.resource_type for s in stored if not s.deleted}
     if not types:
         return 0
-    subscriptions = session.execute(_ACTIVE_SUBSCRIPTIONS, {"types": sorted(types)}).scalars().all()
+    subscriptions = [
+        FhirSubscription(**row._mapping)
+        for row in session.connection().execute(_ACTIVE_SUBSCRIPTIONS)
+        if row.resource_type in types
+    ]
     queued = 0
     for subscription in subscriptions:
         _, pairs = parse_criteria(subscription.criteria)
