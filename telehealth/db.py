@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Table, event, insert
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import (
@@ -275,17 +276,27 @@ async def core_connection(session: AsyncSession) -> AsyncConnection:
     return await session.connection()
 
 
-async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+async def insert_rows(
+    session: AsyncSession,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    unless_stored: tuple[str, ...] = (),
+) -> None:
     """Write rows with one INSERT (one round trip, however many rows) in the session's
-    transaction. No ORM defaults apply: every row names the same columns, the others are NULL."""
+    transaction. No ORM defaults apply: every row names the same columns, the others are NULL.
+    With ``unless_stored`` (the columns of a unique key), rows whose key is already stored are
+    left out (``ON CONFLICT DO NOTHING``)."""
     if not rows:
         return
     connection = await core_connection(session)
-    unnested = unnest_insert(connection.dialect, table, rows)
-    if unnested is None:
-        await connection.execute(insert(table), list(rows))
-    else:
+    unnested = unnest_insert(connection.dialect, table, rows, unless_stored)
+    if unnested is not None:
         await connection.exec_driver_sql(*unnested)
+    elif unless_stored:
+        statement = sqlite_insert(table).on_conflict_do_nothing(index_elements=unless_stored)
+        await connection.execute(statement, list(rows))
+    else:
+        await connection.execute(insert(table), list(rows))
 
 
 def _array_element_type(column: Any, dialect: Dialect) -> str:
@@ -298,7 +309,7 @@ def _array_element_type(column: Any, dialect: Dialect) -> str:
 
 @lru_cache(maxsize=64)
 def _unnest_statement(
-    dialect: Dialect, table: Table, names: tuple[str, ...]
+    dialect: Dialect, table: Table, names: tuple[str, ...], unless_stored: tuple[str, ...]
 ) -> tuple[str, tuple[Any, ...]]:
     columns = [table.c[name] for name in names]
     quote = dialect.identifier_preparer.quote
@@ -310,11 +321,16 @@ def _unnest_statement(
         f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "  # noqa: S608
         f"({', '.join(quote(name) for name in names)}) SELECT * FROM unnest({arrays})"
     )
+    if unless_stored:
+        sql += f" ON CONFLICT ({', '.join(quote(name) for name in unless_stored)}) DO NOTHING"
     return sql, tuple(column.type.bind_processor(dialect) for column in columns)
 
 
 def unnest_insert(
-    dialect: Dialect, table: Table, rows: Sequence[dict[str, Any]]
+    dialect: Dialect,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    unless_stored: tuple[str, ...] = (),
 ) -> tuple[str, tuple[list[Any], ...]] | None:
     """On PostgreSQL, many rows as one ``INSERT ... SELECT * FROM unnest($1::type[], ...)``:
     one array per column, bound once, where an executemany binds and executes every row (for
@@ -324,7 +340,7 @@ def unnest_insert(
     if dialect.name != "postgresql":
         return None
     names = tuple(rows[0])
-    sql, processors = _unnest_statement(dialect, table, names)
+    sql, processors = _unnest_statement(dialect, table, names, unless_stored)
     arrays = tuple(
         [row[name] for row in rows] if process is None else [process(row[name]) for row in rows]
         for name, process in zip(names, processors, strict=True)

@@ -22,7 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from telehealth.auth.access import require_role
 from telehealth.auth.models import Role, UserAccount
 from telehealth.auth.principal import Caller
-from telehealth.db import core_connection, table_of
+from telehealth.db import core_connection, insert_rows, table_of
 from telehealth.errors import InvalidInput, NotFound, PermissionDenied
 from telehealth.fhir.facts import know
 from telehealth.rtc import rules
@@ -47,12 +47,6 @@ _CREATE_ROOM = {
     dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(_ROOMS)
     .on_conflict_do_nothing(index_elements=["appointment_id"])
     .returning(_ROOMS.c.id)
-    for dialect in (postgresql, sqlite)
-}
-_ADD_PARTICIPANTS = {
-    dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(_PARTICIPANTS).on_conflict_do_nothing(
-        index_elements=["room_id", "user_id"]
-    )
     for dialect in (postgresql, sqlite)
 }
 
@@ -145,9 +139,9 @@ async def _add_participants(
     if not people:
         return
     now = utcnow()
-    connection = await core_connection(session)
-    await connection.execute(
-        _ADD_PARTICIPANTS[connection.dialect.name],
+    await insert_rows(
+        session,
+        _PARTICIPANTS,
         [
             {
                 "id": uuid.uuid4(),
@@ -159,6 +153,7 @@ async def _add_participants(
             }
             for spec in people
         ],
+        unless_stored=("room_id", "user_id"),
     )
 
 

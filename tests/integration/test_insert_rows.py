@@ -81,3 +81,18 @@ async def test_a_value_that_does_not_fit_refuses_every_row(db: Database) -> None
     async with db.unit_of_work() as session:
         left = (await session.exec(select(Timer).where(col(Timer.subject_id) == subject))).all()
     assert left == []
+
+
+async def test_rows_already_stored_are_left_out_when_asked(db: Database) -> None:
+    subject = uuid.uuid4()
+    first = [_row(subject), _row(subject)]
+    async with db.unit_of_work() as session:
+        await insert_rows(session, table_of(Timer), first)
+    again = [{**first[0], "kind": "changed"}, _row(subject, kind="new")]
+    async with db.unit_of_work() as session:
+        await insert_rows(session, table_of(Timer), again, unless_stored=("id",))
+    async with db.unit_of_work() as session:
+        kinds = sorted(
+            (await session.exec(select(Timer.kind).where(col(Timer.subject_id) == subject))).all()
+        )
+    assert kinds == ["appointment.reminder", "appointment.reminder", "new"]
