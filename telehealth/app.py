@@ -35,7 +35,12 @@ from telehealth.api.directory import (
     SpecialtyController,
 )
 from telehealth.api.health import health
-from telehealth.api.middleware import PUBLIC_PATHS, BearerTokenMiddleware, RequestLogMiddleware
+from telehealth.api.middleware import (
+    PUBLIC_PATHS,
+    BearerTokenMiddleware,
+    RequestLogMiddleware,
+    add_request_id,
+)
 from telehealth.api.notifications import (
     NotificationController,
     TimerAdminController,
@@ -116,6 +121,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "caller": Provide(provide_caller, sync_to_thread=False),
             "session": Provide(provide_session),
         },
+        before_send=[add_request_id],
         middleware=[
             RequestLogMiddleware,
             DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS),

@@ -10,7 +10,6 @@ import time
 from typing import Any
 
 from litestar.connection import ASGIConnection
-from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,9 +38,33 @@ PUBLIC_PATHS = [
 ]
 
 
+def request_id(scope: Scope) -> str:
+    """The request's id: the caller's ``X-Request-ID`` if it is a sane token, else a new one;
+    decided once and kept in the scope's state."""
+    state = scope.setdefault("state", {})
+    if "request_id" not in state:
+        incoming = next(
+            (value for name, value in scope.get("headers", ()) if name == b"x-request-id"), b""
+        ).decode("latin-1")
+        state["request_id"] = incoming if _REQUEST_ID.fullmatch(incoming) else secrets.token_hex(8)
+    return str(state["request_id"])
+
+
+async def add_request_id(message: Message, scope: Scope) -> None:
+    """Litestar's ``before_send`` hook, so that every answer carries ``X-Request-ID``: also
+    those the application's exception handler sends (a refused token, an unknown path), which
+    no middleware of a route sees."""
+    if message["type"] == "http.response.start":
+        message["headers"] = [
+            *message.get("headers", ()),
+            (b"x-request-id", request_id(scope).encode()),
+        ]
+        scope["state"]["response_status"] = message["status"]
+
+
 class RequestLogMiddleware:
-    """Gives each request an id (``X-Request-ID``) and logs it once, without query strings
-    or bodies, so that no patient data reaches the logs."""
+    """Logs each request once, with its id, without query strings or bodies, so that no
+    patient data reaches the logs."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -50,28 +73,24 @@ class RequestLogMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _REQUEST_ID.fullmatch(incoming) else secrets.token_hex(8)
-        scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
-        status = 0
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                MutableScopeHeaders.from_message(message)["X-Request-ID"] = request_id
-            await send(message)
-
+        request_id(scope)  # decided before anything (the audit rows) reads it
+        failure: BaseException | None = None
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send)
+        except BaseException as exc:
+            failure = exc  # answered by the application's exception handler, after this
+            raise
         finally:
             user = scope.get("user")
+            status = scope.get("state", {}).get("response_status") or (
+                getattr(failure, "status_code", 500) if failure is not None else 0
+            )
             access_log.info(
                 json.dumps(
                     {
                         "event": "request",
-                        "request_id": request_id,
+                        "request_id": request_id(scope),
                         "method": scope.get("method", "WS"),
                         "path": scope["path"],
                         "status": status,

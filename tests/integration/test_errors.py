@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import asyncpg
 import httpx
 import pytest
@@ -179,3 +181,16 @@ async def test_a_dropped_database_connection_is_a_503_then_recovers(
             assert response.headers["retry-after"] == "1"
         statuses.append(response.status_code)
     assert statuses[-1] == 200, statuses
+
+
+async def test_every_answer_carries_a_request_id(client: httpx.AsyncClient) -> None:
+    """Sent back as given when it is a sane token, otherwise a fresh one, on success and
+    refusal alike, so a person reporting a problem can quote it."""
+    echoed = await client.get("/health", headers={"X-Request-ID": "clinic-42.a_b"})
+    assert echoed.headers["x-request-id"] == "clinic-42.a_b"
+    assert echoed.headers.get_list("x-request-id") == ["clinic-42.a_b"]
+    for sent in ({}, {"X-Request-ID": "no spaces allowed"}, {"X-Request-ID": "x" * 41}):
+        answer = await client.get("/api/patients", headers=sent)
+        assert answer.status_code == 401
+        generated = answer.headers["x-request-id"]
+        assert re.fullmatch(r"[0-9a-f]{16}", generated), generated
