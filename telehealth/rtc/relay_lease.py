@@ -58,7 +58,7 @@ async def claim_relay(session: AsyncSession, room_id: uuid.UUID, owner: str, lea
             set_={"owner": stmt.excluded.owner, "expires_at": stmt.excluded.expires_at},
             where=(col(RelayLease.expires_at) < now) | (col(RelayLease.owner) == owner),
         ).returning(col(RelayLease.owner))
-        taken = (await session.execute(stmt)).scalar_one_or_none()
+        taken = (await session.exec(stmt)).scalar_one_or_none()
         if taken is not None:
             return str(taken)
         holder = (
@@ -76,12 +76,12 @@ async def keep_leases(
     until = utcnow() + timedelta(seconds=lease_s)
     mine = col(RelayLease.owner) == owner
     if rooms:
-        await session.execute(
+        await session.exec(
             update(RelayLease)
             .where(mine, col(RelayLease.room_id).in_(rooms))
             .values(expires_at=until)
         )
-    await session.execute(delete(RelayLease).where(mine, col(RelayLease.room_id).not_in(rooms)))
+    await session.exec(delete(RelayLease).where(mine, col(RelayLease.room_id).not_in(rooms)))
 
 
 class RelayRouter:
