@@ -105,39 +105,42 @@ class NotificationDelivery:
                 worker=self.worker,
                 lease_s=self.settings.timer_lease_s,
                 limit=self.settings.timer_batch_size,
-                returning=["id"],
+                returning=[column.name for column in table_of(Notification).c],
                 where=[table_of(Notification).c.channel.in_(self.channels)],
             )
-            ids = [row[0] for row in rows]
-            if not ids:
+            # The claimed rows as they now are (RETURNING): no second read of them.
+            notifications = [Notification(**row._mapping) for row in rows]
+            if not notifications:
                 return []
-            notifications = (
-                await session.exec(select(Notification).where(col(Notification.id).in_(ids)))
-            ).all()
-            people = {
-                user.id: user
-                for user in (
-                    await session.exec(
-                        select(UserAccount).where(
-                            col(UserAccount.id).in_(
-                                {n.recipient_id for n in notifications if n.recipient_id}
-                            )
-                        )
-                    )
-                ).all()
+            # Only e-mail needs the person (address, language), only webhooks their secret.
+            recipients = {
+                n.recipient_id
+                for n in notifications
+                if n.recipient_id and n.channel == Channel.EMAIL
             }
-            secrets = {
-                sub.id: sub.secret
-                for sub in (
-                    await session.exec(
+            people = (
+                {
+                    user.id: user
+                    for user in await session.exec(
+                        select(UserAccount).where(col(UserAccount.id).in_(recipients))
+                    )
+                }
+                if recipients
+                else {}
+            )
+            subscriptions = {n.subscription_id for n in notifications if n.subscription_id}
+            secrets = (
+                {
+                    sub.id: sub.secret
+                    for sub in await session.exec(
                         select(WebhookSubscription).where(
-                            col(WebhookSubscription.id).in_(
-                                {n.subscription_id for n in notifications if n.subscription_id}
-                            )
+                            col(WebhookSubscription.id).in_(subscriptions)
                         )
                     )
-                ).all()
-            }
+                }
+                if subscriptions
+                else {}
+            )
         self.metrics.claimed += len(notifications)
         outgoing = []
         for n in notifications:
