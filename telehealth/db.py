@@ -74,15 +74,15 @@ def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine
         )
         _make_sqlite_transactions_immediate(engine)
         return engine
-    extra: dict[str, Any] = {
-        "pool_size": settings.db_pool_size,
-        "max_overflow": settings.db_pool_size,
-    }
+    # Up to twice the pool size, opened as needed and then kept: with an "overflow" above the
+    # pool size, SQLAlchemy closes each connection above it on return, and a busy process
+    # (requests plus its timer and delivery jobs) opened and closed connections all the time,
+    # each a new PostgreSQL backend and a stall of the request that waited for it.
+    extra: dict[str, Any] = {"pool_size": 2 * settings.db_pool_size, "max_overflow": 0}
     if read_only:
         extra = {
             "isolation_level": "AUTOCOMMIT",
             "connect_args": {"server_settings": {"synchronous_commit": "off"}},
-            # A fixed pool: overflow connections would be closed and reopened under load.
             "pool_size": 2 * settings.db_pool_size,
             "max_overflow": 0,
         }
