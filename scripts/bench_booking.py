@@ -340,16 +340,19 @@ BARE_SQL = {
     "transition": "INSERT INTO consult_transition (id, request_id, action, from_status, to_status, "
     "actor_kind, actor_id, actor_name, at) VALUES ($1, $2, 'schedule', 'accepted', 'scheduled', "
     "'user', $3, 'bench', $4)",
+    # Several rows as one INSERT over arrays (one per column), as the service writes them.
     "timer": "INSERT INTO timer (id, kind, subject_id, due_at, state, attempts, payload, created_at) "
-    "VALUES ($1, $2, $3, $4, 'pending', 0, $5::jsonb, $6)",
+    "SELECT id, kind, $3, due, 'pending', 0, payload, $5 "
+    "FROM unnest($1::uuid[], $2::text[], $4::timestamptz[], $6::jsonb[]) AS t(id, kind, due, payload)",
     "notification": "INSERT INTO notification (id, recipient_id, channel, kind, subject_id, params, "
-    "state, attempts, next_attempt_at, created_at) VALUES ($1, $2, 'in_app', 'appointment.booked', "
-    "$3, $4::jsonb, 'pending', 0, $5, $5)",
+    "state, attempts, next_attempt_at, created_at) SELECT id, person, 'in_app', 'appointment.booked', "
+    "$3, $4::jsonb, 'pending', 0, $5, $5 FROM unnest($1::uuid[], $2::uuid[]) AS n(id, person)",
     # The appointment's video room and its two participants (booking opens the room).
     "room": "INSERT INTO room (id, appointment_id, state, starts_at, ends_at, opens_at, closes_at, "
     "created_at, updated_at) VALUES ($1, $2, 'scheduled', $3, $4, $5, $6, $7, $7)",
     "participant": "INSERT INTO room_participant (id, room_id, user_id, role, created_at) "
-    "VALUES ($1, $2, $3, $4, $5)",
+    "SELECT id, $2, person, role, $5 FROM unnest($1::uuid[], $3::uuid[], $4::text[]) AS p(id, person, role) "
+    "ON CONFLICT (room_id, user_id) DO NOTHING",
     "audit": "INSERT INTO audit_event (id, recorded_at, actor_kind, actor_id, actor_name, action, "
     "entity_type, entity_id, patient_id, outcome, ip, request_id, detail) VALUES ($1, $2, 'user', $3, "
     "'bench', 'book', 'Appointment', $4, $5, 'success', '127.0.0.1', $6, $7)",
@@ -387,12 +390,15 @@ async def bare_book(
         await connection.execute(
             BARE_SQL["transition"], uuid.uuid4(), uuid.UUID(request_id), actor, now
         )
-        await connection.executemany(
+        timers = rules.appointment_timers(slot["starts_at"], now)
+        await connection.execute(
             BARE_SQL["timer"],
-            [
-                (uuid.uuid4(), t.kind, appointment, t.due_at, json.dumps(t.payload), now)
-                for t in rules.appointment_timers(slot["starts_at"], now)
-            ],
+            [uuid.uuid4() for _ in timers],
+            [t.kind for t in timers],
+            appointment,
+            [t.due_at for t in timers],
+            now,
+            [json.dumps(t.payload) for t in timers],
         )
         recipients = [request["requester_id"], *(r["account"] for r in rows if r["account"])]
         room = uuid.uuid4()
@@ -406,17 +412,22 @@ async def bare_book(
             slot["ends_at"] + timedelta(minutes=30),
             now,
         )
-        await connection.executemany(
+        await connection.execute(
             BARE_SQL["participant"],
-            [
-                (uuid.uuid4(), room, person, "requester" if index == 0 else "specialist", now)
-                for index, person in enumerate(recipients)
-            ],
+            [uuid.uuid4() for _ in recipients],
+            room,
+            recipients,
+            ["requester", *["specialist"] * (len(recipients) - 1)],
+            now,
         )
         params = json.dumps({"starts_at": slot["starts_at"].isoformat(), "request_id": request_id})
-        await connection.executemany(
+        await connection.execute(
             BARE_SQL["notification"],
-            [(uuid.uuid4(), r, appointment, params, now) for r in recipients],
+            [uuid.uuid4() for _ in recipients],
+            recipients,
+            appointment,
+            params,
+            now,
         )
         await connection.execute(
             BARE_SQL["audit"],

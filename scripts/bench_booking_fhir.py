@@ -28,11 +28,13 @@ FHIR_SQL = {
     "last_updated = excluded.last_updated, deleted = excluded.deleted, text = excluded.text "
     "WHERE fhir_resource.version_id = excluded.version_id - 1 RETURNING resource_id",
     "version": "INSERT INTO fhir_resource_version (resource_type, resource_id, version_id, "
-    "last_updated, deleted, text) VALUES ($1, $2, $3, $4, false, $5)",
+    "last_updated, deleted, text) SELECT t, i, v, $4, false, x "
+    "FROM unnest($1::text[], $2::text[], $3::int[], $5::text[]) AS h(t, i, v, x)",
     "unindex": "DELETE FROM fhir_search_value WHERE (resource_type, resource_id) IN "
     "(SELECT * FROM unnest($1::text[], $2::text[]))",
     "index": "INSERT INTO fhir_search_value (resource_type, resource_id, param, system, value, "
-    "last_updated) VALUES ($1, $2, $3, $4, $5, $6)",
+    "last_updated) SELECT t, i, p, s, v, $6 "
+    "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS x(t, i, p, s, v)",
 }
 
 
@@ -114,15 +116,13 @@ async def write_versions(
     moved = await connection.fetch(FHIR_SQL["move_heads"], types, ids, versions, now, texts)
     if len(moved) != len(resources):
         raise RuntimeError("a FHIR head moved meanwhile")
-    await connection.executemany(
-        FHIR_SQL["version"], list(zip(types, ids, versions, [now] * len(ids), texts, strict=True))
-    )
+    await connection.execute(FHIR_SQL["version"], types, ids, versions, now, texts)
     await connection.execute(FHIR_SQL["unindex"], types, ids)
-    await connection.executemany(
-        FHIR_SQL["index"],
-        [
-            (resource["resourceType"], resource["id"], param, system, value, now)
-            for resource in resources
-            for param, system, value in extract_values(resource)
-        ],
+    values = [
+        (resource["resourceType"], resource["id"], param, system, value)
+        for resource in resources
+        for param, system, value in extract_values(resource)
+    ]
+    await connection.execute(
+        FHIR_SQL["index"], *(list(column) for column in zip(*values, strict=True)), now
     )
