@@ -27,6 +27,10 @@ CHROMIUM_ARGS = [
 PHONE = {"width": 360, "height": 740}
 DESKTOP = {"width": 1280, "height": 800}
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+# Tests that each keep both cores busy (a browser with a fake camera, several service processes)
+# while they count frames or wait out leases: under pytest-xdist they run one after another
+# in one worker, beside the lighter tests, rather than against each other.
+ONE_AT_A_TIME = pytest.mark.xdist_group("one_at_a_time")
 
 
 @pytest.fixture(scope="session")
