@@ -6,6 +6,7 @@ never from ``playwright install``. Screenshots go to ``artifacts/screenshots/`` 
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -74,7 +75,11 @@ async def screenshot(page: Page, name: str) -> None:
         if size is PHONE:
             width = await page.evaluate("document.documentElement.scrollWidth")
             assert width <= PHONE["width"], f"{page.url} is {width} px wide on a phone"
-        await page.screenshot(path=SCREENSHOTS / f"{name}-{label}.png", full_page=True)
+        # Written whole and renamed: both backends' runs of a test may save it at once.
+        target = SCREENSHOTS / f"{name}-{label}.png"
+        partial = target.with_name(f"{target.name}.{os.getpid()}")
+        partial.write_bytes(await page.screenshot(full_page=True))
+        partial.replace(target)
     await page.set_viewport_size(original)
 
 
