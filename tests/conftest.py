@@ -210,6 +210,9 @@ async def server(settings: Settings) -> AsyncIterator[RunningServer]:
         log_level="warning",
         access_log=False,
         lifespan="on",
+        # A connection a browser keeps open must not hold the test's teardown forever (seen
+        # once in a parallel run: chromium's socket stayed, and uvicorn waited on it).
+        timeout_graceful_shutdown=10,
     )
     instance = uvicorn.Server(config)
     task = asyncio.create_task(instance.serve())
