@@ -2,7 +2,8 @@
 
 Every test that asks for ``server`` gets its own database, cloned from a template that was
 migrated and loaded with the demo province once per run (PostgreSQL: ``CREATE DATABASE ...
-TEMPLATE``; SQLite: a file copy), and its own uvicorn server on a free loopback port. Tests
+TEMPLATE``; SQLite: a file copy), and its own uvicorn server on a free loopback port. Under
+pytest-xdist the workers of one run share the templates (see ``templates``). Tests
 parametrised over ``backend`` run on both; PostgreSQL tests are skipped when no server is
 reachable, unless ``TELEHEALTH_TEST_REQUIRE_POSTGRES=1`` (CI sets it), which makes that a failure.
 """
@@ -10,11 +11,15 @@ reachable, unless ``TELEHEALTH_TEST_REQUIRE_POSTGRES=1`` (CI sets it), which mak
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import json
 import os
 import secrets
 import shutil
 import socket
+import tempfile
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,10 +88,9 @@ async def _seed(url: str) -> None:
         await db.dispose()
 
 
-@pytest.fixture(scope="session")
-async def templates(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dict[str, Template]]:
+async def _make_templates(directory: Path) -> dict[str, Template]:
     made: dict[str, Template] = {}
-    sqlite_file = tmp_path_factory.mktemp("template") / "template.db"
+    sqlite_file = directory / "template.db"
     await _seed(f"sqlite+aiosqlite:///{sqlite_file}")
     made["sqlite"] = Template("sqlite", str(sqlite_file))
     if await _pg_reachable():
@@ -94,9 +98,51 @@ async def templates(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[d
         await _pg_admin(f'CREATE DATABASE "{name}"')
         await _seed(_pg_url(name))
         made["postgresql"] = Template("postgresql", name)
-    yield made
-    if "postgresql" in made:
-        await _pg_admin(f'DROP DATABASE IF EXISTS "{made["postgresql"].location}" WITH (FORCE)')
+    return made
+
+
+@asynccontextmanager
+async def _async_locked(path: Path) -> AsyncIterator[None]:
+    """Exclusive among the processes that lock the same file (the xdist workers of a run)."""
+    with path.open("a") as held:
+        await asyncio.to_thread(fcntl.flock, held, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(held, fcntl.LOCK_UN)
+
+
+@pytest.fixture(scope="session")
+async def templates(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dict[str, Template]]:
+    """Made by the first worker of the run that needs them, used by all, dropped by the last.
+
+    Without xdist the run's own temporary directory holds them; with it, the directory the
+    workers' directories share (never the one other runs share). A count of users, changed
+    under a file lock, says when the PostgreSQL template may go.
+    """
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    lock, state = shared / "templates.lock", shared / "templates.json"
+    async with _async_locked(lock):
+        if state.exists():
+            recorded = json.loads(state.read_text())
+        else:
+            directory = Path(tempfile.mkdtemp(prefix="template-", dir=shared))
+            made = await _make_templates(directory)
+            recorded = {"users": 0, "made": {key: t.location for key, t in made.items()}}
+        recorded["users"] += 1
+        state.write_text(json.dumps(recorded))
+    yield {key: Template(key, location) for key, location in recorded["made"].items()}
+    async with _async_locked(lock):
+        recorded = json.loads(state.read_text())
+        recorded["users"] -= 1
+        if recorded["users"] > 0:
+            state.write_text(json.dumps(recorded))
+            return
+        state.unlink()
+        if "postgresql" in recorded["made"]:
+            name = recorded["made"]["postgresql"]
+            await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(params=BACKENDS)
@@ -164,6 +210,9 @@ async def server(settings: Settings) -> AsyncIterator[RunningServer]:
         log_level="warning",
         access_log=False,
         lifespan="on",
+        # A connection a browser keeps open must not hold the test's teardown forever (seen
+        # once in a parallel run: chromium's socket stayed, and uvicorn waited on it).
+        timeout_graceful_shutdown=10,
     )
     instance = uvicorn.Server(config)
     task = asyncio.create_task(instance.serve())

@@ -6,6 +6,7 @@ never from ``playwright install``. Screenshots go to ``artifacts/screenshots/`` 
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -27,6 +28,10 @@ CHROMIUM_ARGS = [
 PHONE = {"width": 360, "height": 740}
 DESKTOP = {"width": 1280, "height": 800}
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+# Tests that each keep both cores busy (a browser with a fake camera, several service processes)
+# while they count frames or wait out leases: under pytest-xdist they run one after another
+# in one worker, beside the lighter tests, rather than against each other.
+ONE_AT_A_TIME = pytest.mark.xdist_group("one_at_a_time")
 
 
 @pytest.fixture(scope="session")
@@ -70,7 +75,11 @@ async def screenshot(page: Page, name: str) -> None:
         if size is PHONE:
             width = await page.evaluate("document.documentElement.scrollWidth")
             assert width <= PHONE["width"], f"{page.url} is {width} px wide on a phone"
-        await page.screenshot(path=SCREENSHOTS / f"{name}-{label}.png", full_page=True)
+        # Written whole and renamed: both backends' runs of a test may save it at once.
+        target = SCREENSHOTS / f"{name}-{label}.png"
+        partial = target.with_name(f"{target.name}.{os.getpid()}")
+        partial.write_bytes(await page.screenshot(full_page=True))
+        partial.replace(target)
     await page.set_viewport_size(original)
 
 

@@ -18,10 +18,11 @@ from telehealth.db import Database
 from telehealth.events import asyncpg_dsn
 from telehealth.rtc.testclient import MediaLeg, SignallingClient
 from telehealth.settings import Settings
+from tests.e2e.conftest import ONE_AT_A_TIME
 from tests.e2e.service_process import serve
 from tests.rtc_support import join_token, loopback_ice, make_room
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, ONE_AT_A_TIME]
 LEASE_S = 6.0
 ENV = {
     "TELEHEALTH_CHANNELS_BACKEND": "postgres",

@@ -18,10 +18,11 @@ from telehealth.db import Database
 from telehealth.rtc.credentials import JoinClaims, issue_join_token
 from telehealth.settings import Settings
 from telehealth.timeutil import utcnow
+from tests.e2e.conftest import ONE_AT_A_TIME
 from tests.e2e.netns import loopback_namespace, unavailable
 from tests.rtc_support import make_room
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, ONE_AT_A_TIME]
 SCENARIO = Path(__file__).with_name("room_page_scenario.py")
 ROOT = Path(__file__).resolve().parents[2]
 TURN_SECRET = "coturn-static-auth-secret"

@@ -14,11 +14,12 @@ from telehealth.db import Database
 from telehealth.events import LISTENER_NAME, asyncpg_dsn
 from telehealth.rtc.testclient import Participant, SignallingClient
 from telehealth.settings import Settings
+from tests.e2e.conftest import ONE_AT_A_TIME
 from tests.e2e.service_process import serve
 from tests.helpers import REDIS_URL, redis_reachable
 from tests.rtc_support import join_token, loopback_ice, make_room
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, ONE_AT_A_TIME]
 
 
 @pytest.fixture(autouse=True)

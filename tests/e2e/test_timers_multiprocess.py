@@ -25,11 +25,12 @@ from telehealth.scheduling.testing import TEST_EFFECT_ACTION
 from telehealth.settings import Settings
 from telehealth.timeutil import utcnow
 from tests.conftest import free_port
+from tests.e2e.conftest import ONE_AT_A_TIME
 
 TIMERS = 1000
 PROCESSES = 3
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres_only]
+pytestmark = [pytest.mark.slow, pytest.mark.postgres_only, ONE_AT_A_TIME]
 
 
 def service_environment(settings: Settings, **extra: str) -> dict[str, str]:

@@ -14,9 +14,14 @@ import pytest
 
 from telehealth.rtc.credentials import turn_credentials
 from telehealth.timeutil import utcnow
+from tests.e2e.conftest import ONE_AT_A_TIME
 from tests.e2e.netns import unavailable
 from tests.e2e.test_room_page import TURN_SECRET, coturn_command
 from tests.rtc_support import loopback_ice
+
+# With the room-page tests: their coturn and chromium would otherwise compete with this one's
+# coturn, whose allocation aioice waits for only 5 s (and then silently gathers no relay).
+pytestmark = ONE_AT_A_TIME
 
 
 def free_udp_port() -> int:
