@@ -105,6 +105,9 @@ def serve(
         access_log=False,
         log_level=settings.log_level.lower(),
         proxy_headers=True,
+        # On SIGTERM, requests in flight get this long to finish; then open connections (a
+        # browser's live-update socket, a stalled client) are closed rather than waited on.
+        timeout_graceful_shutdown=30,
     )
 
 
