@@ -21,7 +21,7 @@ from sqlalchemy import JSON, DateTime, Table, event, insert
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -80,11 +80,9 @@ def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine
     # each a new PostgreSQL backend and a stall of the request that waited for it.
     extra: dict[str, Any] = {"pool_size": 2 * settings.db_pool_size, "max_overflow": 0}
     if read_only:
-        extra = {
+        extra |= {
             "isolation_level": "AUTOCOMMIT",
             "connect_args": {"server_settings": {"synchronous_commit": "off"}},
-            "pool_size": 2 * settings.db_pool_size,
-            "max_overflow": 0,
         }
     return create_async_engine(
         url,
@@ -286,17 +284,28 @@ async def insert_rows(
     transaction. No ORM defaults apply: every row names the same columns, the others are NULL.
     With ``unless_stored`` (the columns of a unique key), rows whose key is already stored are
     left out (``ON CONFLICT DO NOTHING``)."""
+    if rows:
+        connection = await core_connection(session)
+        await connection.run_sync(write_rows, table, rows, unless_stored)
+
+
+def write_rows(
+    connection: Connection,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    unless_stored: tuple[str, ...] = (),
+) -> None:
+    """``insert_rows`` on a synchronous connection (the FHIR store writes inside the commit)."""
     if not rows:
         return
-    connection = await core_connection(session)
-    unnested = unnest_insert(connection.dialect, table, rows, unless_stored)
+    unnested = _unnest_insert(connection.dialect, table, rows, unless_stored)
     if unnested is not None:
-        await connection.exec_driver_sql(*unnested)
+        connection.exec_driver_sql(*unnested)
     elif unless_stored:
         statement = sqlite_insert(table).on_conflict_do_nothing(index_elements=unless_stored)
-        await connection.execute(statement, list(rows))
+        connection.execute(statement, list(rows))
     else:
-        await connection.execute(insert(table), list(rows))
+        connection.execute(insert(table), list(rows))
 
 
 def _array_element_type(column: Any, dialect: Dialect) -> str:
@@ -326,7 +335,7 @@ def _unnest_statement(
     return sql, tuple(column.type.bind_processor(dialect) for column in columns)
 
 
-def unnest_insert(
+def _unnest_insert(
     dialect: Dialect,
     table: Table,
     rows: Sequence[dict[str, Any]],

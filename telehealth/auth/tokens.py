@@ -4,7 +4,8 @@ An access token carries everything an authorisation decision needs (role, facili
 so checking a request costs no database round trip; it lives ``access_token_ttl_s`` seconds.
 A token's signature is verified once per process: the principal it carries is remembered (a
 bounded LRU keyed by the token string) until the token expires, since HMAC verification and
-claim parsing cost about a tenth of a small request's CPU. Refresh tokens are random strings stored only as SHA-256 hashes and rotated on every use.
+claim parsing cost about a tenth of a small request's CPU. Refresh tokens are random strings
+stored only as SHA-256 hashes and rotated on every use.
 """
 
 from __future__ import annotations

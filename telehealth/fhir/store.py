@@ -21,7 +21,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.auth.audit import READ_ONLY
-from telehealth.db import Prepared, unnest_insert
+from telehealth.db import Prepared, write_rows
 from telehealth.errors import Conflict, PreconditionFailed
 from telehealth.fhir.models import FhirResource, FhirResourceVersion, FhirSearchValue
 from telehealth.fhir.search_params import extract_values
@@ -99,7 +99,7 @@ def write_versions(session: Session, pending: Sequence[PendingVersion]) -> list[
         for s in stored
     ]
     _move_heads(connection, rows)
-    _insert(connection, _VERSIONS, rows)
+    write_rows(connection, _VERSIONS, rows)
     _reindex(connection, pending, keys, now)
     return stored
 
@@ -119,14 +119,6 @@ _VERSIONS: sa.Table = FhirResourceVersion.__table__  # type: ignore[attr-defined
 _UNINDEX = sa.delete(_SEARCH).where(
     sa.tuple_(_SEARCH.c.resource_type, _SEARCH.c.resource_id).in_(_KEYS)
 )
-
-
-def _insert(connection: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    unnested = unnest_insert(connection.dialect, table, rows)
-    if unnested is None:
-        connection.execute(sa.insert(table), rows)
-    else:
-        connection.exec_driver_sql(*unnested)
 
 
 def _upsert_heads(dialect: Any) -> Any:
@@ -184,8 +176,7 @@ def _reindex(
         if not item.deleted
         for param, system, value in extract_values(item.resource)
     ]
-    if values:
-        _insert(connection, _SEARCH, values)
+    write_rows(connection, _SEARCH, values)
 
 
 def columns(table: type[FhirResource] | type[FhirResourceVersion]) -> tuple[Any, ...]:
