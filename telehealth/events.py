@@ -27,7 +27,7 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -69,80 +69,151 @@ async def _keep_as_is(_connection: asyncpg.Connection) -> None:
     (``RESET ALL; UNLISTEN *; ...``), one per published event."""
 
 
-class PostgresChannelsBackend(ChannelsBackend):
-    """LISTEN/NOTIFY with a pooled publisher and a listener that survives a lost connection."""
+Notify = Callable[[str, str], None]  # (channel, payload)
 
-    def __init__(self, dsn: str, *, reconnect_delay_s: float = 1.0, pool_size: int = 4) -> None:
+
+class Listener:
+    """A LISTEN connection that comes back: a watchdog checks it every ``reconnect_delay_s``
+    and, once it is gone, connects again and LISTENs every channel of the set. Notifications
+    sent while it was away are lost; ``on_connect`` runs after every (re)connection and
+    ``on_lost`` as soon as a loss is seen, so that a user can make up for them."""
+
+    def __init__(
+        self,
+        dsn: str,
+        on_notify: Notify,
+        *,
+        name: str,
+        reconnect_delay_s: float = 1.0,
+        on_connect: Callable[[], None] | None = None,
+        on_lost: Callable[[], None] | None = None,
+    ) -> None:
         self._dsn = dsn
+        self._on_notify = on_notify
+        self._name = name
         self._reconnect_delay_s = reconnect_delay_s
-        self._pool_size = pool_size
-        self._pool: asyncpg.Pool | None = None
-        self._listener: asyncpg.Connection | None = None
-        self._channels: set[str] = set()
-        self._queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+        self._on_connect = on_connect
+        self._on_lost = on_lost
+        self._connection: asyncpg.Connection | None = None
+        self.channels: set[str] = set()
         self._lock = asyncio.Lock()
         self._watchdog: asyncio.Task[None] | None = None
         self._closing = False
 
-    async def on_startup(self) -> None:
-        self._queue = asyncio.Queue()
+    @property
+    def connected(self) -> bool:
+        return self._connection is not None and not self._connection.is_closed()
+
+    async def start(self) -> None:
         self._lock = asyncio.Lock()
-        self._pool = await asyncpg.create_pool(
-            self._dsn, min_size=1, max_size=self._pool_size, reset=_keep_as_is
-        )
-        await self._connect_listener()
+        self._closing = False
+        await self._connect()
         self._watchdog = asyncio.create_task(self._keep_listening())
 
-    async def on_shutdown(self) -> None:
+    async def stop(self) -> None:
         self._closing = True
         if self._watchdog is not None:
             self._watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watchdog
-        if self._listener is not None:
+        if self._connection is not None:
             with contextlib.suppress(Exception):
-                await self._listener.close()
-        if self._pool is not None:
-            await self._pool.close()
+                await self._connection.close()
 
-    async def _connect_listener(self) -> None:
+    def _deliver(self, _connection: Any, _pid: int, channel: str, payload: object) -> None:
+        self._on_notify(channel, str(payload))
+
+    def _lost(self, _connection: Any) -> None:
+        if self._on_lost is not None and not self._closing:
+            self._on_lost()
+
+    async def _connect(self) -> None:
         async with self._lock:
             connection = await asyncpg.connect(
-                self._dsn, server_settings={"application_name": LISTENER_NAME}
+                self._dsn, server_settings={"application_name": self._name}
             )
-            for channel in self._channels:
-                await connection.add_listener(channel, self._on_notify)
-            self._listener = connection
+            connection.add_termination_listener(self._lost)
+            for channel in self.channels:
+                await connection.add_listener(channel, self._deliver)
+            self._connection = connection
+        if self._on_connect is not None:
+            self._on_connect()
 
-    async def _listener_alive(self) -> bool:
-        """A round trip on the listener, under the lock: a connection runs one statement at a
-        time, and a check that overlapped a LISTEN used to fail one of the two."""
+    async def _alive(self) -> bool:
+        """A round trip on the connection, under the lock: a connection runs one statement at
+        a time, and a check that overlapped a LISTEN used to fail one of the two."""
         async with self._lock:
-            listener = self._listener
-            if listener is None or listener.is_closed():
+            connection = self._connection
+            if connection is None or connection.is_closed():
                 return False
             try:
-                await asyncio.wait_for(listener.execute("SELECT 1"), timeout=5)
+                await asyncio.wait_for(connection.execute("SELECT 1"), timeout=5)
             except (OSError, asyncpg.PostgresError, TimeoutError, asyncpg.InterfaceError):
                 return False
             return True
 
     async def _keep_listening(self) -> None:
-        """Reconnect (and re-LISTEN) whenever the listener connection is gone."""
         while not self._closing:
             await asyncio.sleep(self._reconnect_delay_s)
-            if await self._listener_alive():
+            if await self._alive():
                 continue
-            listener = self._listener
-            log.warning("channels: listener connection lost; reconnecting")
-            if listener is not None:
-                listener.terminate()
+            log.warning("%s: connection lost; reconnecting", self._name)
+            if self._on_lost is not None:
+                self._on_lost()
+            if self._connection is not None:
+                self._connection.terminate()
             with contextlib.suppress(OSError, asyncpg.PostgresError, TimeoutError):
-                await self._connect_listener()
-                log.info("channels: listener reconnected to %d channels", len(self._channels))
+                await self._connect()
+                log.info("%s: reconnected to %d channels", self._name, len(self.channels))
 
-    def _on_notify(self, _connection: Any, _pid: int, channel: str, payload: object) -> None:
-        text = str(payload)
+    async def listen(self, channels: Iterable[str]) -> None:
+        async with self._lock:
+            for channel in set(channels) - self.channels:
+                self.channels.add(channel)
+                if self._connection is not None and not self._connection.is_closed():
+                    try:
+                        await self._connection.add_listener(channel, self._deliver)
+                    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                        # The watchdog reconnects and LISTENs every channel of the set.
+                        log.warning("%s: LISTEN %s failed; reconnecting", self._name, channel)
+                        self._connection.terminate()
+
+    async def unlisten(self, channels: Iterable[str]) -> None:
+        async with self._lock:
+            for channel in set(channels) & self.channels:
+                self.channels.discard(channel)
+                if self._connection is not None and not self._connection.is_closed():
+                    with contextlib.suppress(
+                        OSError, asyncpg.PostgresError, asyncpg.InterfaceError
+                    ):
+                        await self._connection.remove_listener(channel, self._deliver)
+
+
+class PostgresChannelsBackend(ChannelsBackend):
+    """LISTEN/NOTIFY with a pooled publisher and a listener that survives a lost connection."""
+
+    def __init__(self, dsn: str, *, reconnect_delay_s: float = 1.0, pool_size: int = 4) -> None:
+        self._dsn = dsn
+        self._pool_size = pool_size
+        self._pool: asyncpg.Pool | None = None
+        self._listener = Listener(
+            dsn, self._on_notify, name=LISTENER_NAME, reconnect_delay_s=reconnect_delay_s
+        )
+        self._queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+
+    async def on_startup(self) -> None:
+        self._queue = asyncio.Queue()
+        self._pool = await asyncpg.create_pool(
+            self._dsn, min_size=1, max_size=self._pool_size, reset=_keep_as_is
+        )
+        await self._listener.start()
+
+    async def on_shutdown(self) -> None:
+        await self._listener.stop()
+        if self._pool is not None:
+            await self._pool.close()
+
+    def _on_notify(self, channel: str, text: str) -> None:
         if text.startswith(_SPILL_MARK):
             asyncio.get_running_loop().create_task(self._fetch_spill(channel, text))
             return
@@ -179,31 +250,15 @@ class PostgresChannelsBackend(ChannelsBackend):
                 )
 
     async def subscribe(self, channels: Iterable[str]) -> None:
-        async with self._lock:
-            for channel in set(channels) - self._channels:
-                self._channels.add(channel)
-                if self._listener is not None and not self._listener.is_closed():
-                    try:
-                        await self._listener.add_listener(channel, self._on_notify)
-                    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                        # The watchdog reconnects and LISTENs every channel of the set.
-                        log.warning("channels: LISTEN %s failed; reconnecting", channel)
-                        self._listener.terminate()
+        await self._listener.listen(channels)
 
     async def unsubscribe(self, channels: Iterable[str]) -> None:
-        async with self._lock:
-            for channel in set(channels) & self._channels:
-                self._channels.discard(channel)
-                if self._listener is not None and not self._listener.is_closed():
-                    with contextlib.suppress(
-                        OSError, asyncpg.PostgresError, asyncpg.InterfaceError
-                    ):
-                        await self._listener.remove_listener(channel, self._on_notify)
+        await self._listener.unlisten(channels)
 
     async def stream_events(self) -> AsyncGenerator[tuple[str, bytes], None]:
         while True:
             channel, payload = await self._queue.get()
-            if channel in self._channels:
+            if channel in self._listener.channels:
                 yield channel, payload
 
     async def get_history(self, channel: str, limit: int | None = None) -> list[bytes]:
