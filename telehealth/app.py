@@ -51,6 +51,7 @@ from telehealth.api.rooms import RoomController, room_page, room_script, room_so
 from telehealth.api.terminology import search_icd10
 from telehealth.db import Database
 from telehealth.events import create_channels
+from telehealth.fhir.cache import read_cache
 from telehealth.fhir.controllers import FhirController, FhirDiscoveryController
 from telehealth.fhir.operation_controllers import (
     FhirBinaryController,
@@ -75,9 +76,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.db = db
         app.state.media = MediaPeers(db, settings)
         app.state.relay = RelayRouter(db, settings, channels, app.state.media)
+        app.state.fhir_cache = read_cache(settings)
+        if app.state.fhir_cache is not None:
+            await app.state.fhir_cache.start()
         try:
             yield
         finally:
+            if app.state.fhir_cache is not None:
+                await app.state.fhir_cache.stop()
             await app.state.relay.close()
             await app.state.media.close()
             await db.dispose()

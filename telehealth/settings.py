@@ -53,6 +53,16 @@ class Settings(BaseSettings):
     attachment_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
 
     db_pool_size: int = Field(default=10, ge=1)
+    fhir_read_cache_size: int = Field(
+        default=10_000,
+        ge=0,
+        description="directory resources each process keeps for FHIR reads (PostgreSQL; 0: none)",
+    )
+    fhir_read_cache_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="the longest a cached resource is served without a change being heard",
+    )
     db_pool_recycle_s: int = Field(
         default=1800, ge=30, description="connections older than this are replaced"
     )

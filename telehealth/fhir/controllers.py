@@ -211,10 +211,15 @@ class FhirController(Controller):
     async def read(
         self, request: AnyRequest, resource_type: FromPath[str], resource_id: FromPath[str]
     ) -> Response[bytes]:
+        kept = request.app.state.fhir_cache
+        if kept is not None:
+            hit = service.cached_read(kept, provide_caller(request), resource_type, resource_id)
+            if hit is not None:
+                return _conditional_read(request, hit, fhir_base(request))
         async with reading(request) as (session, caller):
             if resource_type == "AuditEvent":
                 return _answer(to_json(await read_audit_event(session, caller, resource_id)))
-            version = await service.read(session, caller, resource_type, resource_id)
+            version = await service.read(session, caller, resource_type, resource_id, kept=kept)
         return _conditional_read(request, version, fhir_base(request))
 
     @put("/{resource_type:str}/{resource_id:str}")

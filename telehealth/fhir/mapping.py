@@ -204,3 +204,7 @@ DIRECTORY_MAPPINGS: dict[type[Any], tuple[ResourceMapping, ...]] = {
     Patient: (ResourceMapping("Patient", patient_resource),),
     Specialty: (ResourceMapping("HealthcareService", healthcare_service_resource),),
 }
+# The directory but patients: read by anyone signed in (clients by scope), never audited.
+DIRECTORY_TYPES = frozenset(
+    m.resource_type for mappings in DIRECTORY_MAPPINGS.values() for m in mappings
+) - {"Patient"}

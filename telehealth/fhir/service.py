@@ -33,7 +33,7 @@ from telehealth.errors import (
     PermissionDenied,
     PreconditionFailed,
 )
-from telehealth.fhir import store
+from telehealth.fhir import cache, store
 from telehealth.fhir.consult_access import (
     AVAILABILITY_TYPES,
     CONSULT_TYPES,
@@ -42,6 +42,7 @@ from telehealth.fhir.consult_access import (
     restrict_consult_search,
 )
 from telehealth.fhir.consult_input import consult_create
+from telehealth.fhir.mapping import DIRECTORY_TYPES
 from telehealth.fhir.patient_input import managing_organization, patient_create, patient_update
 from telehealth.fhir.scheduling_ops import book_appointment
 from telehealth.fhir.search import (
@@ -63,9 +64,6 @@ Resource = dict[str, Any]
 STORED_TYPES = frozenset(SEARCH_PARAMS)
 WRITABLE_TYPES = frozenset({"Patient", "Appointment", "ServiceRequest", "Subscription"})
 CREATE_ONLY_TYPES = frozenset({"Appointment", "ServiceRequest", "Subscription"})
-DIRECTORY_TYPES = frozenset(
-    {"Organization", "Practitioner", "PractitionerRole", "HealthcareService"}
-)
 
 
 @dataclass(frozen=True)
@@ -114,12 +112,16 @@ def _check_patient(caller: Caller, version: StoredVersion, permission: str) -> N
 
 
 async def _current(
-    session: AsyncSession, caller: Caller, resource_type: str, resource_id: str
+    session: AsyncSession,
+    caller: Caller,
+    resource_type: str,
+    resource_id: str,
+    kept: cache.ReadCache | None = None,
 ) -> StoredVersion:
     """The current version (perhaps a tombstone), once the caller may know of it."""
     _check_type(resource_type)
     check_type_access(caller, resource_type, "r")
-    current = await store.read_current(session, resource_type, resource_id)
+    current = await cache.current(kept, session, resource_type, resource_id)
     if current is None:
         if resource_type == "Patient":
             caller.note("read", "Patient", resource_id)
@@ -132,14 +134,30 @@ async def _current(
     return current
 
 
+def cached_read(
+    kept: cache.ReadCache, caller: Caller, resource_type: str, resource_id: str
+) -> StoredVersion | None:
+    """A read answered from the process's cache, with no database connection at all; None
+    when the resource is not there (read it with ``read``)."""
+    if resource_type not in cache.CACHED_TYPES:
+        return None
+    check_type_access(caller, resource_type, "r")
+    found = kept.get(resource_type, resource_id)
+    if found is not None and found.deleted:
+        raise Gone(f"{resource_type}/{resource_id} was deleted; its history is kept")
+    return found
+
+
 async def read(
     session: AsyncSession,
     caller: Caller,
     resource_type: str,
     resource_id: str,
     version_id: int | None = None,
+    kept: cache.ReadCache | None = None,
 ) -> StoredVersion:
-    found = await _current(session, caller, resource_type, resource_id)
+    """A read (``kept``: the cache to read the current version from and fill) or a vread."""
+    found = await _current(session, caller, resource_type, resource_id, kept)
     if version_id is not None:
         older = await store.read_version(session, resource_type, resource_id, version_id)
         if older is None:

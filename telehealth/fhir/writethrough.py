@@ -21,6 +21,7 @@ from sqlalchemy.orm import ORMExecuteState, Session
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from telehealth.fhir.cache import announce, drop_announced, forget_committed
 from telehealth.fhir.facts import forget
 from telehealth.fhir.models import FhirResource
 from telehealth.fhir.registry import DEPENDENTS, MAPPINGS
@@ -119,6 +120,7 @@ def write_pending(session: Session) -> list[StoredVersion]:
     if not items:
         return []
     stored = write_versions(session, items)
+    announce(session, stored)
     queue_notifications(session, stored)
     return stored
 
@@ -186,7 +188,9 @@ def _backfill(session: Session) -> int:
             for start in range(0, len(missing), 1000):
                 resources = (mapping.build(row, session) for row in missing[start : start + 1000])
                 items = [PendingVersion(r) for r in resources if r is not None]
-                written += len(write_versions(session, items))
+                versions = write_versions(session, items)
+                announce(session, versions)
+                written += len(versions)
     return written
 
 
@@ -204,3 +208,5 @@ def install_write_through() -> None:
         event.listen(Session, "do_orm_execute", _collect_bulk_changes)
         event.listen(Session, "loaded_as_persistent", _keep_loaded)
         event.listen(Session, "after_rollback", forget)
+        event.listen(Session, "after_commit", forget_committed)
+        event.listen(Session, "after_rollback", drop_announced)

@@ -1,0 +1,207 @@
+"""Each process's copy of the current directory resources, so that a FHIR read of an
+Organization, Practitioner, PractitionerRole or HealthcareService costs no database round trip.
+
+Why these four: integrators read the directory all the time and it changes rarely (through the
+admin pages); who may read them is decided by type alone (any signed-in person, a client's
+scope), so serving them from memory skips no per-resource check; and they are not patient data,
+whose reads are audited. Patients, consult resources and availability (a Slot changes with
+every booking) are always read from the database.
+
+Freshness comes from the database, and the cache exists on PostgreSQL only:
+
+- every transaction that writes a cached type also runs ``pg_notify('fhir_changed', keys)``
+  (``announce``), which PostgreSQL delivers to every process's listener when the transaction
+  commits, and never if it rolls back;
+- the writing process forgets the keys itself when its transaction commits, so a client reads
+  its own change even before the notification arrives;
+- a read that began before a notification arrived does not fill the cache (``generation``), so
+  a version read from the database just before a change cannot outlive it;
+- while the listener is down the cache is neither read nor filled, and it is emptied when the
+  listener comes back (notifications sent meanwhile are lost);
+- every entry expires after ``fhir_read_cache_seconds``: the bound for a change made outside
+  the service (SQL by hand, a restored dump).
+
+Another process sees a change once PostgreSQL has delivered the notification (milliseconds): a
+client that writes through one process and reads at once through another can, within that time,
+get the previous version, as from any replica. On SQLite there is one service process, but the
+CLI may write the same file, and nothing would tell the service: no cache there.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from telehealth.events import Listener, asyncpg_dsn
+from telehealth.fhir.mapping import DIRECTORY_TYPES
+from telehealth.fhir.store import StoredVersion, read_current
+from telehealth.settings import Settings
+
+log = logging.getLogger("telehealth.fhir.cache")
+
+CACHED_TYPES = DIRECTORY_TYPES
+CHANNEL = "fhir_changed"
+LISTENER_NAME = "telehealth-fhir-cache-listener"
+_EVERYTHING = "*"  # a payload that empties the cache (a change too large to list)
+_MOST_KEYS = 100  # ~55 bytes a key: well under NOTIFY's 8,000-byte limit
+_CHANGED = "fhir_cache_changed"  # in a session's info: {database key: keys written}
+
+Key = tuple[str, str]
+
+# Every cache of this process, by database: a commit forgets its keys in each of them.
+_CACHES: dict[str, weakref.WeakSet[ReadCache]] = {}
+
+
+def _database_key(url: sa.URL) -> str:
+    return url.render_as_string(hide_password=True)
+
+
+class ReadCache:
+    """Current versions of cached types, least recently read dropped first."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._size = settings.fhir_read_cache_size
+        self._seconds = settings.fhir_read_cache_seconds
+        self._dsn = asyncpg_dsn(settings.resolved_database_url)
+        self._entries: OrderedDict[Key, tuple[float, StoredVersion]] = OrderedDict()
+        self.generation = 0  # counts forgettings: a read that overlapped one does not fill
+        self.live = False  # whether changes are being heard
+        self._listener = Listener(
+            self._dsn,
+            self._on_notify,
+            name=LISTENER_NAME,
+            on_connect=self._heard,
+            on_lost=self._deaf,
+        )
+        database = _database_key(sa.make_url(settings.resolved_database_url))
+        _CACHES.setdefault(database, weakref.WeakSet()).add(self)
+
+    async def start(self) -> None:
+        await self._listener.listen([CHANNEL])
+        await self._listener.start()
+
+    async def stop(self) -> None:
+        self._deaf()
+        await self._listener.stop()
+
+    def get(self, resource_type: str, resource_id: str) -> StoredVersion | None:
+        if not self.live:
+            return None
+        key = (resource_type, resource_id)
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry[0] < time.monotonic():
+            self._entries.pop(key, None)
+            return None
+        self._entries.move_to_end(key)
+        return entry[1]
+
+    def fill(self, version: StoredVersion, generation: int) -> None:
+        """Keep ``version``, read from the database since ``generation`` was current, unless
+        something was forgotten meanwhile (it may be the older side of that change)."""
+        if not self.live or generation != self.generation:
+            return
+        key = (version.resource_type, version.resource_id)
+        self._entries[key] = (time.monotonic() + self._seconds, version)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+    def forget(self, keys: Iterable[Key]) -> None:
+        self.generation += 1
+        for key in keys:
+            self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        self.generation += 1
+        self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _heard(self) -> None:
+        self.clear()
+        self.live = True
+
+    def _deaf(self) -> None:
+        self.live = False
+        self.clear()
+
+    def _on_notify(self, _channel: str, payload: str) -> None:
+        if payload == _EVERYTHING:
+            self.clear()
+            return
+        keys = []
+        for text in payload.split():
+            resource_type, _, resource_id = text.partition("/")
+            keys.append((resource_type, resource_id))
+        self.forget(keys)
+
+
+def read_cache(settings: Settings) -> ReadCache | None:
+    """The application's cache: on PostgreSQL, unless its size is set to 0."""
+    if settings.is_sqlite or settings.fhir_read_cache_size == 0:
+        return None
+    return ReadCache(settings)
+
+
+async def current(
+    cache: ReadCache | None, session: Any, resource_type: str, resource_id: str
+) -> StoredVersion | None:
+    """The current version, from the cache where it may be, else read (and kept)."""
+    if cache is None or resource_type not in CACHED_TYPES:
+        return await read_current(session, resource_type, resource_id)
+    found = cache.get(resource_type, resource_id)
+    if found is not None:
+        return found
+    generation = cache.generation
+    found = await read_current(session, resource_type, resource_id)
+    if found is not None:
+        cache.fill(found, generation)
+    return found
+
+
+_NOTIFY = sa.select(sa.func.pg_notify(CHANNEL, sa.bindparam("payload", type_=sa.Text)))
+
+
+def announce(session: Session, stored: Iterable[StoredVersion]) -> None:
+    """Tell every process's cache, in this transaction, which cached resources it changes."""
+    keys = {(s.resource_type, s.resource_id) for s in stored if s.resource_type in CACHED_TYPES}
+    connection = session.connection()
+    if not keys or connection.dialect.name != "postgresql":
+        return
+    listed = sorted(keys)
+    payload = (
+        " ".join(f"{kind}/{rid}" for kind, rid in listed)
+        if len(listed) <= _MOST_KEYS
+        else _EVERYTHING
+    )
+    connection.execute(_NOTIFY, {"payload": payload})
+    database = _database_key(connection.engine.url)
+    _forget_here(database, keys)
+    session.info.setdefault(_CHANGED, {}).setdefault(database, set()).update(keys)
+
+
+def _forget_here(database: str, keys: set[Key]) -> None:
+    for cache in list(_CACHES.get(database, ())):
+        cache.forget(keys)
+
+
+def forget_committed(session: Session) -> None:
+    """After a commit: this process's caches drop what it changed (the notification that every
+    process hears may arrive after the client has already asked again)."""
+    for database, keys in session.info.pop(_CHANGED, {}).items():
+        _forget_here(database, keys)
+
+
+def drop_announced(session: Session) -> None:
+    """After a rollback: nothing changed (the forgetting already done was only early)."""
+    session.info.pop(_CHANGED, None)
