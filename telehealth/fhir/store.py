@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -37,8 +37,10 @@ class PendingVersion:
     expected_version: int | None = None  # from If-Match
 
 
-@dataclass(frozen=True)
-class StoredVersion:
+class StoredVersion(NamedTuple):
+    """One version as stored; a plain tuple, made straight from a row (a page of fifty is
+    built on every search, and a frozen dataclass's constructor cost three times as much)."""
+
     resource_type: str
     resource_id: str
     version_id: int
@@ -191,9 +193,9 @@ def columns(table: type[FhirResource] | type[FhirResourceVersion]) -> tuple[Any,
     )
 
 
-def _stored(row: Any) -> StoredVersion:
+def version_of(row: Any) -> StoredVersion:
     """A row of ``columns(...)``: a SQLAlchemy row or an asyncpg record, by position."""
-    return StoredVersion(row[0], row[1], row[2], row[3], row[4], row[5])
+    return StoredVersion._make(row)
 
 
 def _one(table: type[FhirResource] | type[FhirResourceVersion], *, versioned: bool) -> Prepared:
@@ -225,7 +227,7 @@ async def read_current(
     rows = await prepared_rows(
         session, _CURRENT, resource_type=resource_type, resource_id=resource_id
     )
-    return _stored(rows[0]) if rows else None
+    return version_of(rows[0]) if rows else None
 
 
 async def read_version(
@@ -238,7 +240,7 @@ async def read_version(
         resource_id=resource_id,
         version_id=version_id,
     )
-    return _stored(rows[0]) if rows else None
+    return version_of(rows[0]) if rows else None
 
 
 async def read_many(
@@ -253,7 +255,7 @@ async def read_many(
             col(FhirResource.deleted).is_(False),
         )
     )
-    return [_stored(row) for row in rows.all()]
+    return [version_of(row) for row in rows.all()]
 
 
 async def history(
@@ -279,4 +281,4 @@ async def history(
         col(FhirResourceVersion.version_id).desc(),
     )
     rows = await session.exec(statement.offset(offset).limit(count))
-    return [_stored(row) for row in rows.all()]
+    return [version_of(row) for row in rows.all()]

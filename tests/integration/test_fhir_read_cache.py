@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import replace
 
 import asyncpg
 import pytest
@@ -145,7 +144,7 @@ async def test_without_its_listener_the_cache_is_not_used(
         await asyncio.sleep(0.01)
     assert not cache.live
     assert cache.get("Organization", str(org_id)) is None
-    stale = replace(await _read(db, cache, org_id), text="{}")
+    stale = (await _read(db, cache, org_id))._replace(text="{}")
     cache.fill(stale, cache.generation)
     assert len(cache) == 0  # not filled while deaf
 
