@@ -61,34 +61,54 @@ def to_json(resource: Resource) -> str:
     return json.dumps(resource, ensure_ascii=False, separators=(",", ":"))
 
 
+def _text(resource: Resource, version: int, stamp: str) -> str:
+    """The stored JSON of one version: the resource, then its ``meta`` (always last, so that
+    the same content with another version's ``meta`` is the same text up to it)."""
+    body = to_json({k: v for k, v in resource.items() if k != "meta"})
+    return f'{body[:-1]},"meta":{{"versionId":"{version}","lastUpdated":"{stamp}"}}}}'
+
+
 def write_versions(session: Session, pending: Sequence[PendingVersion]) -> list[StoredVersion]:
-    """Add one version per pending resource: head row, history row and search values, in a
-    fixed number of statements whatever the count (a booking writes four resources)."""
+    """Add one version per pending resource that changed: head row, history row and search
+    values, in a fixed number of statements whatever the count (a booking writes four
+    resources). A resource whose content is what its current version holds (a room opening
+    re-maps its Appointment, which may not change) gets no new version: the history lists
+    changes, and subscribers hear of changes only. Returns the versions written."""
     if not pending:
         return []
     # One version per resource and transaction: a later state of the same resource wins.
     latest = {(p.resource["resourceType"], p.resource["id"]): p for p in pending}
-    keys, pending = list(latest), list(latest.values())
     connection = session.connection()
     now = utcnow()
     now = now.replace(microsecond=now.microsecond // 1000 * 1000)
     stamp = instant(now)
-    heads: dict[tuple[str, str], int] = {}
-    for chunk in _chunks(keys):
+    heads: dict[tuple[str, str], Any] = {}
+    for chunk in _chunks(list(latest)):
         found = connection.execute(_READ_HEADS, {"keys": chunk})
-        heads.update({(kind, rid): version for kind, rid, version in found})
+        heads.update({(head.resource_type, head.resource_id): head for head in found})
 
     stored: list[StoredVersion] = []
-    for item, key in zip(pending, keys, strict=True):
-        current = heads.get(key)
+    changed: list[PendingVersion] = []
+    for key, item in latest.items():
+        head = heads.get(key)
+        current = None if head is None else head.version_id
         if item.expected_version is not None and current != item.expected_version:
             raise PreconditionFailed(
                 f"{key[0]}/{key[1]} is at version {current}, not {item.expected_version}: "
                 "reload it and apply your change again"
             )
+        if (
+            head is not None
+            and head.deleted == item.deleted
+            and _text(item.resource, head.version_id, instant(head.last_updated)) == head.text
+        ):
+            continue
         version = (current or 0) + 1
-        resource = {**item.resource, "meta": {"versionId": str(version), "lastUpdated": stamp}}
-        stored.append(StoredVersion(key[0], key[1], version, now, item.deleted, to_json(resource)))
+        text = _text(item.resource, version, stamp)
+        stored.append(StoredVersion(key[0], key[1], version, now, item.deleted, text))
+        changed.append(item)
+    if not stored:
+        return []
     rows = [
         {
             "resource_type": s.resource_type,
@@ -102,7 +122,7 @@ def write_versions(session: Session, pending: Sequence[PendingVersion]) -> list[
     ]
     _move_heads(connection, rows)
     write_rows(connection, _VERSIONS, rows)
-    _reindex(connection, pending, keys, now)
+    _reindex(connection, changed, [(s.resource_type, s.resource_id) for s in stored], now)
     return stored
 
 
@@ -114,9 +134,14 @@ def _chunks(keys: list[tuple[str, str]], size: int = 500) -> list[list[tuple[str
 _HEADS: sa.Table = FhirResource.__table__  # type: ignore[attr-defined]
 _SEARCH: sa.Table = FhirSearchValue.__table__  # type: ignore[attr-defined]
 _KEYS: Any = sa.bindparam("keys", expanding=True)  # [(resource_type, resource_id), ...]
-_READ_HEADS = sa.select(_HEADS.c.resource_type, _HEADS.c.resource_id, _HEADS.c.version_id).where(
-    sa.tuple_(_HEADS.c.resource_type, _HEADS.c.resource_id).in_(_KEYS)
-)
+_READ_HEADS = sa.select(
+    _HEADS.c.resource_type,
+    _HEADS.c.resource_id,
+    _HEADS.c.version_id,
+    _HEADS.c.last_updated,
+    _HEADS.c.deleted,
+    _HEADS.c.text,
+).where(sa.tuple_(_HEADS.c.resource_type, _HEADS.c.resource_id).in_(_KEYS))
 _VERSIONS: sa.Table = FhirResourceVersion.__table__  # type: ignore[attr-defined]
 _UNINDEX = sa.delete(_SEARCH).where(
     sa.tuple_(_SEARCH.c.resource_type, _SEARCH.c.resource_id).in_(_KEYS)

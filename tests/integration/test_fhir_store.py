@@ -16,7 +16,7 @@ from telehealth.directory.models import (
     Specialty,
 )
 from telehealth.fhir.models import FhirResource, FhirResourceVersion, FhirSearchValue
-from telehealth.fhir.writethrough import backfill
+from telehealth.fhir.writethrough import backfill, flush_versions
 
 
 async def test_every_stored_version_is_valid_r4b(db: Database) -> None:
@@ -84,6 +84,41 @@ async def test_a_change_in_any_unit_of_work_adds_a_version_and_reindexes(db: Dat
             )
         ).all()
         assert len(count) == 2
+
+
+async def test_a_change_that_leaves_the_resource_as_it_was_adds_no_version(
+    db: Database,
+) -> None:
+    """The history lists changes: a row saved with other domain values that the resource does
+    not show, or with its own values, gives its resource no new version."""
+    async with db.unit_of_work() as session:
+        patient = (await session.exec(select(Patient).limit(1))).one()
+        first = await session.get(FhirResource, ("Patient", str(patient.id)))
+        assert first is not None
+        patient.name_folded = patient.name_folded + " x"  # a column the resource does not show
+        session.add(patient)
+        assert await flush_versions(session) == []
+    async with db.unit_of_work() as session:
+        row = await session.get(Patient, patient.id)
+        assert row is not None
+        row.phone = "+84912000111"
+        session.add(row)
+        written = await flush_versions(session)
+        assert [(v.resource_type, v.version_id) for v in written] == [
+            ("Patient", first.version_id + 1)
+        ]
+        row.phone = "+84912000111"  # the same again, in a later flush of the transaction
+        assert await flush_versions(session) == []
+    async with db.unit_of_work() as session:
+        versions = (
+            await session.exec(
+                select(FhirResourceVersion.version_id).where(
+                    col(FhirResourceVersion.resource_type) == "Patient",
+                    col(FhirResourceVersion.resource_id) == str(patient.id),
+                )
+            )
+        ).all()
+    assert sorted(versions) == [first.version_id, first.version_id + 1]
 
 
 async def test_a_failed_unit_of_work_leaves_no_version(db: Database) -> None:
