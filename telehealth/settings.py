@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     relay_forward_timeout_s: float = Field(default=10, gt=0, description="wait for its answer")
     # Timers and notification delivery (docs/timers.md).
     scheduler_enabled: bool = Field(default=True, description="run the claim loops here")
+    gc_freeze: bool = Field(
+        default=True,
+        description="after start-up, exempt the objects alive then from garbage collection",
+    )
     timer_poll_s: float = Field(default=0.5, gt=0, le=60)
     timer_batch_size: int = Field(default=100, ge=1, le=1000)
     timer_workers: int = Field(default=2, ge=1, le=16, description="claim loops per process")

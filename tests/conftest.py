@@ -174,6 +174,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         data_dir=tmp_path,
         secret_key="test-signing-key-" + "x" * 32,
         scheduler_enabled=False,
+        gc_freeze=False,  # it costs a full collection at every in-process server start
     )
 
 
