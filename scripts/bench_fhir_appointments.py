@@ -226,11 +226,13 @@ def _versions(
     start = datetime(day.year, day.month, day.day, tzinfo=now.tzinfo) + timedelta(
         hours=1 + rng.randrange(9), minutes=20 * rng.randrange(3)
     )
-    created = start - timedelta(days=1 + rng.randrange(14), minutes=rng.randrange(600))
+    # Booked one to fourteen days ahead; an appointment further ahead, in the last two weeks.
+    created = start - timedelta(days=1 + rng.randrange(14), seconds=rng.uniform(0, 36_000))
+    if created > now:
+        created = now - timedelta(seconds=rng.uniform(60, 14 * 86_400))
     end = start + timedelta(minutes=20)
     dates = {"start": instant(start), "end": instant(end), "created": instant(created)}
     booked = str(AppointmentStatus.BOOKED)
-    created = min(created, now)
     draw = rng.random()
     if start > now:
         if draw < 0.08:
@@ -247,11 +249,11 @@ def _versions(
     if draw < 0.15:
         return dates, [
             (booked, created),
-            (str(AppointmentStatus.NO_SHOW), end + timedelta(minutes=30)),
+            (str(AppointmentStatus.NO_SHOW), end + timedelta(seconds=rng.uniform(1800, 3600))),
         ]
     return dates, [
         (booked, created),
-        (str(AppointmentStatus.COMPLETED), end + timedelta(minutes=rng.randrange(1, 30))),
+        (str(AppointmentStatus.COMPLETED), end + timedelta(seconds=rng.uniform(60, 1800))),
     ]
 
 
