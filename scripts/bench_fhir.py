@@ -4,7 +4,11 @@ The server runs in its own process (uvicorn, one worker) on loopback; the load c
 process with aiohttp, ``--connections`` requests in flight for ``--seconds`` per measurement.
 The plain endpoint is an authenticated litestar handler returning a small JSON dict with no
 database access: the ceiling the FHIR figures are compared to. Search latency of small and large
-records is measured on one connection (no queueing), so it shows the cost of the query itself.
+records is measured on one connection (no queueing), so it shows the cost of the query itself:
+``Appointment?actor=Practitioner/<id>&_count=50`` (the same 60 matches in both records) and
+``Appointment?status=booked&_count=50`` (matches grow with the record), run by an integrator
+client with ``system/Appointment.rs``. The small record has 1,000 appointments; ``--large N``
+copies more in bulk until there are N (see ``bench_fhir_appointments``), then runs ANALYZE.
 
 The closed-loop measurements alternate in ``--rounds`` slices (plain, read, Patient read,
 search, plain, ...), so that load from other work on a shared machine falls on all of them
