@@ -1,8 +1,9 @@
 """FHIR search: query parameters -> range scans over ``fhir_search_value`` -> stored JSON.
 
 Every criterion becomes ``resource_id IN (SELECT resource_id FROM fhir_search_value WHERE
-resource_type = ? AND param = ? AND value ...)``, served by one composite index, so a search
-costs the same in a record of a thousand resources as in one of millions. Pages come back as
+resource_type = ? AND param = ? AND value ...)``, served by one composite index; a search by
+one value (a reference, a status) reads its page straight off that index, newest first, so
+it costs the same in a record of a thousand resources as in one of millions. Pages come back as
 the stored text of each resource; nothing is parsed or re-serialised.
 """
 
@@ -65,12 +66,28 @@ class SearchQuery:
 
 @dataclass(frozen=True)
 class Driver:
-    """The one reference a search is about (``Patient?organization=X``): its index entries,
-    newest first, give the page directly, however many resources match."""
+    """The one value a search is about (``Patient?organization=X``, ``Appointment?status=
+    booked``): its index entries, newest first, give the page directly, however many
+    resources match."""
 
     param: str
     value: str
     condition: Any  # the criterion it replaces
+    system: str | None = None  # a token's system, when the search names one
+
+
+def _driver(param: SearchParam, text: str, condition: Any) -> Driver | None:
+    """The driver of a search by one value, if each resource has at most one index entry for
+    it (else the join would repeat a resource): a reference, or a token whose system is named
+    or whose values have none."""
+    if param.kind == "reference":
+        return Driver(param.name, _reference_value(param, text), condition)
+    if param.kind != "token":
+        return None
+    system, bar, code = text.rpartition("|")
+    if bar:
+        return Driver(param.name, code.strip(), condition, system)
+    return Driver(param.name, code.strip(), condition) if param.systemless else None
 
 
 @dataclass(frozen=True)
@@ -92,7 +109,7 @@ def _int(name: str, text: str, low: int, high: int) -> int:
 @dataclass(frozen=True)
 class Deferred:
     """A criterion whose SQL is built only if the search needs it: a search driven by one
-    reference runs a prepared statement instead, and building the expression with SQLAlchemy
+    value runs a prepared statement instead, and building the expression with SQLAlchemy
     took a sixth of such a search's time on the server."""
 
     build: Callable[[], Any]
@@ -166,14 +183,18 @@ def _criterion(resource_type: str, param: SearchParam, modifier: str, text: str)
     if modifier:
         raise BadRequest(f"{param.name}: modifier :{modifier} is not supported")
     if param.kind == "token":
-        options = []
-        for alternative in alternatives:
-            system, bar, code = alternative.rpartition("|")
-            condition = col(FhirSearchValue.value) == code.strip()
-            if bar:
-                condition = sa.and_(condition, col(FhirSearchValue.system) == system)
-            options.append(condition)
-        return [_values_in(resource_type, param.name, sa.or_(*options))]
+        codes = [alternative.rpartition("|") for alternative in alternatives]
+
+        def any_code() -> Any:
+            options = []
+            for system, bar, code in codes:
+                condition = col(FhirSearchValue.value) == code.strip()
+                if bar:
+                    condition = sa.and_(condition, col(FhirSearchValue.system) == system)
+                options.append(condition)
+            return _values_in(resource_type, param.name, sa.or_(*options))
+
+        return [Deferred(any_code)]
     if param.kind == "reference":
         references = [_reference_value(param, a.strip()) for a in alternatives]
         return [_values_in_deferred(resource_type, param.name, references)]
@@ -246,9 +267,8 @@ def parse_search(resource_type: str, params: Sequence[tuple[str, str]]) -> Searc
             conditions = _criterion(resource_type, known[name], modifier, text.strip())
             query.criteria.extend(conditions)
             query.asked += len(conditions)
-            if known[name].kind == "reference" and not modifier and "," not in text:
-                value = _reference_value(known[name], text.strip())
-                query.driver = Driver(name, value, conditions[0])
+            if not modifier and "," not in text:
+                query.driver = _driver(known[name], text.strip(), conditions[0])
         elif name == "_id":
             query.criteria.append(col(FhirResource.resource_id).in_(text.split(",")))
             query.asked += 1
@@ -319,14 +339,17 @@ async def run_search(session: AsyncSession, query: SearchQuery) -> SearchResult:
     if query.count_only:
         return SearchResult([], [], total, False)
     if query.driver is not None and query.criteria == [query.driver.condition]:
+        driver = query.driver
+        system = {} if driver.system is None else {"system": driver.system}
         rows = await prepared_rows(
             session,
-            _DRIVEN[query.newest_first],
+            _DRIVEN[query.newest_first, driver.system is not None],
             resource_type=query.resource_type,
-            param=query.driver.param,
-            value=query.driver.value,
+            param=driver.param,
+            value=driver.value,
             offset=query.offset,
             limit=query.count + 1,
+            **system,
         )
     else:
         rows = (await _execute(session, _page(query))).all()
@@ -352,9 +375,10 @@ def _ordered(
     return statement.order_by(*keys).offset(offset).limit(limit)
 
 
-def _driven_by(resource_type: Any, param: Any, value: Any) -> Any:
+def _driven_by(resource_type: Any, param: Any, value: Any, system: Any = None) -> Any:
     """Resources joined to the index entries of one search value: in the index's order."""
     values = FhirSearchValue.__table__  # type: ignore[attr-defined]
+    by_system = [] if system is None else [values.c.system == system]
     return (
         sa.select(*columns(FhirResource))
         .join(
@@ -368,6 +392,7 @@ def _driven_by(resource_type: Any, param: Any, value: Any) -> Any:
             values.c.resource_type == resource_type,
             values.c.param == param,
             values.c.value == value,
+            *by_system,
         )
     )
 
@@ -381,26 +406,31 @@ def _page(query: SearchQuery) -> Any:
         order, tie = col(FhirResource.last_updated), col(FhirResource.resource_id)
         return _ordered(statement, order, tie, query.newest_first, offset, limit)
     driver = query.driver
-    statement = _driven_by(query.resource_type, driver.param, driver.value)
+    statement = _driven_by(query.resource_type, driver.param, driver.value, driver.system)
     statement = statement.where(*_where(query, without=driver.condition))
     values = FhirSearchValue.__table__  # type: ignore[attr-defined]
     order, tie = values.c.last_updated, values.c.resource_id
     return _ordered(statement, order, tie, query.newest_first, offset, limit)
 
 
-def _driven(newest_first: bool) -> Prepared:
-    """``_page`` of a search about one reference and nothing else, built once."""
+def _driven(newest_first: bool, by_system: bool) -> Prepared:
+    """``_page`` of a search about one value and nothing else, built once."""
     values = FhirSearchValue.__table__  # type: ignore[attr-defined]
     resource_type: Any = sa.bindparam("resource_type")
-    statement = _driven_by(resource_type, sa.bindparam("param"), sa.bindparam("value")).where(
-        col(FhirResource.resource_type) == resource_type, col(FhirResource.deleted).is_(False)
-    )
+    system: Any = sa.bindparam("system") if by_system else None
+    statement = _driven_by(
+        resource_type, sa.bindparam("param"), sa.bindparam("value"), system
+    ).where(col(FhirResource.resource_type) == resource_type, col(FhirResource.deleted).is_(False))
     order, tie = values.c.last_updated, values.c.resource_id
     limits: tuple[Any, Any] = sa.bindparam("offset"), sa.bindparam("limit")
     return Prepared(_ordered(statement, order, tie, newest_first, *limits))
 
 
-_DRIVEN = {True: _driven(True), False: _driven(False)}
+_DRIVEN = {
+    (newest, by_system): _driven(newest, by_system)
+    for newest in (True, False)
+    for by_system in (True, False)
+}
 
 
 async def _included(

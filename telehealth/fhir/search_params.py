@@ -26,6 +26,11 @@ class SearchParam:
     documentation: str
     target: str | None = None  # the resource type a reference points to
 
+    @property
+    def systemless(self) -> bool:
+        """Its values carry no code system: a resource has one entry per code, at most."""
+        return isinstance(self.extract, _Plain)
+
 
 def _identifiers(resource: Resource) -> Extracted:
     for identifier in resource.get("identifier", []):
@@ -43,13 +48,20 @@ def _codes(field: str) -> Callable[[Resource], Extracted]:
     return extract
 
 
-def _plain(field: str) -> Callable[[Resource], Extracted]:
-    def extract(resource: Resource) -> Extracted:
-        value = resource.get(field)
+@dataclass(frozen=True)
+class _Plain:
+    """A field's own value as text (``status``, ``gender``, ``birthDate``): never a system."""
+
+    field: str
+
+    def __call__(self, resource: Resource) -> Extracted:
+        value = resource.get(self.field)
         if value is not None:
             yield "", str(value).lower() if isinstance(value, bool) else str(value)
 
-    return extract
+
+def _plain(field: str) -> Callable[[Resource], Extracted]:
+    return _Plain(field)
 
 
 def _reference(field: str) -> Callable[[Resource], Extracted]:
