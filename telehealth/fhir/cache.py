@@ -10,8 +10,8 @@ every booking) are always read from the database.
 Freshness comes from the database, and the cache exists on PostgreSQL only:
 
 - every transaction that writes a cached type also runs ``pg_notify('fhir_changed', keys)``
-  (``announce``), which PostgreSQL delivers to every process's listener when the transaction
-  commits, and never if it rolls back;
+  (``announce_changes``, through ``telehealth.notices``), which PostgreSQL delivers to every
+  process's listener when the transaction commits, and never if it rolls back;
 - the writing process forgets the keys itself when its transaction commits, so a client reads
   its own change even before the notification arrives;
 - a read that began before a notification arrived does not fill the cache (``generation``), so
@@ -31,17 +31,15 @@ from __future__ import annotations
 
 import logging
 import time
-import weakref
 from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from telehealth.events import Listener, asyncpg_dsn
 from telehealth.fhir.mapping import DIRECTORY_TYPES
 from telehealth.fhir.store import StoredVersion, read_current
+from telehealth.notices import Subscription, announce
 from telehealth.settings import Settings
 
 log = logging.getLogger("telehealth.fhir.cache")
@@ -51,16 +49,8 @@ CHANNEL = "fhir_changed"
 LISTENER_NAME = "telehealth-fhir-cache-listener"
 _EVERYTHING = "*"  # a payload that empties the cache (a change too large to list)
 _MOST_KEYS = 100  # ~55 bytes a key: well under NOTIFY's 8,000-byte limit
-_CHANGED = "fhir_cache_changed"  # in a session's info: {database key: keys written}
 
 Key = tuple[str, str]
-
-# Every cache of this process, by database: a commit forgets its keys in each of them.
-_CACHES: dict[str, weakref.WeakSet[ReadCache]] = {}
-
-
-def _database_key(url: sa.URL) -> str:
-    return url.render_as_string(hide_password=True)
 
 
 class ReadCache:
@@ -69,27 +59,18 @@ class ReadCache:
     def __init__(self, settings: Settings) -> None:
         self._size = settings.fhir_read_cache_size
         self._seconds = settings.fhir_read_cache_seconds
-        self._dsn = asyncpg_dsn(settings.resolved_database_url)
         self._entries: OrderedDict[Key, tuple[float, StoredVersion]] = OrderedDict()
         self.generation = 0  # counts forgettings: a read that overlapped one does not fill
         self.live = False  # whether changes are being heard
-        self._listener = Listener(
-            self._dsn,
-            self._on_notify,
-            name=LISTENER_NAME,
-            on_connect=self._heard,
-            on_lost=self._deaf,
+        self._changes = Subscription(
+            settings.resolved_database_url, CHANNEL, self, name=LISTENER_NAME
         )
-        database = _database_key(sa.make_url(settings.resolved_database_url))
-        _CACHES.setdefault(database, weakref.WeakSet()).add(self)
 
     async def start(self) -> None:
-        await self._listener.listen([CHANNEL])
-        await self._listener.start()
+        await self._changes.start()
 
     async def stop(self) -> None:
-        self._deaf()
-        await self._listener.stop()
+        await self._changes.stop()
 
     def get(self, resource_type: str, resource_id: str) -> StoredVersion | None:
         if not self.live:
@@ -127,15 +108,15 @@ class ReadCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def _heard(self) -> None:
+    def heard(self) -> None:
         self.clear()
         self.live = True
 
-    def _deaf(self) -> None:
+    def deaf(self) -> None:
         self.live = False
         self.clear()
 
-    def _on_notify(self, _channel: str, payload: str) -> None:
+    def hear(self, payload: str) -> None:
         if payload == _EVERYTHING:
             self.clear()
             return
@@ -169,39 +150,14 @@ async def current(
     return found
 
 
-_NOTIFY = sa.select(sa.func.pg_notify(CHANNEL, sa.bindparam("payload", type_=sa.Text)))
-
-
-def announce(session: Session, stored: Iterable[StoredVersion]) -> None:
+def announce_changes(session: Session, stored: Iterable[StoredVersion]) -> None:
     """Tell every process's cache, in this transaction, which cached resources it changes."""
-    keys = {(s.resource_type, s.resource_id) for s in stored if s.resource_type in CACHED_TYPES}
-    connection = session.connection()
-    if not keys or connection.dialect.name != "postgresql":
-        return
-    listed = sorted(keys)
-    payload = (
-        " ".join(f"{kind}/{rid}" for kind, rid in listed)
-        if len(listed) <= _MOST_KEYS
-        else _EVERYTHING
+    keys = sorted(
+        {(s.resource_type, s.resource_id) for s in stored if s.resource_type in CACHED_TYPES}
     )
-    connection.execute(_NOTIFY, {"payload": payload})
-    database = _database_key(connection.engine.url)
-    _forget_here(database, keys)
-    session.info.setdefault(_CHANGED, {}).setdefault(database, set()).update(keys)
-
-
-def _forget_here(database: str, keys: set[Key]) -> None:
-    for cache in list(_CACHES.get(database, ())):
-        cache.forget(keys)
-
-
-def forget_committed(session: Session) -> None:
-    """After a commit: this process's caches drop what it changed (the notification that every
-    process hears may arrive after the client has already asked again)."""
-    for database, keys in session.info.pop(_CHANGED, {}).items():
-        _forget_here(database, keys)
-
-
-def drop_announced(session: Session) -> None:
-    """After a rollback: nothing changed (the forgetting already done was only early)."""
-    session.info.pop(_CHANGED, None)
+    if not keys:
+        return
+    payload = (
+        " ".join(f"{kind}/{rid}" for kind, rid in keys) if len(keys) <= _MOST_KEYS else _EVERYTHING
+    )
+    announce(session, CHANNEL, payload)

@@ -21,7 +21,8 @@ from sqlalchemy.orm import ORMExecuteState, Session
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from telehealth.fhir.cache import announce, drop_announced, forget_committed
+from telehealth import notices
+from telehealth.fhir.cache import announce_changes
 from telehealth.fhir.facts import forget
 from telehealth.fhir.models import FhirResource
 from telehealth.fhir.registry import DEPENDENTS, MAPPINGS
@@ -120,7 +121,7 @@ def write_pending(session: Session) -> list[StoredVersion]:
     if not items:
         return []
     stored = write_versions(session, items)
-    announce(session, stored)
+    announce_changes(session, stored)
     queue_notifications(session, stored)
     return stored
 
@@ -189,7 +190,7 @@ def _backfill(session: Session) -> int:
                 resources = (mapping.build(row, session) for row in missing[start : start + 1000])
                 items = [PendingVersion(r) for r in resources if r is not None]
                 versions = write_versions(session, items)
-                announce(session, versions)
+                announce_changes(session, versions)
                 written += len(versions)
     return written
 
@@ -208,5 +209,4 @@ def install_write_through() -> None:
         event.listen(Session, "do_orm_execute", _collect_bulk_changes)
         event.listen(Session, "loaded_as_persistent", _keep_loaded)
         event.listen(Session, "after_rollback", forget)
-        event.listen(Session, "after_commit", forget_committed)
-        event.listen(Session, "after_rollback", drop_announced)
+        notices.install()

@@ -75,7 +75,7 @@ async def test_a_rolled_back_change_leaves_the_stored_version(
     first = await _read(db, cache, org_id)
     with pytest.raises(RuntimeError, match="the use case failed"):
         await _rename(db, org_id, "Never saved", then_fail=True)
-    assert cache.get("Organization", str(org_id)) is None  # forgotten early: harmless
+    assert cache.get("Organization", str(org_id)) == first  # nothing to forget
     again = await _read(db, cache, org_id)
     assert (again.version_id, again.text) == (first.version_id, first.text)
 
