@@ -50,6 +50,7 @@ from telehealth.api.notifications import (
 from telehealth.api.problems import handle_exception
 from telehealth.api.rooms import RoomController, room_page, room_script, room_socket
 from telehealth.api.terminology import search_icd10
+from telehealth.auth.revocation import SessionResets
 from telehealth.db import Database
 from telehealth.events import create_channels
 from telehealth.fhir.cache import read_cache
@@ -77,6 +78,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.db = db
         app.state.media = MediaPeers(db, settings)
         app.state.relay = RelayRouter(db, settings, channels, app.state.media)
+        app.state.session_resets = SessionResets(settings, db)
+        await app.state.session_resets.start()
         app.state.fhir_cache = read_cache(settings)
         if app.state.fhir_cache is not None:
             await app.state.fhir_cache.start()
@@ -93,6 +96,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 gc.unfreeze()
             if app.state.fhir_cache is not None:
                 await app.state.fhir_cache.stop()
+            await app.state.session_resets.stop()
             await app.state.relay.close()
             await app.state.media.close()
             await db.dispose()

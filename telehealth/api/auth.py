@@ -164,7 +164,12 @@ class AuthController(Controller):
     async def me(self, caller: CallerDep) -> Identity:
         return identity_of(caller.principal)
 
-    @post("/password", status_code=HTTP_204_NO_CONTENT, summary="Change your password")
+    @post(
+        "/password",
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Change your password",
+        description="Ends every session of the account, this one included: log in again.",
+    )
     async def change_password(
         self, data: JSONBody[PasswordChange], session: SessionDep, caller: CallerDep
     ) -> None:

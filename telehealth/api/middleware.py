@@ -121,5 +121,8 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
             scheme = "Bearer"
         if scheme.lower() != "bearer" or not token:
             raise NotAuthenticated("Log in first: send 'Authorization: Bearer <access token>'")
-        key: str = connection.app.state.settings.signing_key
-        return AuthenticationResult(user=read_access_token(token.strip(), key), auth=token)
+        state = connection.app.state
+        principal = read_access_token(
+            token.strip(), state.settings.signing_key, state.get("session_resets")
+        )
+        return AuthenticationResult(user=principal, auth=token)

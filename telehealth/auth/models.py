@@ -36,6 +36,8 @@ class UserAccount(Entity, table=True):
     failed_logins: int = 0
     locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     password_changed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Access tokens issued before this are refused (deactivated, role or password changed).
+    sessions_reset_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class SystemClient(Entity, table=True):

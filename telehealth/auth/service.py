@@ -27,6 +27,7 @@ from telehealth.auth.models import (
 )
 from telehealth.auth.passwords import hash_password, hash_secret, verify_password
 from telehealth.auth.principal import Caller, Principal, RequestOrigin
+from telehealth.auth.revocation import reset_sessions
 from telehealth.auth.scopes import parse_scopes
 from telehealth.auth.tokens import hash_refresh_token, issue_access_token, new_refresh_token
 from telehealth.directory.models import Organization, Practitioner
@@ -218,6 +219,7 @@ async def change_password(session: AsyncSession, caller: Caller, current: str, n
         raise InvalidInput.for_field("new_password", "must differ from the current password")
     user.password_hash = hash_password(new, field="new_password")
     user.password_changed_at = utcnow()
+    await reset_sessions(session, user)
     session.add(user)
     await session.exec(
         update(RefreshToken)
@@ -362,6 +364,8 @@ async def update_account(
     user = await session.get(UserAccount, user_id, populate_existing=True)
     if user is None:
         raise NotFound("No such account")
+    if (active is False and user.active) or (role is not None and role != user.role):
+        await reset_sessions(session, user)
     if active is not None:
         user.active = active
     if role is not None:
@@ -374,6 +378,7 @@ async def update_account(
     if new_password is not None:
         user.password_hash = hash_password(new_password, field="new_password")
         user.password_changed_at = utcnow()
+        await reset_sessions(session, user)
     if active is False or new_password is not None:
         await session.exec(
             update(RefreshToken)

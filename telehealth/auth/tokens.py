@@ -16,6 +16,7 @@ import time
 import uuid
 from datetime import timedelta
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import jwt
 
@@ -23,6 +24,9 @@ from telehealth.auth.models import Role
 from telehealth.auth.principal import Principal
 from telehealth.errors import NotAuthenticated
 from telehealth.timeutil import utcnow
+
+if TYPE_CHECKING:
+    from telehealth.auth.revocation import SessionResets
 
 ISSUER = "telehealth"
 _ALGORITHM = "HS256"
@@ -36,7 +40,7 @@ def issue_access_token(principal: Principal, key: str, ttl_s: int) -> str:
         "typ": principal.kind,
         "name": principal.name,
         "lang": principal.language,
-        "iat": now,
+        "iat": now.timestamp(),  # to the microsecond: a reset in the same second as a login
         "exp": now + timedelta(seconds=ttl_s),
         "jti": secrets.token_hex(8),
     }
@@ -51,18 +55,23 @@ def issue_access_token(principal: Principal, key: str, ttl_s: int) -> str:
     return jwt.encode(claims, key, algorithm=_ALGORITHM)
 
 
-def read_access_token(token: str, key: str) -> Principal:
-    """The principal a valid, unexpired token carries; ``NotAuthenticated`` otherwise."""
-    principal, expires_at = _verified(token, key)
+def read_access_token(token: str, key: str, resets: SessionResets | None = None) -> Principal:
+    """The principal a valid, unexpired token carries, unless its account's sessions were
+    reset after it was issued (``auth.revocation``); ``NotAuthenticated`` otherwise."""
+    principal, issued_at, expires_at = _verified(token, key)
     if time.time() >= expires_at:
         raise NotAuthenticated("The access token has expired; log in or refresh it")
+    if resets is not None and resets.refuses(principal.id, issued_at):
+        raise NotAuthenticated(
+            "Your account was changed (deactivated, another role or a new password): log in again"
+        )
     return principal
 
 
 # Only tokens that verified are remembered (a refused one raises, and nothing is cached), so
 # garbage cannot crowd out real sessions; 4096 entries cover every active user of a province.
 @lru_cache(maxsize=4096)
-def _verified(token: str, key: str) -> tuple[Principal, float]:
+def _verified(token: str, key: str) -> tuple[Principal, float, float]:
     try:
         claims = jwt.decode(
             token, key, algorithms=[_ALGORITHM], issuer=ISSUER, options={"require": ["exp", "sub"]}
@@ -82,7 +91,7 @@ def _verified(token: str, key: str) -> tuple[Principal, float]:
             scopes=frozenset(str(claims.get("scope", "")).split()),
             language=str(claims.get("lang", "vi")),
         )
-        return principal, float(claims["exp"])
+        return principal, float(claims.get("iat", 0)), float(claims["exp"])
     except (KeyError, ValueError, TypeError) as exc:
         raise NotAuthenticated("The access token is not valid") from exc
 
