@@ -56,3 +56,17 @@ async def serve(
             process.terminate()
         async with asyncio.timeout(20):
             await process.wait()
+
+
+@asynccontextmanager
+async def two_processes(
+    settings: Settings, tmp: Path
+) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
+    """Two service processes on ``settings``' database (PostgreSQL), and a client of each."""
+    async with (
+        serve(settings, tmp / "a", {}) as (url_a, _),
+        serve(settings, tmp / "b", {}) as (url_b, _),
+        httpx.AsyncClient(base_url=url_a, timeout=30) as a,
+        httpx.AsyncClient(base_url=url_b, timeout=30) as b,
+    ):
+        yield a, b

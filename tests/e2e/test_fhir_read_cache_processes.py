@@ -15,7 +15,7 @@ from telehealth.events import asyncpg_dsn
 from telehealth.settings import Settings
 from tests.e2e.conftest import ONE_AT_A_TIME
 from tests.e2e.fhir_support import client_headers, fhir_json
-from tests.e2e.service_process import serve
+from tests.e2e.service_process import two_processes
 from tests.helpers import login
 
 pytestmark = [pytest.mark.slow, ONE_AT_A_TIME]
@@ -33,12 +33,7 @@ async def _organization(http: httpx.AsyncClient, headers: dict[str, str], org_id
 async def test_a_change_through_one_process_is_read_through_the_other(
     settings: Settings, tmp_path: Path
 ) -> None:
-    async with (
-        serve(settings, tmp_path / "a", {}) as (url_a, _),
-        serve(settings, tmp_path / "b", {}) as (url_b, _),
-        httpx.AsyncClient(base_url=url_a, timeout=30) as a,
-        httpx.AsyncClient(base_url=url_b, timeout=30) as b,
-    ):
+    async with two_processes(settings, tmp_path) as (a, b):
         system = await client_headers(b)
         found = fhir_json(
             await b.get("/fhir/Organization", params={"identifier": "82001"}, headers=system)

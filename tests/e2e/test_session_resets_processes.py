@@ -11,7 +11,7 @@ import pytest
 
 from telehealth.settings import Settings
 from tests.e2e.conftest import ONE_AT_A_TIME
-from tests.e2e.service_process import serve
+from tests.e2e.service_process import serve, two_processes
 from tests.helpers import login
 
 pytestmark = [pytest.mark.slow, ONE_AT_A_TIME]
@@ -25,12 +25,7 @@ def backend() -> str:
 async def test_a_deactivation_through_one_process_is_refused_by_every_process(
     settings: Settings, tmp_path: Path
 ) -> None:
-    async with (
-        serve(settings, tmp_path / "a", {}) as (url_a, _),
-        serve(settings, tmp_path / "b", {}) as (url_b, _),
-        httpx.AsyncClient(base_url=url_a, timeout=30) as a,
-        httpx.AsyncClient(base_url=url_b, timeout=30) as b,
-    ):
+    async with two_processes(settings, tmp_path) as (a, b):
         doctor = await login(a, "bs.xa1")
         me = await b.get("/api/auth/me", headers=doctor)  # a token from A, checked by B
         assert me.status_code == 200, me.text
