@@ -26,7 +26,12 @@ class FhirResource(SQLModel, table=True):
     """The current version of one resource (a tombstone if it was deleted)."""
 
     __tablename__ = "fhir_resource"
-    __table_args__ = (sa.Index("ix_fhir_resource_type_updated", "resource_type", "last_updated"),)
+    # The order a search pages its matches in (ties on last_updated broken by id).
+    __table_args__ = (
+        sa.Index(
+            "ix_fhir_resource_type_updated_id", "resource_type", "last_updated", "resource_id"
+        ),
+    )
 
     resource_type: str = Field(max_length=40, primary_key=True)
     resource_id: str = Field(max_length=64, primary_key=True)
