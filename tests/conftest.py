@@ -202,7 +202,11 @@ class RunningServer:
 @pytest.fixture
 async def server(settings: Settings) -> AsyncIterator[RunningServer]:
     """The real service, served by uvicorn on a loopback port."""
-    port = free_port()
+    # Bound here, port 0: a port picked free and bound later by uvicorn can be taken by another
+    # worker meanwhile (seen once: uvicorn exited, and the worker's later tests all errored).
+    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listening.bind(("127.0.0.1", 0))
+    port = int(listening.getsockname()[1])
     app = create_app(settings)
     config = uvicorn.Config(
         app,
@@ -216,7 +220,7 @@ async def server(settings: Settings) -> AsyncIterator[RunningServer]:
         timeout_graceful_shutdown=10,
     )
     instance = uvicorn.Server(config)
-    task = asyncio.create_task(instance.serve())
+    task = asyncio.create_task(instance.serve(sockets=[listening]))
     while not instance.started:
         if task.done():
             task.result()

@@ -20,7 +20,6 @@ async def serve(
     settings: Settings, tmp: Path, extra_env: dict[str, str]
 ) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
     """One service process on ``settings``' database; yields its URL and the process."""
-    port = free_port()
     env = {
         **os.environ,
         "TELEHEALTH_DATABASE_URL": settings.resolved_database_url,
@@ -29,33 +28,54 @@ async def serve(
         "TELEHEALTH_LOG_LEVEL": "WARNING",
         **extra_env,
     }
-    process = await asyncio.create_subprocess_exec(
-        *[
-            str(Path(sys.executable).parent / "telehealth"),
-            "serve",
-            "--port",
-            str(port),
-            "--no-migrate",
-        ],
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
+    # The port is picked free, then bound by the process: another test may take it meanwhile,
+    # and the process exits at once; then try another.
+    for _ in range(3):
+        port = free_port()
+        process = await asyncio.create_subprocess_exec(
+            *[
+                str(Path(sys.executable).parent / "telehealth"),
+                "serve",
+                "--port",
+                str(port),
+                "--no-migrate",
+            ],
+            env=env,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            if await _healthy(url, process):
+                break
+        except BaseException:
+            await _stopped(process)
+            raise
+    else:
+        raise RuntimeError(f"serve exited with {process.returncode} three times")
     try:
-        async with httpx.AsyncClient(base_url=url) as http:
-            for _ in range(300):
-                if process.returncode is not None:
-                    raise RuntimeError(f"serve exited with {process.returncode}")
-                try:
-                    if (await http.get("/health")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.1)
         yield url, process
     finally:
-        if process.returncode is None:
-            process.terminate()
-        async with asyncio.timeout(20):
-            await process.wait()
+        await _stopped(process)
+
+
+async def _healthy(url: str, process: asyncio.subprocess.Process) -> bool:
+    """Whether the process answers /health (within 30 s), False if it exited first."""
+    async with httpx.AsyncClient(base_url=url) as http:
+        for _ in range(300):
+            if process.returncode is not None:
+                return False
+            try:
+                if (await http.get("/health")).status_code == 200:
+                    return True
+            except httpx.TransportError:
+                await asyncio.sleep(0.1)
+    raise RuntimeError(f"serve did not answer {url}/health within 30 s")
+
+
+async def _stopped(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        process.terminate()
+    async with asyncio.timeout(20):
+        await process.wait()
 
 
 @asynccontextmanager
