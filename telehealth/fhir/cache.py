@@ -29,7 +29,6 @@ CLI may write the same file, and nothing would tell the service: no cache there.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -41,8 +40,6 @@ from telehealth.fhir.mapping import DIRECTORY_TYPES
 from telehealth.fhir.store import StoredVersion, read_current
 from telehealth.notices import Subscription, announce
 from telehealth.settings import Settings
-
-log = logging.getLogger("telehealth.fhir.cache")
 
 CACHED_TYPES = DIRECTORY_TYPES
 CHANNEL = "fhir_changed"
