@@ -27,8 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
-import sqlalchemy as sa
-from sqlmodel import col, select
+from sqlmodel import SQLModel, col, select
 
 from telehealth.auth.models import Role, UserAccount
 from telehealth.availability.models import Slot, SlotStatus
@@ -40,12 +39,12 @@ from telehealth.consults.models import (
     ConsultStatus,
     Priority,
 )
-from telehealth.db import Database
+from telehealth.db import Database, insert_rows
 from telehealth.directory.models import PractitionerRole
 from telehealth.fhir.mapping_consults import APPOINTMENT_STATUS
-from telehealth.fhir.models import FhirResource, FhirResourceVersion, FhirSearchValue
+from telehealth.fhir.models import FhirResource
 from telehealth.fhir.search_params import extract_values
-from telehealth.fhir.store import instant, to_json
+from telehealth.fhir.store import instant, stored_text, to_json
 from telehealth.rtc.models import Room
 from telehealth.timeutil import utcnow
 
@@ -290,9 +289,7 @@ def appointment_rows(record: Record, count: int, searched: int) -> Iterator[Rows
             moment = min(at, now)  # the service stamps milliseconds
             written = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
             resource = json.loads(text.replace("@status@", APPOINTMENT_STATUS[status]))
-            stored = to_json(
-                {**resource, "meta": {"versionId": str(number), "lastUpdated": instant(written)}}
-            )
+            stored = stored_text(resource, number, instant(written))
             rows.versions.append(("Appointment", resource_id, number, written, False, stored))
         rows.heads.append(rows.versions[-1])
         current = rows.heads[-1][3]
@@ -331,12 +328,12 @@ async def copy_appointments(
                             table, records=records, columns=tables[table]
                         )
             else:
-                models = (FhirResource, FhirResourceVersion, FhirSearchValue)
                 async with db.unit_of_work() as session:
-                    for model, (table, records) in zip(models, chunks.items(), strict=True):
-                        await session.exec(
-                            sa.insert(model),
-                            params=[dict(zip(tables[table], r, strict=True)) for r in records],
+                    for table, records in chunks.items():
+                        await insert_rows(
+                            session,
+                            SQLModel.metadata.tables[table],
+                            [dict(zip(tables[table], r, strict=True)) for r in records],
                         )
             record.stored += len(rows.heads)
             if record.stored % 50_000 < CHUNK:

@@ -100,10 +100,6 @@ class Listener:
         self._watchdog: asyncio.Task[None] | None = None
         self._closing = False
 
-    @property
-    def connected(self) -> bool:
-        return self._connection is not None and not self._connection.is_closed()
-
     async def start(self) -> None:
         self._lock = asyncio.Lock()
         self._closing = False

@@ -15,7 +15,6 @@ revoked sessions) as current as the database.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
 from typing import Protocol
 
 import sqlalchemy as sa
@@ -42,7 +41,7 @@ class Hearer(Protocol):
 _HEARERS: dict[tuple[str, str], weakref.WeakSet[Hearer]] = {}
 
 
-def database_key(url: str | sa.URL) -> str:
+def _database_key(url: str | sa.URL) -> str:
     return sa.make_url(url).render_as_string(hide_password=True)
 
 
@@ -51,7 +50,7 @@ def announce(session: Session, channel: str, payload: str) -> None:
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         connection.execute(_NOTIFY, {"channel": channel, "payload": payload})
-    database = database_key(connection.engine.url)
+    database = _database_key(connection.engine.url)
     session.info.setdefault(_ANNOUNCED, []).append((database, channel, payload))
 
 
@@ -79,21 +78,17 @@ class Subscription:
     def __init__(self, database_url: str, channel: str, hearer: Hearer, *, name: str) -> None:
         install()
         self._hearer = hearer
+        self._channel = channel
         self._listener: Listener | None = None
-        _HEARERS.setdefault((database_key(database_url), channel), weakref.WeakSet()).add(hearer)
+        _HEARERS.setdefault((_database_key(database_url), channel), weakref.WeakSet()).add(hearer)
         if database_url.startswith("postgresql"):
             self._listener = Listener(
                 asyncpg_dsn(database_url),
-                _payload_only(hearer.hear),
+                lambda _channel, payload: hearer.hear(payload),
                 name=name,
                 on_connect=hearer.heard,
                 on_lost=hearer.deaf,
             )
-            self._channel = channel
-
-    @property
-    def across_processes(self) -> bool:
-        return self._listener is not None
 
     async def start(self) -> None:
         if self._listener is not None:
@@ -106,7 +101,3 @@ class Subscription:
         self._hearer.deaf()
         if self._listener is not None:
             await self._listener.stop()
-
-
-def _payload_only(hear: Callable[[str], None]) -> Callable[[str, str], None]:
-    return lambda _channel, payload: hear(payload)

@@ -54,15 +54,18 @@ class SessionResets:
         self._lifetime_s = settings.access_token_ttl_s
         self._resets: dict[uuid.UUID, float] = {}
         self._catching_up: set[asyncio.Task[None]] = set()
+        self._started = False
         self._notices = Subscription(
             settings.resolved_database_url, CHANNEL, self, name=LISTENER_NAME
         )
 
     async def start(self) -> None:
-        await self._notices.start()
-        await self._read()
+        await self._notices.start()  # listening first: what is reset from now on is heard
+        await self._read()  # and what was reset before is read
+        self._started = True
 
     async def stop(self) -> None:
+        self._started = False
         await self._notices.stop()
         for task in list(self._catching_up):
             task.cancel()
@@ -81,7 +84,9 @@ class SessionResets:
             log.warning("sessions: ignored a malformed notice %r", payload)
 
     def heard(self) -> None:
-        # (Re)connected: resets announced while no one listened are read from their rows.
+        if not self._started:
+            return  # the first connection: ``start`` reads next
+        # Reconnected: resets announced while no one listened are read from their rows.
         task = asyncio.get_running_loop().create_task(self._read())
         self._catching_up.add(task)
         task.add_done_callback(self._catching_up.discard)

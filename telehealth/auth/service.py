@@ -364,7 +364,11 @@ async def update_account(
     user = await session.get(UserAccount, user_id, populate_existing=True)
     if user is None:
         raise NotFound("No such account")
-    if (active is False and user.active) or (role is not None and role != user.role):
+    if (
+        (active is False and user.active)
+        or (role is not None and role != user.role)
+        or new_password is not None
+    ):
         await reset_sessions(session, user)
     if active is not None:
         user.active = active
@@ -378,7 +382,6 @@ async def update_account(
     if new_password is not None:
         user.password_hash = hash_password(new_password, field="new_password")
         user.password_changed_at = utcnow()
-        await reset_sessions(session, user)
     if active is False or new_password is not None:
         await session.exec(
             update(RefreshToken)

@@ -32,9 +32,9 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
-from typing import Any
 
 from sqlalchemy.orm import Session
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.fhir.mapping import DIRECTORY_TYPES
 from telehealth.fhir.store import StoredVersion, read_current
@@ -132,7 +132,7 @@ def read_cache(settings: Settings) -> ReadCache | None:
 
 
 async def current(
-    cache: ReadCache | None, session: Any, resource_type: str, resource_id: str
+    cache: ReadCache | None, session: AsyncSession, resource_type: str, resource_id: str
 ) -> StoredVersion | None:
     """The current version, from the cache where it may be, else read (and kept)."""
     if cache is None or resource_type not in CACHED_TYPES:

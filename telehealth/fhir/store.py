@@ -61,7 +61,7 @@ def to_json(resource: Resource) -> str:
     return json.dumps(resource, ensure_ascii=False, separators=(",", ":"))
 
 
-def _text(resource: Resource, version: int, stamp: str) -> str:
+def stored_text(resource: Resource, version: int, stamp: str) -> str:
     """The stored JSON of one version: the resource, then its ``meta`` (always last, so that
     the same content with another version's ``meta`` is the same text up to it)."""
     body = to_json({k: v for k, v in resource.items() if k != "meta"})
@@ -100,11 +100,11 @@ def write_versions(session: Session, pending: Sequence[PendingVersion]) -> list[
         if (
             head is not None
             and head.deleted == item.deleted
-            and _text(item.resource, head.version_id, instant(head.last_updated)) == head.text
+            and stored_text(item.resource, head.version_id, instant(head.last_updated)) == head.text
         ):
             continue
         version = (current or 0) + 1
-        text = _text(item.resource, version, stamp)
+        text = stored_text(item.resource, version, stamp)
         stored.append(StoredVersion(key[0], key[1], version, now, item.deleted, text))
         changed.append(item)
     if not stored:
