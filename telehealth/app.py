@@ -14,6 +14,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin, YamlRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from telehealth import __version__
@@ -39,8 +40,10 @@ from telehealth.api.health import health
 from telehealth.api.middleware import (
     PUBLIC_PATHS,
     BearerTokenMiddleware,
+    DepthCheckedRequest,
     RequestLogMiddleware,
     add_request_id,
+    add_security_headers,
 )
 from telehealth.api.notifications import (
     NotificationController,
@@ -48,7 +51,7 @@ from telehealth.api.notifications import (
     live_notifications,
 )
 from telehealth.api.problems import handle_exception
-from telehealth.api.rooms import RoomController, room_page, room_script, room_socket
+from telehealth.api.rooms import RoomController, room_page, room_script, room_socket, room_style
 from telehealth.api.terminology import search_icd10
 from telehealth.auth.revocation import SessionResets
 from telehealth.db import Database
@@ -121,6 +124,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             room_socket,
             room_page,
             room_script,
+            room_style,
             AvailabilityController,
             SlotController,
             ConsultController,
@@ -140,7 +144,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "caller": Provide(provide_caller, sync_to_thread=False),
             "session": Provide(provide_session),
         },
-        before_send=[add_request_id],
+        request_class=DepthCheckedRequest,
+        before_send=[add_request_id, add_security_headers],
         middleware=[
             RequestLogMiddleware,
             DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS),
@@ -159,6 +164,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 }
             ),
             security=[{"bearer": []}],
+            # Swagger UI alone: the one interactive page whose CDN the security policy names.
+            render_plugins=[SwaggerRenderPlugin(), JsonRenderPlugin(), YamlRenderPlugin()],
         ),
         cors_config=None
         if not settings.public_base_url

@@ -1,4 +1,5 @@
-"""Request id, one structured log line per request, and bearer-token authentication."""
+"""Request id, one structured log line per request, bearer-token authentication, and the
+request class that checks a JSON body's depth before litestar parses it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import secrets
 import time
 from typing import Any
 
+from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.enums import ScopeType
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
@@ -17,6 +19,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from telehealth.auth.principal import Principal
 from telehealth.auth.tokens import read_access_token
 from telehealth.errors import NotAuthenticated
+from telehealth.jsondepth import check_depth
 from telehealth.web.cookies import ACCESS_COOKIE
 from telehealth.web.paths import PUBLIC_PAGE_PATHS
 
@@ -60,6 +63,71 @@ async def add_request_id(message: Message, scope: Scope) -> None:
             (b"x-request-id", request_id(scope).encode()),
         ]
         scope["state"]["response_status"] = message["status"]
+
+
+# Pages run only the service's own scripts and styles, connect only to the service (its
+# WebSockets included), and may not be framed. See docs/security.md.
+_CONTENT_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data: blob:",
+        "media-src 'self' blob:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+# The interactive API description (/schema/swagger) is litestar's page: its bootstrap script is
+# inline and Swagger UI comes from a CDN. It shows no patient data and reflects no input.
+_API_DOCS_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net",
+        "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net",
+        "img-src 'self' data: https://cdn.jsdelivr.net",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    )
+)
+_SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+    # The consult room uses the camera and microphone; nothing else, and no framed page, may.
+    (
+        b"permissions-policy",
+        b"camera=(self), microphone=(self), display-capture=(self), "
+        b"geolocation=(), payment=(), usb=(), serial=(), bluetooth=()",
+    ),
+    (b"cross-origin-opener-policy", b"same-origin"),
+)
+_HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+
+
+def _is_api_docs_page(path: str) -> bool:
+    return path.startswith("/schema") and not path.endswith((".json", ".yaml", ".yml"))
+
+
+async def add_security_headers(message: Message, scope: Scope) -> None:
+    """Litestar's ``before_send`` hook: the security headers on every answer, errors too.
+    HSTS only over TLS (``https`` here, or from a trusted proxy's ``X-Forwarded-Proto``)."""
+    if message["type"] != "http.response.start":
+        return
+    policy = _API_DOCS_POLICY if _is_api_docs_page(scope["path"]) else _CONTENT_POLICY
+    headers = [
+        *message.get("headers", ()),
+        *_SECURITY_HEADERS,
+        (b"content-security-policy", policy.encode()),
+    ]
+    if scope.get("scheme") == "https":
+        headers.append(_HSTS)
+    message["headers"] = headers
 
 
 class RequestLogMiddleware:
@@ -126,3 +194,12 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
             token.strip(), state.settings.signing_key, state.get("session_resets")
         )
         return AuthenticationResult(user=principal, auth=token)
+
+
+class DepthCheckedRequest(Request[Any, Any, Any]):
+    """Litestar parses every JSON body a handler takes (``data``) through ``json()``; whatever
+    the content type said, a body nested too deep is refused there with a 400."""
+
+    async def json(self) -> Any:
+        check_depth(await self.body())
+        return await super().json()
