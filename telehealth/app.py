@@ -37,6 +37,7 @@ from telehealth.api.directory import (
     SpecialtyController,
 )
 from telehealth.api.health import health
+from telehealth.api.metrics import metrics
 from telehealth.api.middleware import (
     PUBLIC_PATHS,
     BearerTokenMiddleware,
@@ -44,6 +45,7 @@ from telehealth.api.middleware import (
     RequestLogMiddleware,
     add_request_id,
     add_security_headers,
+    count_request,
 )
 from telehealth.api.notifications import (
     NotificationController,
@@ -107,6 +109,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app = Litestar(
         route_handlers=[
             health,
+            metrics,
             AuthController,
             AdminController,
             OrganizationController,
@@ -145,7 +148,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "session": Provide(provide_session),
         },
         request_class=DepthCheckedRequest,
-        before_send=[add_request_id, add_security_headers],
+        before_send=[add_request_id, add_security_headers, count_request],
         middleware=[
             RequestLogMiddleware,
             DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS),

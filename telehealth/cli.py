@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import os
+import shutil
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
@@ -83,6 +85,8 @@ def serve(
     configure_logging(settings.log_level)
     if workers > 1 and settings.is_sqlite:
         raise click.UsageError("several workers need PostgreSQL (set TELEHEALTH_DATABASE_URL)")
+    if workers > 1:
+        _share_metrics(settings)
     if apply_migrations if apply_migrations is not None else settings.is_sqlite:
         upgrade(settings.resolved_database_url)
     state = _with_db(settings, schema_state)
@@ -109,6 +113,18 @@ def serve(
         # browser's live-update socket, a stalled client) are closed rather than waited on.
         timeout_graceful_shutdown=30,
     )
+
+
+def _share_metrics(settings: Settings) -> None:
+    """Worker processes count into one directory, which a scrape of any of them sums
+    (prometheus-client's multiprocess mode). Emptied at each start, so that the counts of an
+    earlier run's processes do not carry over, unless the operator named a directory."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    directory = settings.data_dir / "metrics"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True, mode=0o700)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
 
 
 def _seed_and_show(settings: Settings) -> None:

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     refresh_token_ttl_s: int = Field(default=8 * 3600, ge=60)
     login_max_failures: int = Field(default=5, ge=1)
     login_lockout_s: int = Field(default=15 * 60, ge=1)
+    metrics_token: str = Field(
+        default="",
+        description="bearer token Prometheus sends to /metrics; empty: administrators only",
+    )
 
     slot_horizon_weeks: int = Field(default=8, ge=1, le=52)
     slot_hold_s: int = Field(default=300, ge=30, le=3600)

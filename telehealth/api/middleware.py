@@ -20,6 +20,7 @@ from telehealth.auth.principal import Principal
 from telehealth.auth.tokens import read_access_token
 from telehealth.errors import NotAuthenticated
 from telehealth.jsondepth import check_depth
+from telehealth.metrics import observe_request
 from telehealth.web.cookies import ACCESS_COOKIE
 from telehealth.web.paths import PUBLIC_PAGE_PATHS
 
@@ -29,6 +30,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,40}$")
 # Reachable without a token: login and token endpoints, health, discovery and API docs.
 PUBLIC_PATHS = [
     "^/health$",
+    "^/metrics$",  # its own token or an administrator's (telehealth.api.health)
     "^/api/auth/(login|refresh|token)$",
     "^/schema",
     "^/fhir/metadata$",
@@ -63,6 +65,22 @@ async def add_request_id(message: Message, scope: Scope) -> None:
             (b"x-request-id", request_id(scope).encode()),
         ]
         scope["state"]["response_status"] = message["status"]
+
+
+async def count_request(message: Message, scope: Scope) -> None:
+    """Litestar's ``before_send`` hook for the metrics, so that a request is counted before its
+    answer leaves: a client that got the answer finds it counted. Its latency is the time to
+    the answer's start, from ``RequestLogMiddleware``'s clock; a request no route matched (an
+    unknown path) passes no route's middleware and is counted without one."""
+    if message["type"] != "http.response.start":
+        return
+    started = scope["state"].get("started")
+    observe_request(
+        str(scope.get("method", "GET")),
+        scope.get("path_template"),
+        message["status"],
+        None if started is None else time.perf_counter() - started,
+    )
 
 
 # Pages run only the service's own scripts and styles, connect only to the service (its
@@ -143,6 +161,7 @@ class RequestLogMiddleware:
             return
         started = time.perf_counter()
         request_id(scope)  # decided before anything (the audit rows) reads it
+        scope["state"]["started"] = started
         failure: BaseException | None = None
         try:
             await self.app(scope, receive, send)
@@ -154,15 +173,17 @@ class RequestLogMiddleware:
             status = scope.get("state", {}).get("response_status") or (
                 getattr(failure, "status_code", 500) if failure is not None else 0
             )
+            elapsed = time.perf_counter() - started
+            method = str(scope.get("method", "WS"))
             access_log.info(
                 json.dumps(
                     {
                         "event": "request",
                         "request_id": request_id(scope),
-                        "method": scope.get("method", "WS"),
+                        "method": method,
                         "path": scope["path"],
                         "status": status,
-                        "ms": round((time.perf_counter() - started) * 1000, 1),
+                        "ms": round(elapsed * 1000, 1),
                         "actor": str(user.id) if isinstance(user, Principal) else None,
                     }
                 )
