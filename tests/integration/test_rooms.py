@@ -14,13 +14,14 @@ import httpx
 import pytest
 from sqlmodel import col, func, select
 
+from telehealth.auth.models import Role
 from telehealth.db import Database
 from telehealth.rtc.models import ParticipantRole, Room, RoomParticipant, RoomState
 from telehealth.rtc.service import ParticipantSpec, close_room, open_room_for
 from telehealth.settings import Settings
 from telehealth.timeutil import utcnow
 from tests.helpers import assert_problem, login
-from tests.rtc_support import make_room, user_id
+from tests.rtc_support import account_like, make_room, user_id
 
 TURN_SECRET = "coturn-shared-secret"
 
@@ -109,14 +110,78 @@ async def test_non_participant_gets_no_token_and_cannot_see_the_room(
     client: httpx.AsyncClient, db: Database, settings: Settings
 ) -> None:
     made = await make_room(db, settings)
-    headers = await login(client, "bs.xa2")
+    outsider = await login(client, "bs.xa2")  # another station: the consult is not theirs
+    assert_problem(await client.post(f"/api/rooms/{made.room_id}/join", headers=outsider), 404)
+    assert_problem(await client.get(f"/api/rooms/{made.room_id}", headers=outsider), 404)
+    # The hospital's coordinator sees the room, but is not one of the people in it.
     body = assert_problem(
-        await client.post(f"/api/rooms/{made.room_id}/join", headers=headers), 403
+        await client.post(
+            f"/api/rooms/{made.room_id}/join", headers=await login(client, "dieuphoi")
+        ),
+        403,
     )
     assert "not a participant" in str(body["detail"])
-    assert_problem(await client.get(f"/api/rooms/{made.room_id}", headers=headers), 404)
     own = await client.get(f"/api/rooms/{made.room_id}", headers=await login(client, "bs.tim"))
     assert own.status_code == 200 and len(own.json()["participants"]) == 2
+
+
+# Who may read a room, invite into it and join it (issue 13, hole 1): exactly who may see its
+# consult, bs.xa1's request to bs.tim's hospital. The invitation asks for bs.san, a colleague
+# at that hospital, so that only the inviter decides the answer.
+ROOM_ACCESS = {
+    "coordinator, consult's hospital": ("dieuphoi", (200, 201, 403)),
+    "coordinator, other hospital": ("dieuphoi.nhi", (404, 404, 404)),
+    "specialist, consult's hospital": ("bs.tim", (200, 403, 201)),
+    "specialist, other hospital": ("bs.nhi", (404, 404, 404)),
+    "requester, requesting station": ("bs.xa1", (200, 403, 201)),
+    "requester, other station": ("bs.xa2", (404, 404, 404)),
+}
+
+
+@pytest.mark.parametrize(("username", "expected"), ROOM_ACCESS.values(), ids=ROOM_ACCESS.keys())
+async def test_room_access_follows_the_consult(
+    client: httpx.AsyncClient,
+    db: Database,
+    settings: Settings,
+    username: str,
+    expected: tuple[int, int, int],
+) -> None:
+    made = await make_room(db, settings)
+    await account_like(db, "dieuphoi.nhi", Role.COORDINATOR, like="bs.nhi")
+    colleague = await user_id(db, "bs.san")
+    headers = await login(client, username)
+    path = f"/api/rooms/{made.room_id}"
+    read = await client.get(path, headers=headers)
+    invite = await client.post(
+        f"{path}/participants", json={"user_id": str(colleague)}, headers=headers
+    )
+    join = await client.post(f"{path}/join", headers=headers)
+    assert (read.status_code, invite.status_code, join.status_code) == expected, (
+        read.text,
+        invite.text,
+        join.text,
+    )
+
+
+async def test_a_coordinator_invites_only_people_who_may_see_the_consult(
+    client: httpx.AsyncClient, db: Database, settings: Settings
+) -> None:
+    made = await make_room(db, settings)
+    coordinator = await login(client, "dieuphoi")
+    path = f"/api/rooms/{made.room_id}"
+    # A commune doctor of another station, a specialist of another hospital.
+    for outsider in ("bs.xa2", "bs.nhi"):
+        refused = await client.post(
+            f"{path}/participants",
+            json={"user_id": str(await user_id(db, outsider))},
+            headers=coordinator,
+        )
+        assert_problem(refused, 422, field="user_id")
+        assert_problem(
+            await client.post(f"{path}/join", headers=await login(client, outsider)), 404
+        )
+    people = (await client.get(path, headers=coordinator)).json()["participants"]
+    assert {p["user_id"] for p in people} == {str(made.requester), str(made.specialist)}
 
 
 async def test_closed_and_not_yet_open_rooms_refuse_tokens(
@@ -142,15 +207,16 @@ async def test_only_a_coordinator_invites_a_second_specialist(
     client: httpx.AsyncClient, db: Database, settings: Settings
 ) -> None:
     made = await make_room(db, settings)
-    second = await user_id(db, "bs.nhi")
+    second = await user_id(db, "bs.san")  # a colleague at the consult's hospital
     path = f"/api/rooms/{made.room_id}/participants"
     refused = await client.post(
         path, json={"user_id": str(second)}, headers=await login(client, "bs.tim")
     )
     assert_problem(refused, 403)
+    # Another specialty: until invited, the room does not exist for bs.san.
     assert_problem(
-        await client.post(f"/api/rooms/{made.room_id}/join", headers=await login(client, "bs.nhi")),
-        403,
+        await client.post(f"/api/rooms/{made.room_id}/join", headers=await login(client, "bs.san")),
+        404,
     )
     coordinator = await login(client, "dieuphoi")
     invited = await client.post(path, json={"user_id": str(second)}, headers=coordinator)
@@ -158,7 +224,7 @@ async def test_only_a_coordinator_invites_a_second_specialist(
     roles = {p["user_id"]: p["role"] for p in invited.json()}
     assert roles[str(second)] == "invited"
     joined = await client.post(
-        f"/api/rooms/{made.room_id}/join", headers=await login(client, "bs.nhi")
+        f"/api/rooms/{made.room_id}/join", headers=await login(client, "bs.san")
     )
     assert joined.status_code == 201
     bad = await client.post(path, json={"user_id": str(uuid.uuid4())}, headers=coordinator)
