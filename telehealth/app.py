@@ -60,6 +60,7 @@ from telehealth.fhir.operation_controllers import (
     FhirOperationDefinitionController,
     FhirSchedulingController,
 )
+from telehealth.rtc.closures import RoomClosures
 from telehealth.rtc.media import MediaPeers
 from telehealth.rtc.relay_lease import RelayRouter
 from telehealth.scheduling.runner import scheduler_lifespan
@@ -80,6 +81,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.relay = RelayRouter(db, settings, channels, app.state.media)
         app.state.session_resets = SessionResets(settings, db)
         await app.state.session_resets.start()
+        app.state.room_closures = RoomClosures(settings, db)
+        await app.state.room_closures.start()
         app.state.fhir_cache = read_cache(settings)
         if app.state.fhir_cache is not None:
             await app.state.fhir_cache.start()
@@ -97,6 +100,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             if app.state.fhir_cache is not None:
                 await app.state.fhir_cache.stop()
             await app.state.session_resets.stop()
+            await app.state.room_closures.stop()
             await app.state.relay.close()
             await app.state.media.close()
             await db.dispose()

@@ -109,6 +109,7 @@ async def room_socket(
         settings,
         channels,
         socket.app.state.relay,
+        socket.app.state.room_closures,
         room_id,
         Transport(send=socket.send_json, receive=receive, close=close),
     )

@@ -31,12 +31,13 @@ from telehealth.auth.models import UserAccount
 from telehealth.auth.principal import Caller
 from telehealth.auth.service import principal_of
 from telehealth.consults.models import Appointment, ConsultRequest
-from telehealth.consults.service import caller_services, parties
+from telehealth.consults.parties import caller_services, parties
 from telehealth.db import core_connection, insert_rows, table_of
 from telehealth.directory.models import PractitionerRole
 from telehealth.errors import InvalidInput, NotFound, PermissionDenied
 from telehealth.fhir.facts import know
 from telehealth.rtc import rules
+from telehealth.rtc.closures import announce_closed
 from telehealth.rtc.credentials import JoinClaims, ice_servers, issue_join_token
 from telehealth.rtc.models import (
     ParticipantRole,
@@ -311,7 +312,7 @@ async def issue_join(
     return JoinGrant(
         room=room,
         token=issue_join_token(settings, claims, now),
-        ice_servers=ice_servers(settings, str(principal.id), now),
+        ice_servers=ice_servers(settings, str(principal.id), now, room.closes_at),
         expires_in_s=settings.join_token_ttl_s,
     )
 
@@ -319,7 +320,8 @@ async def issue_join(
 async def close_room(
     session: AsyncSession, room_id: uuid.UUID, now: datetime | None = None
 ) -> bool:
-    """End a room (idempotent): True if this call ended it."""
+    """End a room (idempotent): True if this call ended it. Once the transaction commits, the
+    connections still in it are ended, in every process (``closures``)."""
     now = now or utcnow()
     result = await session.exec(
         update(Room)
@@ -331,7 +333,18 @@ async def close_room(
         .where(col(RoomParticipant.room_id) == room_id)
         .values(connection_id=None)
     )
-    return bool(result.rowcount)
+    if not result.rowcount:
+        return False
+    await announce_closed(session, room_id)
+    return True
+
+
+async def close_room_of(session: AsyncSession, appointment_id: uuid.UUID) -> bool:
+    """End the appointment's room, if it has one: its consult is over (cancelled, no-show,
+    completed), so nobody may enter any more, and whoever is in it is let go."""
+    rooms = await session.exec(select(Room.id).where(col(Room.appointment_id) == appointment_id))
+    room_id = rooms.first()
+    return room_id is not None and await close_room(session, room_id)
 
 
 async def close_expired_rooms(session: AsyncSession, now: datetime | None = None) -> int:

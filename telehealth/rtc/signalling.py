@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from litestar.channels import ChannelsPlugin
@@ -26,6 +27,7 @@ from telehealth.errors import NotAuthenticated, PermissionDenied, TelehealthErro
 from telehealth.events import room_channel
 from telehealth.rtc import messages as m
 from telehealth.rtc import presence
+from telehealth.rtc.closures import RoomClosures
 from telehealth.rtc.credentials import JoinClaims, TokenExpired, WrongRoom, ice_servers
 from telehealth.rtc.credentials import issue_join_token as _issue
 from telehealth.rtc.media import MediaRefused
@@ -40,12 +42,13 @@ log = logging.getLogger("telehealth.rtc")
 
 # WebSocket close codes (4000-4999 are the application's) for each kind of refusal.
 CLOSE_REPLACED = 4000
+CLOSE_ROOM_CLOSED = 4410
 _REFUSALS: list[tuple[type[TelehealthError], str, int]] = [
     (TokenExpired, "expired", 4401),
     (WrongRoom, "wrong_room", 4403),
     (NotAuthenticated, "invalid_token", 4401),
     (PermissionDenied, "not_participant", 4403),
-    (RoomClosed, "room_closed", 4410),
+    (RoomClosed, "room_closed", CLOSE_ROOM_CLOSED),
     (RoomNotOpenYet, "room_not_open", 4409),
     (TelehealthError, "refused", 4400),
 ]
@@ -74,11 +77,12 @@ class RoomConnection:
         settings: Settings,
         channels: ChannelsPlugin,
         relay: RelayRouter,
+        closures: RoomClosures,
         room_id: uuid.UUID,
         transport: Transport,
     ) -> None:
         self.db, self.settings, self.channels = db, settings, channels
-        self.relay, self.media = relay, relay.media
+        self.relay, self.media, self.closures = relay, relay.media, closures
         self.room_id, self.io = room_id, transport
         self.connection_id = secrets.token_hex(8)
         self.channel = room_channel(room_id)
@@ -88,19 +92,20 @@ class RoomConnection:
         """A connection for the pre-call check only: it does not join the room."""
         try:
             async with self.db.unit_of_work() as session:
-                claims = await presence.verify(session, self.settings, self.room_id, token)
+                entry = await presence.verify(session, self.settings, self.room_id, token)
         except TelehealthError as exc:
             reason, code = refusal_of(exc)
             await self.io.send({"type": "error", "reason": reason, "message": exc.detail})
             await self.io.close(code, reason)
             return
+        claims = entry.claims
         await self.io.send(
             {
                 "type": "welcome",
                 "precall": True,
                 "you": str(claims.user_id),
                 "participants": [],
-                "ice_servers": ice_servers(self.settings, str(claims.user_id), utcnow()),
+                "ice_servers": self._ice_servers(claims, entry.closes_at),
             }
         )
         try:
@@ -111,6 +116,12 @@ class RoomConnection:
                 await self.io.close(1000, "pre-call check over")
 
     async def run(self, token: str) -> None:
+        with self.closures.watch(self.room_id) as room_closed:
+            await self._take_part(token, room_closed)
+
+    async def _take_part(self, token: str, room_closed: asyncio.Event) -> None:
+        """Admitted, the participant's messages and the room's flow both ways until either
+        side ends, the room closes (``room_closed`` set) or a newer connection replaces it."""
         try:
             async with self.db.unit_of_work() as session:
                 admission = await presence.admit(
@@ -135,23 +146,43 @@ class RoomConnection:
                     "reconnect": admission.reconnect,
                     "participants": [p.as_json() for p in admission.roster],
                     "token": self._fresh_token(claims),
-                    "ice_servers": ice_servers(self.settings, str(claims.user_id), utcnow()),
+                    "ice_servers": self._ice_servers(claims, admission.closes_at),
                 }
             )
-            inbound = asyncio.create_task(self._from_participant(claims))
-            outbound = asyncio.create_task(self._from_room(claims, subscriber.iter_events()))
+            tasks = {
+                asyncio.create_task(self._from_participant(claims)),
+                asyncio.create_task(self._from_room(claims, subscriber.iter_events())),
+                asyncio.create_task(room_closed.wait()),
+            }
             try:
-                await asyncio.wait({inbound, outbound}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             finally:
-                for task in (inbound, outbound):
+                for task in tasks:
                     task.cancel()
                     with suppress(asyncio.CancelledError, Exception):
                         await task
                 await self.relay.release(self.connection_id)
-                if not self.replaced:
-                    await self._leave(claims)
+                if room_closed.is_set():
+                    await self._closed_on(claims)
+                elif not self.replaced:
+                    await self._leave(claims, "left")
                     with suppress(Exception):
                         await self.io.close(1000, "left")
+
+    async def _closed_on(self, claims: JoinClaims) -> None:
+        """The room closed under this connection (its consult is over): say so and end it."""
+        with suppress(Exception):
+            await self.io.send(
+                {
+                    "type": "room_closed",
+                    "message": "Phòng khám đã đóng. / The consult room is closed.",
+                }
+            )
+            await self.io.close(CLOSE_ROOM_CLOSED, "room_closed")
+        await self._leave(claims, "room_closed")
+
+    def _ice_servers(self, claims: JoinClaims, closes_at: datetime) -> list[dict[str, Any]]:
+        return ice_servers(self.settings, str(claims.user_id), utcnow(), closes_at)
 
     def _fresh_token(self, claims: JoinClaims) -> str:
         return _issue(self.settings, claims, utcnow())
@@ -162,11 +193,11 @@ class RoomConnection:
         envelope = {"from": str(claims.user_id), "conn": self.connection_id, "to": to, "msg": msg}
         await self.channels.wait_published(json.dumps(envelope).encode(), [self.channel])
 
-    async def _leave(self, claims: JoinClaims) -> None:
+    async def _leave(self, claims: JoinClaims, reason: str) -> None:
         with suppress(TelehealthError):
             async with self.db.unit_of_work() as session:
                 await presence.depart(
-                    session, self.room_id, claims.user_id, self.connection_id, "left"
+                    session, self.room_id, claims.user_id, self.connection_id, reason
                 )
         with suppress(Exception):
             await self._publish(claims, {"type": "peer_left"})

@@ -19,6 +19,7 @@ from telehealth.rtc.testclient import Participant, SignallingClient
 from telehealth.settings import Settings
 from telehealth.timeutil import utcnow
 from tests.conftest import RunningServer
+from tests.helpers import assert_problem, login
 from tests.rtc_support import ConsultRoom, join_token, loopback_ice, make_room, user_id
 
 
@@ -205,3 +206,31 @@ async def test_room_ends_when_the_last_participant_leaves_after_the_booked_end(
 async def _token_of(settings: Settings, made: ConsultRoom) -> str:
     claims = JoinClaims(made.room_id, made.requester, "requester", "x")
     return issue_join_token(settings, claims, utcnow())
+
+
+async def test_cancelling_the_appointment_ends_the_room_and_its_connections(
+    server: RunningServer, client: httpx.AsyncClient, db: Database, settings: Settings
+) -> None:
+    made = await make_room(db, settings)
+    token = await join_token(client, made.room_id, "bs.xa1")
+    live = SignallingClient(ws_url(server, made.room_id, token))
+    await live.connect()
+    welcome = await live.expect("welcome")
+    cancelled = await client.post(
+        f"/api/appointments/{made.appointment_id}/cancel",
+        json={"reason": "Bệnh nhân chuyển viện"},
+        headers=await login(client, "dieuphoi"),
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    # The connection that was in the room is told, and closed.
+    await live.expect("room_closed", within_s=10)
+    assert await live.closed() == 4410
+    # Tokens handed out before (at joining, and the fresh one of the welcome) no longer work,
+    # and no new one is issued.
+    for old in (token, welcome["token"]):
+        error, code = await _refused(ws_url(server, made.room_id, old))
+        assert (error["reason"], code) == ("room_closed", 4410)
+    refused = await client.post(
+        f"/api/rooms/{made.room_id}/join", headers=await login(client, "bs.xa1")
+    )
+    assert_problem(refused, 409)

@@ -20,6 +20,7 @@ from telehealth.rtc.models import ParticipantRole, Room, RoomParticipant, RoomSt
 from telehealth.rtc.service import ParticipantSpec, close_room, open_room_for
 from telehealth.settings import Settings
 from telehealth.timeutil import utcnow
+from tests.handler_support import booked
 from tests.helpers import assert_problem, login
 from tests.rtc_support import account_like, make_room, user_id
 
@@ -34,8 +35,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         secret_key="test-signing-key-" + "x" * 32,
         stun_urls=["stun:127.0.0.1:3478"],
         turn_urls=["turn:127.0.0.1:3478?transport=udp"],
-        turn_secret=TURN_SECRET,
-        turn_credential_ttl_s=600,
+        turn_secret=TURN_SECRET,  # credentials live 6 hours, the default
     )
 
 
@@ -97,9 +97,13 @@ async def test_participant_gets_join_token_with_time_limited_turn_credentials(
     assert stun == {"urls": ["stun:127.0.0.1:3478"]}
     expiry, participant = turn["username"].split(":")
     assert participant == str(made.requester)
-    assert 0 < int(expiry) - time.time() <= 600
     expected = hmac.new(TURN_SECRET.encode(), turn["username"].encode(), hashlib.sha1).digest()
     assert turn["credential"] == base64.b64encode(expected).decode()
+    # No longer than the room's window (issue 13, hole 2), however long the setting allows.
+    async with db.unit_of_work() as session:
+        room = await session.get(Room, made.room_id)
+        assert room is not None
+    assert time.time() < int(expiry) <= room.closes_at.timestamp()
     # The room opened because a participant came within its window.
     async with db.unit_of_work() as session:
         room = await session.get(Room, made.room_id)
@@ -229,3 +233,30 @@ async def test_only_a_coordinator_invites_a_second_specialist(
     assert joined.status_code == 201
     bad = await client.post(path, json={"user_id": str(uuid.uuid4())}, headers=coordinator)
     assert_problem(bad, 422, field="user_id")
+
+
+@pytest.mark.parametrize("ending", ["cancel", "no-show", "complete"])
+async def test_a_room_closes_when_its_appointment_ends(
+    client: httpx.AsyncClient, db: Database, ending: str
+) -> None:
+    made = await booked(client)
+    appointment_id = made["appointment"]["id"]
+    async with db.unit_of_work() as session:
+        room = (
+            await session.exec(
+                select(Room).where(col(Room.appointment_id) == uuid.UUID(appointment_id))
+            )
+        ).one()
+    ended = await client.post(
+        f"/api/appointments/{appointment_id}/{ending}",
+        json={"reason": "Bệnh nhân chuyển viện"},
+        headers=made["cardio"],
+    )
+    assert ended.status_code == 200, ended.text
+    async with db.unit_of_work() as session:
+        closed = await session.get(Room, room.id)
+        assert closed is not None and closed.state == RoomState.ENDED and closed.ended_at
+    body = assert_problem(
+        await client.post(f"/api/rooms/{room.id}/join", headers=made["doctor"]), 409
+    )
+    assert "closed" in str(body["detail"])
