@@ -39,6 +39,7 @@ from telehealth.api.health import health
 from telehealth.api.middleware import (
     PUBLIC_PATHS,
     BearerTokenMiddleware,
+    QueryStringsOut,
     RequestLogMiddleware,
     add_request_id,
 )
@@ -175,8 +176,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
 
 def configure_logging(level: str) -> None:
-    """One JSON line per request on standard output (see ``RequestLogMiddleware``)."""
+    """One JSON line per request on standard output (see ``RequestLogMiddleware``), and no
+    query string (where tokens could be) in uvicorn's own lines."""
     logging.basicConfig(level=level.upper(), format="%(message)s", stream=sys.stdout)
+    for name in ("uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, QueryStringsOut) for f in logger.filters):
+            logger.addFilter(QueryStringsOut())
 
 
 def create_app_from_environment() -> Litestar:

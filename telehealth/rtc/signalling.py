@@ -42,11 +42,13 @@ log = logging.getLogger("telehealth.rtc")
 
 # WebSocket close codes (4000-4999 are the application's) for each kind of refusal.
 CLOSE_REPLACED = 4000
+CLOSE_NOT_AUTHENTICATED = 4401
 CLOSE_ROOM_CLOSED = 4410
+AUTH_WITHIN_S = 10  # a connection that does not say who it is by then is closed
 _REFUSALS: list[tuple[type[TelehealthError], str, int]] = [
-    (TokenExpired, "expired", 4401),
+    (TokenExpired, "expired", CLOSE_NOT_AUTHENTICATED),
     (WrongRoom, "wrong_room", 4403),
-    (NotAuthenticated, "invalid_token", 4401),
+    (NotAuthenticated, "invalid_token", CLOSE_NOT_AUTHENTICATED),
     (PermissionDenied, "not_participant", 4403),
     (RoomClosed, "room_closed", CLOSE_ROOM_CLOSED),
     (RoomNotOpenYet, "room_not_open", 4409),
@@ -87,6 +89,26 @@ class RoomConnection:
         self.connection_id = secrets.token_hex(8)
         self.channel = room_channel(room_id)
         self.replaced = False
+
+    async def serve(self) -> None:
+        """Wait for the ``auth`` message, then join the room or run the pre-call check alone.
+        The join token comes in that message, not in the URL: request lines are logged (by
+        uvicorn, proxies, browsers' histories) and a logged token could take the seat over."""
+        try:
+            async with asyncio.timeout(AUTH_WITHIN_S):
+                auth = m.parse_auth(await self.io.receive())
+        except (TimeoutError, m.BadMessage) as exc:
+            detail = exc.message if isinstance(exc, m.BadMessage) else "no auth message in time"
+            await self.io.send(
+                {
+                    "type": "error",
+                    "reason": "auth_required",
+                    "message": f'Send {{"type": "auth", "token": ...}} first ({detail}).',
+                }
+            )
+            await self.io.close(CLOSE_NOT_AUTHENTICATED, "auth_required")
+            return
+        await (self.run_precall(auth.token) if auth.precall else self.run(auth.token))
 
     async def run_precall(self, token: str) -> None:
         """A connection for the pre-call check only: it does not join the room."""

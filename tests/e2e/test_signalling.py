@@ -28,8 +28,9 @@ def _loopback(monkeypatch: pytest.MonkeyPatch) -> None:
     loopback_ice(monkeypatch)
 
 
-def ws_url(server: RunningServer, room_id: uuid.UUID, token: str) -> str:
-    return f"{server.url.replace('http', 'ws', 1)}/ws/rooms/{room_id}?token={token}"
+def signalling_to(server: RunningServer, room_id: uuid.UUID, token: str) -> SignallingClient:
+    """A client of the room's WebSocket that sends ``token`` in its first message."""
+    return SignallingClient(f"{server.url.replace('http', 'ws', 1)}/ws/rooms/{room_id}", token)
 
 
 async def test_two_peers_exchange_media_leave_and_reconnect(
@@ -83,8 +84,7 @@ async def test_two_peers_exchange_media_leave_and_reconnect(
     assert times.joined == {made.requester, made.specialist}
 
 
-async def _refused(url: str) -> tuple[dict[str, object], int | None]:
-    signalling = SignallingClient(url)
+async def _refused(signalling: SignallingClient) -> tuple[dict[str, object], int | None]:
     await signalling.connect()
     error = await signalling.expect("error")
     return error, await signalling.closed()
@@ -112,15 +112,24 @@ async def test_join_refusals_say_why(
         "invalid_token": "not-a-token",
     }
     for reason, token in cases.items():
-        error, code = await _refused(ws_url(server, made.room_id, token))
+        error, code = await _refused(signalling_to(server, made.room_id, token))
         assert error["reason"] == reason, error
         assert isinstance(error["message"], str) and error["message"]
         assert code in (4401, 4403)
 
+    # The token must come in the first message: one in the URL is not read (it would be
+    # logged), and a connection that says something else first is closed.
     token = await join_token(client, made.room_id, "bs.xa1")
+    base = f"{server.url.replace('http', 'ws', 1)}/ws/rooms/{made.room_id}"
+    in_url = SignallingClient(f"{base}?token={token}")
+    await in_url.connect()
+    await in_url.send({"type": "mute", "audio": True, "video": False})
+    error = await in_url.expect("error")
+    assert (error["reason"], await in_url.closed()) == ("auth_required", 4401)
+
     async with db.unit_of_work() as session:
         await close_room(session, made.room_id)
-    error, code = await _refused(ws_url(server, made.room_id, token))
+    error, code = await _refused(signalling_to(server, made.room_id, token))
     assert (error["reason"], code) == ("room_closed", 4410)
 
 
@@ -128,12 +137,8 @@ async def test_malformed_and_oversized_messages_are_refused_and_relay_nothing(
     server: RunningServer, client: httpx.AsyncClient, db: Database, settings: Settings
 ) -> None:
     made = await make_room(db, settings)
-    a = SignallingClient(
-        ws_url(server, made.room_id, await join_token(client, made.room_id, "bs.xa1"))
-    )
-    b = SignallingClient(
-        ws_url(server, made.room_id, await join_token(client, made.room_id, "bs.tim"))
-    )
+    a = signalling_to(server, made.room_id, await join_token(client, made.room_id, "bs.xa1"))
+    b = signalling_to(server, made.room_id, await join_token(client, made.room_id, "bs.tim"))
     await a.connect()
     await a.expect("welcome")
     await b.connect()
@@ -180,12 +185,8 @@ async def test_room_ends_when_the_last_participant_leaves_after_the_booked_end(
     server: RunningServer, client: httpx.AsyncClient, db: Database, settings: Settings
 ) -> None:
     made = await make_room(db, settings, starts_in=timedelta(minutes=-40))  # ended 10 min ago
-    a = SignallingClient(
-        ws_url(server, made.room_id, await join_token(client, made.room_id, "bs.xa1"))
-    )
-    b = SignallingClient(
-        ws_url(server, made.room_id, await join_token(client, made.room_id, "bs.tim"))
-    )
+    a = signalling_to(server, made.room_id, await join_token(client, made.room_id, "bs.xa1"))
+    b = signalling_to(server, made.room_id, await join_token(client, made.room_id, "bs.tim"))
     for signalling in (a, b):
         await signalling.connect()
         await signalling.expect("welcome")
@@ -199,7 +200,9 @@ async def test_room_ends_when_the_last_participant_leaves_after_the_booked_end(
     async with db.unit_of_work() as session:
         room = await session.get(Room, made.room_id)
         assert room is not None and room.state == RoomState.ENDED and room.ended_at is not None
-    error, code = await _refused(ws_url(server, made.room_id, await _token_of(settings, made)))
+    error, code = await _refused(
+        signalling_to(server, made.room_id, await _token_of(settings, made))
+    )
     assert (error["reason"], code) == ("room_closed", 4410)
 
 
@@ -213,7 +216,7 @@ async def test_cancelling_the_appointment_ends_the_room_and_its_connections(
 ) -> None:
     made = await make_room(db, settings)
     token = await join_token(client, made.room_id, "bs.xa1")
-    live = SignallingClient(ws_url(server, made.room_id, token))
+    live = signalling_to(server, made.room_id, token)
     await live.connect()
     welcome = await live.expect("welcome")
     cancelled = await client.post(
@@ -228,7 +231,7 @@ async def test_cancelling_the_appointment_ends_the_room_and_its_connections(
     # Tokens handed out before (at joining, and the fresh one of the welcome) no longer work,
     # and no new one is issued.
     for old in (token, welcome["token"]):
-        error, code = await _refused(ws_url(server, made.room_id, old))
+        error, code = await _refused(signalling_to(server, made.room_id, old))
         assert (error["reason"], code) == ("room_closed", 4410)
     refused = await client.post(
         f"/api/rooms/{made.room_id}/join", headers=await login(client, "bs.xa1")

@@ -120,9 +120,7 @@ async def test_a_room_cancelled_on_one_process_ends_its_connections_on_the_other
         httpx.AsyncClient(base_url=one) as http,
     ):
         token = await join_token(http, made.room_id, "bs.xa1")
-        live = SignallingClient(
-            f"{two.replace('http', 'ws', 1)}/ws/rooms/{made.room_id}?token={token}"
-        )
+        live = SignallingClient(f"{two.replace('http', 'ws', 1)}/ws/rooms/{made.room_id}", token)
         await live.connect()
         await live.expect("welcome")
         cancelled = await http.post(
