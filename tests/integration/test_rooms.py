@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -10,12 +11,16 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
+from sqlalchemy import update
 from sqlmodel import col, func, select
 
 from telehealth.auth.models import Role
 from telehealth.db import Database
+from telehealth.events import asyncpg_dsn
+from telehealth.rtc.closures import LISTENER_NAME, RoomClosures
 from telehealth.rtc.models import ParticipantRole, Room, RoomParticipant, RoomState
 from telehealth.rtc.service import ParticipantSpec, close_room, open_room_for
 from telehealth.settings import Settings
@@ -260,3 +265,36 @@ async def test_a_room_closes_when_its_appointment_ends(
         await client.post(f"/api/rooms/{room.id}/join", headers=made["doctor"]), 409
     )
     assert "closed" in str(body["detail"])
+
+
+async def test_a_closing_missed_while_the_listener_was_away_still_ends_connections(
+    backend: str, db: Database, settings: Settings
+) -> None:
+    """A room ended while a process's listener was down (its notice lost) is found when the
+    listener comes back, and that process's connections in it are let go."""
+    if backend != "postgresql":
+        pytest.skip("one process on SQLite: it hears its own closings, nothing is missed")
+    made = await make_room(db, settings)
+    closures = RoomClosures(settings, db)
+    await closures.start()
+    dsn = asyncpg_dsn(settings.resolved_database_url)
+    admin = await asyncpg.connect(dsn)
+    try:
+        with closures.watch(made.room_id) as closed:
+            # Ended without a notice, as if it had been sent while nobody listened.
+            async with db.unit_of_work() as session:
+                await session.exec(
+                    update(Room)
+                    .where(col(Room.id) == made.room_id)
+                    .values(state=RoomState.ENDED, ended_at=utcnow())
+                )
+            killed = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = $1 AND datname = current_database()",
+                LISTENER_NAME,
+            )
+            assert killed == 1
+            await asyncio.wait_for(closed.wait(), timeout=15)
+    finally:
+        await admin.close()
+        await closures.stop()
