@@ -14,7 +14,7 @@ import json
 import logging
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
@@ -54,6 +54,18 @@ _REFUSALS: list[tuple[type[TelehealthError], str, int]] = [
     (RoomNotOpenYet, "room_not_open", 4409),
     (TelehealthError, "refused", 4400),
 ]
+
+
+async def _first_of(*work: Coroutine[Any, Any, object]) -> None:
+    """Run side by side until one finishes; the others are cancelled."""
+    tasks = {asyncio.create_task(each) for each in work}
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+            with suppress(asyncio.CancelledError, Exception):
+                await task
 
 
 def refusal_of(exc: TelehealthError) -> tuple[str, int]:
@@ -108,17 +120,24 @@ class RoomConnection:
             )
             await self.io.close(CLOSE_NOT_AUTHENTICATED, "auth_required")
             return
-        await (self.run_precall(auth.token) if auth.precall else self.run(auth.token))
+        with self.closures.watch(self.room_id) as room_closed:
+            if auth.precall:
+                await self._precall(auth.token, room_closed)
+            else:
+                await self._take_part(auth.token, room_closed)
 
-    async def run_precall(self, token: str) -> None:
+    async def _refuse(self, exc: TelehealthError) -> None:
+        reason, code = refusal_of(exc)
+        await self.io.send({"type": "error", "reason": reason, "message": exc.detail})
+        await self.io.close(code, reason)
+
+    async def _precall(self, token: str, room_closed: asyncio.Event) -> None:
         """A connection for the pre-call check only: it does not join the room."""
         try:
             async with self.db.unit_of_work() as session:
                 entry = await presence.verify(session, self.settings, self.room_id, token)
         except TelehealthError as exc:
-            reason, code = refusal_of(exc)
-            await self.io.send({"type": "error", "reason": reason, "message": exc.detail})
-            await self.io.close(code, reason)
+            await self._refuse(exc)
             return
         claims = entry.claims
         await self.io.send(
@@ -131,15 +150,14 @@ class RoomConnection:
             }
         )
         try:
-            await self._from_participant(claims, precall_only=True)
+            await _first_of(self._from_participant(claims, precall_only=True), room_closed.wait())
         finally:
             await self.media.release(self.connection_id)
-            with suppress(Exception):
-                await self.io.close(1000, "pre-call check over")
-
-    async def run(self, token: str) -> None:
-        with self.closures.watch(self.room_id) as room_closed:
-            await self._take_part(token, room_closed)
+            if room_closed.is_set():
+                await self._say_closed()
+            else:
+                with suppress(Exception):
+                    await self.io.close(1000, "pre-call check over")
 
     async def _take_part(self, token: str, room_closed: asyncio.Event) -> None:
         """Admitted, the participant's messages and the room's flow both ways until either
@@ -150,9 +168,7 @@ class RoomConnection:
                     session, self.settings, self.room_id, token, self.connection_id
                 )
         except TelehealthError as exc:
-            reason, code = refusal_of(exc)
-            await self.io.send({"type": "error", "reason": reason, "message": exc.detail})
-            await self.io.close(code, reason)
+            await self._refuse(exc)
             return
         claims = admission.claims
         async with self.channels.start_subscription([self.channel]) as subscriber:
@@ -171,27 +187,23 @@ class RoomConnection:
                     "ice_servers": self._ice_servers(claims, admission.closes_at),
                 }
             )
-            tasks = {
-                asyncio.create_task(self._from_participant(claims)),
-                asyncio.create_task(self._from_room(claims, subscriber.iter_events())),
-                asyncio.create_task(room_closed.wait()),
-            }
             try:
-                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                await _first_of(
+                    self._from_participant(claims),
+                    self._from_room(claims, subscriber.iter_events()),
+                    room_closed.wait(),
+                )
             finally:
-                for task in tasks:
-                    task.cancel()
-                    with suppress(asyncio.CancelledError, Exception):
-                        await task
                 await self.relay.release(self.connection_id)
                 if room_closed.is_set():
-                    await self._closed_on(claims)
+                    await self._say_closed()
+                    await self._leave(claims, "room_closed")
                 elif not self.replaced:
                     await self._leave(claims, "left")
                     with suppress(Exception):
                         await self.io.close(1000, "left")
 
-    async def _closed_on(self, claims: JoinClaims) -> None:
+    async def _say_closed(self) -> None:
         """The room closed under this connection (its consult is over): say so and end it."""
         with suppress(Exception):
             await self.io.send(
@@ -201,7 +213,6 @@ class RoomConnection:
                 }
             )
             await self.io.close(CLOSE_ROOM_CLOSED, "room_closed")
-        await self._leave(claims, "room_closed")
 
     def _ice_servers(self, claims: JoinClaims, closes_at: datetime) -> list[dict[str, Any]]:
         return ice_servers(self.settings, str(claims.user_id), utcnow(), closes_at)

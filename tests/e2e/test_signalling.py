@@ -219,15 +219,19 @@ async def test_cancelling_the_appointment_ends_the_room_and_its_connections(
     live = signalling_to(server, made.room_id, token)
     await live.connect()
     welcome = await live.expect("welcome")
+    checking = SignallingClient(live.ws_url, token, precall=True)  # a pre-call check, too
+    await checking.connect()
+    await checking.expect("welcome")
     cancelled = await client.post(
         f"/api/appointments/{made.appointment_id}/cancel",
         json={"reason": "Bệnh nhân chuyển viện"},
         headers=await login(client, "dieuphoi"),
     )
     assert cancelled.status_code == 200, cancelled.text
-    # The connection that was in the room is told, and closed.
-    await live.expect("room_closed", within_s=10)
-    assert await live.closed() == 4410
+    # The connections that were in the room are told, and closed.
+    for connection in (live, checking):
+        await connection.expect("room_closed", within_s=10)
+        assert await connection.closed() == 4410
     # Tokens handed out before (at joining, and the fresh one of the welcome) no longer work,
     # and no new one is issued.
     for old in (token, welcome["token"]):
