@@ -14,7 +14,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlmodel import col, func, select
 
 from telehealth.auth.models import Role
@@ -27,6 +27,7 @@ from telehealth.settings import Settings
 from telehealth.timeutil import utcnow
 from tests.handler_support import booked
 from tests.helpers import assert_problem, login
+from tests.integration.test_web_session import page_login
 from tests.rtc_support import account_like, make_room, user_id
 
 TURN_SECRET = "coturn-shared-secret"
@@ -298,3 +299,31 @@ async def test_a_closing_missed_while_the_listener_was_away_still_ends_connectio
     finally:
         await admin.close()
         await closures.stop()
+
+
+async def test_an_appointment_that_is_over_gets_no_room_from_the_desk(
+    client: httpx.AsyncClient, db: Database, settings: Settings
+) -> None:
+    """An appointment cancelled before it had a room (booked before rooms were made at
+    booking) must not get one, nor a join token, when a participant opens it."""
+    made = await make_room(db, settings)
+    async with db.unit_of_work() as session:
+        await session.exec(
+            delete(RoomParticipant).where(col(RoomParticipant.room_id) == made.room_id)
+        )
+        await session.exec(delete(Room).where(col(Room.id) == made.room_id))
+    cancelled = await client.post(
+        f"/api/appointments/{made.appointment_id}/cancel",
+        json={"reason": "Bệnh nhân chuyển viện"},
+        headers=await login(client, "dieuphoi"),
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    await page_login(client, "bs.xa1")
+    response = await client.get(f"/appointments/{made.appointment_id}/join")
+    assert response.status_code == 409, response.headers
+    assert "#token=" not in response.headers.get("location", "")
+    async with db.unit_of_work() as session:
+        rooms = await session.exec(
+            select(Room).where(col(Room.appointment_id) == made.appointment_id)
+        )
+        assert rooms.first() is None
