@@ -28,7 +28,7 @@ from telehealth.auth.access import (
     may_be_invited,
 )
 from telehealth.auth.models import UserAccount
-from telehealth.auth.principal import Caller
+from telehealth.auth.principal import Caller, Principal
 from telehealth.auth.service import principal_of
 from telehealth.consults.models import Appointment, ConsultRequest
 from telehealth.consults.parties import caller_services, parties
@@ -216,12 +216,15 @@ class SeenRoom:
     def participant(self, user_id: uuid.UUID) -> RoomParticipant | None:
         return next((p for p in self.people if p.user_id == user_id), None)
 
-    def invited(self, user_id: uuid.UUID) -> bool:
-        person = self.participant(user_id)
-        return person is not None and person.role == ParticipantRole.INVITED
+    def check_read(self, principal: Principal) -> None:
+        """Refused (404) unless the caller sees the consult or was invited into the room."""
+        person = self.participant(principal.id)
+        invited = person is not None and person.role == ParticipantRole.INVITED
+        check_room_read(principal, self.consult.parties, self.services, invited)
 
 
 async def consult_of(session: AsyncSession, room: Room) -> RoomConsult:
+    """The room's consult request and the hospital of the service it is booked with."""
     request, hospital_id = (
         await session.exec(
             select(ConsultRequest, PractitionerRole.organization_id)
@@ -255,8 +258,7 @@ async def room_for_caller(
 ) -> tuple[Room, list[RoomParticipant]]:
     """A room seen by those who see its consult, and by the people invited into it."""
     seen = await _seen(session, caller, room_id, "read")
-    principal = caller.principal
-    check_room_read(principal, seen.consult.parties, seen.services, seen.invited(principal.id))
+    seen.check_read(caller.principal)
     return seen.room, seen.people
 
 
@@ -297,7 +299,7 @@ async def issue_join(
     now = utcnow()
     seen = await _seen(session, caller, room_id, "join-token")
     principal = caller.principal
-    check_room_read(principal, seen.consult.parties, seen.services, seen.invited(principal.id))
+    seen.check_read(principal)
     person = seen.participant(principal.id)
     if person is None:
         raise PermissionDenied(
