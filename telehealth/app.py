@@ -42,6 +42,7 @@ from telehealth.api.middleware import (
     PUBLIC_PATHS,
     BearerTokenMiddleware,
     DepthCheckedRequest,
+    QueryStringsOut,
     RequestLogMiddleware,
     add_request_id,
     add_security_headers,
@@ -65,6 +66,7 @@ from telehealth.fhir.operation_controllers import (
     FhirOperationDefinitionController,
     FhirSchedulingController,
 )
+from telehealth.rtc.closures import RoomClosures
 from telehealth.rtc.media import MediaPeers
 from telehealth.rtc.relay_lease import RelayRouter
 from telehealth.scheduling.runner import scheduler_lifespan
@@ -85,6 +87,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.relay = RelayRouter(db, settings, channels, app.state.media)
         app.state.session_resets = SessionResets(settings, db)
         await app.state.session_resets.start()
+        app.state.room_closures = RoomClosures(settings, db)
+        await app.state.room_closures.start()
         app.state.fhir_cache = read_cache(settings)
         if app.state.fhir_cache is not None:
             await app.state.fhir_cache.start()
@@ -102,6 +106,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             if app.state.fhir_cache is not None:
                 await app.state.fhir_cache.stop()
             await app.state.session_resets.stop()
+            await app.state.room_closures.stop()
             await app.state.relay.close()
             await app.state.media.close()
             await db.dispose()
@@ -181,8 +186,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
 
 def configure_logging(level: str) -> None:
-    """One JSON line per request on standard output (see ``RequestLogMiddleware``)."""
+    """One JSON line per request on standard output (see ``RequestLogMiddleware``), and no
+    query string (where tokens could be) in uvicorn's own lines."""
     logging.basicConfig(level=level.upper(), format="%(message)s", stream=sys.stdout)
+    for name in ("uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, QueryStringsOut) for f in logger.filters):
+            logger.addFilter(QueryStringsOut())
 
 
 def create_app_from_environment() -> Litestar:

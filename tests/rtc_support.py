@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from telehealth.auth.models import UserAccount
+from telehealth.auth.models import Role, UserAccount
 from telehealth.availability.models import Slot, SlotStatus
 from telehealth.consults.models import (
     ActivityType,
@@ -58,6 +58,7 @@ async def _appointment_row(
     """A booked appointment for the room to belong to (``room.appointment_id`` is a foreign
     key), with a specialist of its own so that several rooms at one time never overlap."""
     account = await session.get(UserAccount, requester)
+    assert account is not None
     tim = (await session.exec(select(UserAccount).where(UserAccount.username == "bs.tim"))).one()
     role = (
         await session.exec(
@@ -69,7 +70,7 @@ async def _appointment_row(
             select(Patient).where(Patient.organization_id == account.organization_id)
         )
     ).first()
-    assert account is not None and role is not None and role.specialty_id and patient
+    assert role is not None and role.specialty_id and patient
     visitor = Practitioner(full_name="BS khách", name_folded="bs khach")
     service = PractitionerRole(
         practitioner_id=visitor.id,
@@ -91,6 +92,7 @@ async def _appointment_row(
         requester_id=requester,
         activity_type=ActivityType.EXAM_TREATMENT,
         specialty_id=role.specialty_id,
+        target_organization_id=role.organization_id,
         priority=Priority.ROUTINE,
         priority_rank=2,
         reason="room test",
@@ -134,6 +136,24 @@ async def make_room(
             settings=settings,
         )
     return ConsultRoom(room.id, appointment_id, requester, specialist)
+
+
+async def account_like(db: Database, username: str, role: Role, like: str) -> uuid.UUID:
+    """A new account with ``role`` at the facility (and with the password) of ``like``."""
+    async with db.unit_of_work() as session:
+        model = (
+            await session.exec(select(UserAccount).where(col(UserAccount.username) == like))
+        ).one()
+        account = UserAccount(
+            username=username,
+            password_hash=model.password_hash,
+            display_name=username,
+            role=role,
+            organization_id=model.organization_id,
+        )
+        session.add(account)
+        await session.flush()
+        return account.id
 
 
 async def join_token(client: httpx.AsyncClient, room_id: uuid.UUID, username: str) -> str:

@@ -43,6 +43,23 @@ PUBLIC_PATHS = [
 ]
 
 
+class QueryStringsOut(logging.Filter):
+    """Cuts the query string off the paths uvicorn logs (it logs each WebSocket accept with
+    its full URL): a query string may hold a token (``/ws/updates?access_token=``, an older
+    room client's ``?token=``), and the request log leaves them out for the same reason."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_path_only(arg) for arg in record.args)
+        return True
+
+
+def _path_only(value: object) -> object:
+    if isinstance(value, str) and value.startswith("/") and "?" in value:
+        return value.split("?", 1)[0]
+    return value
+
+
 def request_id(scope: Scope) -> str:
     """The request's id: the caller's ``X-Request-ID`` if it is a sane token, else a new one;
     decided once and kept in the scope's state."""

@@ -10,7 +10,7 @@ from typing import Any
 
 from litestar import Controller, WebSocket, get, post, websocket
 from litestar.exceptions import WebSocketDisconnect
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, JSONBody
 from litestar.response import File
 
 from telehealth.api.dependencies import (
@@ -91,11 +91,10 @@ async def room_socket(
     db: DatabaseDep,
     settings: SettingsDep,
     channels: ChannelsDep,
-    token: FromQuery[str] = "",
-    precall: FromQuery[bool] = False,
 ) -> None:
-    """Signalling for one participant (``?token=<join token>``; ``&precall=true`` for the
-    pre-call check alone, without joining); see telehealth.rtc.messages."""
+    """Signalling for one participant: the first message is ``{"type": "auth", "token": <join
+    token>}`` (``"precall": true`` for the pre-call check alone, without joining); see
+    telehealth.rtc.messages."""
     await socket.accept()
 
     async def close(code: int, reason: str) -> None:
@@ -110,11 +109,12 @@ async def room_socket(
         settings,
         channels,
         socket.app.state.relay,
+        socket.app.state.room_closures,
         room_id,
         Transport(send=socket.send_json, receive=receive, close=close),
     )
     with contextlib.suppress(WebSocketDisconnect):
-        await (connection.run_precall(token) if precall else connection.run(token))
+        await connection.serve()
 
 
 @get("/room/{room_id:uuid}", include_in_schema=False)

@@ -232,3 +232,47 @@ def check_consult_action(
     if role == Role.COORDINATOR and action in COORDINATOR_ACTIONS:
         return
     raise PermissionDenied(f"Your role ({role.value if role else 'none'}) cannot {action} requests")
+
+
+# Video rooms ---------------------------------------------------------------------------------
+
+NO_SUCH_ROOM = "Không có phòng khám này. / No such consult room."
+
+
+def room_visible(
+    principal: Principal, consult: ConsultParties, services: frozenset[Service], invited: bool
+) -> bool:
+    """A consult's video room is seen by whoever sees the consult (so that it never reaches
+    further than its consult) and by the people a coordinator invited into it."""
+    return invited or consult_visible(principal, consult, services)
+
+
+def check_room_read(
+    principal: Principal, consult: ConsultParties, services: frozenset[Service], invited: bool
+) -> None:
+    if not room_visible(principal, consult, services, invited):
+        raise NotFound(NO_SUCH_ROOM)
+
+
+def check_room_invite(
+    principal: Principal, consult: ConsultParties, services: frozenset[Service]
+) -> None:
+    """Inviting into a room is for a coordinator who sees its consult (404 before 403)."""
+    if not consult_visible(principal, consult, services):
+        raise NotFound(NO_SUCH_ROOM)
+    require_role(principal, Role.COORDINATOR)
+
+
+def may_be_invited(
+    invitee: Principal,
+    consult: ConsultParties,
+    services: frozenset[Service],
+    hospital_id: uuid.UUID,
+) -> bool:
+    """Whom a room may be opened to: a clinician who could see the consult, or a specialist of
+    the hospital holding it (a second opinion, an interpreter of its staff)."""
+    if invitee.kind != "user" or invitee.role not in (Role.REQUESTER, Role.SPECIALIST):
+        return False
+    if consult_visible(invitee, consult, services):
+        return True
+    return invitee.role == Role.SPECIALIST and invitee.organization_id == hospital_id

@@ -23,7 +23,8 @@ from telehealth.auth.access import check_consult_action, check_consult_read
 from telehealth.auth.principal import Caller
 from telehealth.consults import rules
 from telehealth.consults.models import ConsultAttachment, ConsultRequest
-from telehealth.consults.service import caller_services, load_request, parties
+from telehealth.consults.parties import caller_services, parties
+from telehealth.consults.service import load_request
 from telehealth.errors import InvalidInput, InvalidTransition, NotFound
 from telehealth.settings import Settings
 

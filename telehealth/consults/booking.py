@@ -36,18 +36,14 @@ from telehealth.consults.models import (
     ConsultStatus,
     Priority,
 )
-from telehealth.consults.service import (
-    caller_services,
-    load_request,
-    parties,
-    release_appointment_of,
-    transition,
-)
+from telehealth.consults.parties import caller_services, parties
+from telehealth.consults.service import load_request, release_appointment_of, transition
 from telehealth.consults.slot_taking import claim_slot, insert_appointment
 from telehealth.directory.models import Specialty
 from telehealth.errors import Conflict, InvalidInput, InvalidTransition, NotFound
 from telehealth.fhir.facts import know
 from telehealth.fhir.writethrough import keep_for_mapping
+from telehealth.rtc.service import close_room_of
 from telehealth.scheduling.service import cancel_timers
 from telehealth.settings import Settings
 from telehealth.timeutil import utcnow
@@ -270,6 +266,8 @@ async def _set_appointment_status(
         raise InvalidTransition(
             f"The appointment is {appointment.status.value}; cannot make it {target.value}"
         )
+    if target not in rules.LIVE_APPOINTMENT:
+        await close_room_of(session, appointment.id)  # the consult is over: so is its room
 
 
 async def start_consult(

@@ -20,8 +20,9 @@ from telehealth.consults.models import (
     ConsultConclusion,
     ConsultDiagnosis,
 )
+from telehealth.consults.parties import caller_services, parties
 from telehealth.consults.schemas import ConclusionInput, ConclusionRead, Diagnosis
-from telehealth.consults.service import caller_services, load_request, parties
+from telehealth.consults.service import load_request
 from telehealth.errors import InvalidInput, InvalidTransition, NotFound
 from telehealth.rtc.presence import session_times
 from telehealth.terminology import icd10

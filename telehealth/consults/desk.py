@@ -12,11 +12,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from telehealth.auth.access import require_role
 from telehealth.auth.models import Role, UserAccount
 from telehealth.auth.principal import Caller
+from telehealth.consults import rules
 from telehealth.consults.booking import get_appointment
 from telehealth.consults.models import Appointment, AppointmentStatus, ConsultRequest
 from telehealth.consults.service import load_request, practitioner_accounts
 from telehealth.directory.models import PractitionerRole
 from telehealth.rtc.models import ParticipantRole
+from telehealth.rtc.rules import RoomClosed
 from telehealth.rtc.service import JoinGrant, ParticipantSpec, issue_join, open_room_for
 from telehealth.settings import Settings
 
@@ -25,8 +27,12 @@ async def join_consult(
     session: AsyncSession, caller: Caller, settings: Settings, appointment_id: uuid.UUID
 ) -> JoinGrant:
     """A join token for the appointment's room, the room created (for the requester and the
-    specialist) on first use; refused outside the room's window or to non-participants."""
+    specialist) on first use; refused outside the room's window, to non-participants, and
+    once the appointment is over."""
     appointment = await get_appointment(session, caller, appointment_id)
+    if appointment.status not in rules.LIVE_APPOINTMENT:
+        # Over (cancelled, no-show, completed): its room, had it one, is closed.
+        raise RoomClosed("Phòng khám đã đóng. / The consult room is closed.")
     request = await load_request(session, appointment.request_id)
     people = [ParticipantSpec(request.requester_id, ParticipantRole.REQUESTER)] + [
         ParticipantSpec(account, ParticipantRole.SPECIALIST)

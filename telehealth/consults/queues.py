@@ -15,7 +15,7 @@ from telehealth.auth.access import require_role
 from telehealth.auth.models import Role
 from telehealth.auth.principal import Caller, Principal
 from telehealth.consults.models import ConsultRequest, ConsultStatus, Priority
-from telehealth.consults.service import caller_services
+from telehealth.consults.parties import caller_services
 
 ACTIVE = (
     ConsultStatus.DRAFT,

@@ -11,10 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from telehealth.consults.models import ConsultStatus, Priority
+from telehealth.consults.models import AppointmentStatus, ConsultStatus, Priority
 from telehealth.errors import InvalidInput, InvalidTransition
 
 S = ConsultStatus
+
+# An appointment's video room may be used only while it is in these states; leaving them (it
+# is cancelled, a no-show or completed) closes the room.
+LIVE_APPOINTMENT = frozenset({AppointmentStatus.BOOKED, AppointmentStatus.IN_PROGRESS})
 
 # action -> (states it may start from, state it leads to)
 TRANSITIONS: dict[str, tuple[frozenset[ConsultStatus], ConsultStatus]] = {

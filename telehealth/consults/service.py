@@ -17,8 +17,6 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.auth.access import (
-    ConsultParties,
-    Service,
     check_consult_action,
     check_consult_patient_read,
     check_consult_read,
@@ -37,6 +35,7 @@ from telehealth.consults.models import (
     ConsultStatus,
     ConsultTransition,
 )
+from telehealth.consults.parties import caller_services, parties
 from telehealth.consults.schemas import ConsultCreate
 from telehealth.db import core_connection, table_of
 from telehealth.directory.models import FacilityLevel, Organization, Patient, PractitionerRole
@@ -45,6 +44,7 @@ from telehealth.errors import InvalidInput, InvalidTransition, NotFound
 from telehealth.fhir.writethrough import record_written
 from telehealth.models import new_id
 from telehealth.notifications.service import notify
+from telehealth.rtc.service import close_room_of
 from telehealth.scheduling.service import cancel_timers, schedule
 from telehealth.settings import Settings
 from telehealth.terminology import icd10
@@ -54,28 +54,6 @@ ESCALATE = "request.escalate"
 _REQUESTS = table_of(ConsultRequest)
 _TRANSITIONS = table_of(ConsultTransition)
 _INSERT_TRANSITION = insert(_TRANSITIONS)
-
-
-def parties(request: ConsultRequest) -> ConsultParties:
-    return ConsultParties(
-        requesting_organization_id=request.requesting_organization_id,
-        target_organization_id=request.target_organization_id,
-        specialty_id=request.specialty_id,
-        assigned_practitioner_id=request.assigned_practitioner_id,
-    )
-
-
-async def caller_services(session: AsyncSession, principal: Principal) -> frozenset[Service]:
-    """The consult services (active practitioner roles) of a specialist; empty for others."""
-    if principal.role != Role.SPECIALIST or principal.practitioner_id is None:
-        return frozenset()
-    rows = await session.exec(
-        select(PractitionerRole.organization_id, PractitionerRole.specialty_id).where(
-            PractitionerRole.practitioner_id == principal.practitioner_id,
-            col(PractitionerRole.active).is_(True),
-        )
-    )
-    return frozenset(Service(org, specialty) for org, specialty in rows.all())
 
 
 async def load_request(session: AsyncSession, request_id: uuid.UUID) -> ConsultRequest:
@@ -406,8 +384,9 @@ async def release_appointment_of(
     reason: str,
     status: AppointmentStatus = AppointmentStatus.CANCELLED,
 ) -> Appointment | None:
-    """End the request's booked appointment (cancelled or no-show): the slot is freed if the
-    appointment is cancelled, its timers are cancelled, and both sides are told."""
+    """End the request's booked appointment (cancelled or no-show): its room closes, the slot
+    is freed if the appointment is cancelled, its timers are cancelled, and both sides are
+    told."""
     appointment = (
         await session.exec(
             select(Appointment).where(
@@ -429,6 +408,7 @@ async def release_appointment_of(
     )
     if result.rowcount != 1:
         raise InvalidTransition("The appointment changed meanwhile; reload and retry")
+    await close_room_of(session, appointment.id)
     if status == AppointmentStatus.CANCELLED:
         await session.exec(
             update(Slot)

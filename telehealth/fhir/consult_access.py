@@ -20,8 +20,8 @@ from telehealth.auth.access import check_consult_read, require_role
 from telehealth.auth.models import Role
 from telehealth.auth.principal import Caller
 from telehealth.consults.models import ConsultConclusion, ConsultDiagnosis, ConsultRequest
+from telehealth.consults.parties import caller_services, parties
 from telehealth.consults.queues import visible_request_ids
-from telehealth.consults.service import caller_services, parties
 from telehealth.errors import NotFound
 from telehealth.fhir.models import FhirResource
 from telehealth.fhir.search import SearchQuery, restrict_references

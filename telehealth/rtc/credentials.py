@@ -95,13 +95,17 @@ def turn_credentials(secret: str, participant: str, expires_at: datetime) -> tup
     return username, base64.b64encode(digest).decode()
 
 
-def ice_servers(settings: Settings, participant: str, now: datetime) -> list[dict[str, Any]]:
-    """The RTCConfiguration.iceServers a participant's browser (or peer) should use."""
+def ice_servers(
+    settings: Settings, participant: str, now: datetime, until: datetime
+) -> list[dict[str, Any]]:
+    """The RTCConfiguration.iceServers a participant's browser (or peer) should use; TURN
+    credentials last no longer than ``until``, the end of the room's window (a relay must not
+    outlive the consult it was granted for)."""
     servers: list[dict[str, Any]] = []
     if settings.stun_urls:
         servers.append({"urls": list(settings.stun_urls)})
     if settings.turn_urls and settings.turn_secret:
-        expires = now + timedelta(seconds=settings.turn_credential_ttl_s)
+        expires = min(now + timedelta(seconds=settings.turn_credential_ttl_s), until)
         username, password = turn_credentials(settings.turn_secret, participant, expires)
         servers.append(
             {"urls": list(settings.turn_urls), "username": username, "credential": password}

@@ -1,22 +1,35 @@
 """The signalling protocol: messages a participant may send, validated before anything else.
 
 Text frames only, JSON, at most ``MAX_MESSAGE_BYTES``; anything else is answered with an
-``error`` message naming the problem and changes nothing.
+``error`` message naming the problem and changes nothing. The first message of a connection is
+:class:`Auth`, which carries the join token: never the URL, which servers and proxies log.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 MAX_MESSAGE_BYTES = 64 * 1024
+_T = TypeVar("_T")
 _SDP = Annotated[str, Field(min_length=10, max_length=60_000)]
 
 
 class _Message(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+_TOKEN = Annotated[str, Field(min_length=1, max_length=4000)]
+
+
+class Auth(_Message):
+    """The first message: the join token, and whether to run the pre-call check alone."""
+
+    type: Literal["auth"]
+    token: _TOKEN
+    precall: bool = False
 
 
 class Offer(_Message):
@@ -106,6 +119,7 @@ ClientMessage = Annotated[
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
+_AUTH: TypeAdapter[Auth] = TypeAdapter(Auth)
 
 
 class BadMessage(ValueError):
@@ -117,10 +131,19 @@ class BadMessage(ValueError):
 
 def parse_message(text: str) -> ClientMessage:
     """One validated client message, or :class:`BadMessage` saying what is wrong."""
+    return _parsed(_ADAPTER, text)
+
+
+def parse_auth(text: str) -> Auth:
+    """The connection's first message, or :class:`BadMessage` saying what is wrong."""
+    return _parsed(_AUTH, text)
+
+
+def _parsed(adapter: TypeAdapter[_T], text: str) -> _T:
     if len(text.encode()) > MAX_MESSAGE_BYTES:
         raise BadMessage("too_large", f"message larger than {MAX_MESSAGE_BYTES} bytes")
     try:
-        return _ADAPTER.validate_json(text)
+        return adapter.validate_json(text)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "message"

@@ -51,10 +51,19 @@ class RosterEntry:
 
 
 @dataclass(frozen=True)
+class Entry:
+    """A join token good for a room now, and when that room's window ends."""
+
+    claims: JoinClaims
+    closes_at: datetime
+
+
+@dataclass(frozen=True)
 class Admission:
     claims: JoinClaims
     reconnect: bool
     roster: list[RosterEntry]
+    closes_at: datetime
 
 
 @dataclass(frozen=True)
@@ -84,7 +93,7 @@ async def roster(session: AsyncSession, room_id: uuid.UUID) -> list[RosterEntry]
 
 async def verify(
     session: AsyncSession, settings: Settings, room_id: uuid.UUID, token: str
-) -> JoinClaims:
+) -> Entry:
     """The token's claims if it lets its holder into this room now (without joining)."""
     claims = read_join_token(settings, token, room_id)
     room = await load_room(session, room_id)
@@ -100,7 +109,7 @@ async def verify(
             "Bạn không còn trong danh sách của phòng này. / "
             "You are no longer a participant of this consult room."
         )
-    return claims
+    return Entry(claims, room.closes_at)
 
 
 async def admit(
@@ -111,7 +120,8 @@ async def admit(
     connection_id: str,
 ) -> Admission:
     """Check a join token against the room now and mark its holder connected."""
-    claims = await verify(session, settings, room_id, token)
+    entry = await verify(session, settings, room_id, token)
+    claims = entry.claims
     now = utcnow()
     marked = await session.exec(
         update(RoomParticipant)
@@ -147,7 +157,7 @@ async def admit(
     kind = SessionEventKind.RECONNECT if joined_before else SessionEventKind.JOIN
     # The first arrival of each participant is a JOIN; every later one a RECONNECT.
     record_event(session, room_id, claims.user_id, kind, {"connection": connection_id})
-    return Admission(claims, joined_before, await roster(session, room_id))
+    return Admission(claims, joined_before, await roster(session, room_id), entry.closes_at)
 
 
 async def depart(

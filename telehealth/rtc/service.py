@@ -19,13 +19,25 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from telehealth.auth.access import require_role
-from telehealth.auth.models import Role, UserAccount
-from telehealth.auth.principal import Caller
+from telehealth.auth.access import (
+    NO_SUCH_ROOM,
+    ConsultParties,
+    Service,
+    check_room_invite,
+    check_room_read,
+    may_be_invited,
+)
+from telehealth.auth.models import UserAccount
+from telehealth.auth.principal import Caller, Principal
+from telehealth.auth.service import principal_of
+from telehealth.consults.models import Appointment, ConsultRequest
+from telehealth.consults.parties import caller_services, parties
 from telehealth.db import core_connection, insert_rows, table_of
+from telehealth.directory.models import PractitionerRole
 from telehealth.errors import InvalidInput, NotFound, PermissionDenied
 from telehealth.fhir.facts import know
 from telehealth.rtc import rules
+from telehealth.rtc.closures import announce_closed
 from telehealth.rtc.credentials import JoinClaims, ice_servers, issue_join_token
 from telehealth.rtc.models import (
     ParticipantRole,
@@ -169,7 +181,7 @@ async def _open(session: AsyncSession, room: Room, now: datetime) -> None:
 async def load_room(session: AsyncSession, room_id: uuid.UUID) -> Room:
     room = await session.get(Room, room_id)
     if room is None:
-        raise NotFound("Không có phòng khám này. / No such consult room.")
+        raise NotFound(NO_SUCH_ROOM)
     return room
 
 
@@ -182,17 +194,72 @@ async def participants_of(session: AsyncSession, room_id: uuid.UUID) -> list[Roo
     return list(rows.all())
 
 
+@dataclass(frozen=True)
+class RoomConsult:
+    """What decides who may see a room: its consult's parties and the hospital it is booked at."""
+
+    parties: ConsultParties
+    hospital_id: uuid.UUID
+    patient_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class SeenRoom:
+    """A room, its consult and people, and the caller's consult services: all an access
+    decision about the room needs."""
+
+    room: Room
+    consult: RoomConsult
+    services: frozenset[Service]
+    people: list[RoomParticipant]
+
+    def participant(self, user_id: uuid.UUID) -> RoomParticipant | None:
+        return next((p for p in self.people if p.user_id == user_id), None)
+
+    def check_read(self, principal: Principal) -> None:
+        """Refused (404) unless the caller sees the consult or was invited into the room."""
+        person = self.participant(principal.id)
+        invited = person is not None and person.role == ParticipantRole.INVITED
+        check_room_read(principal, self.consult.parties, self.services, invited)
+
+
+async def consult_of(session: AsyncSession, room: Room) -> RoomConsult:
+    """The room's consult request and the hospital of the service it is booked with."""
+    request, hospital_id = (
+        await session.exec(
+            select(ConsultRequest, PractitionerRole.organization_id)
+            .join(Appointment, col(Appointment.request_id) == col(ConsultRequest.id))
+            .join(
+                PractitionerRole, col(PractitionerRole.id) == col(Appointment.practitioner_role_id)
+            )
+            .where(col(Appointment.id) == room.appointment_id)
+        )
+    ).one()
+    return RoomConsult(parties(request), hospital_id, request.patient_id)
+
+
+async def _seen(
+    session: AsyncSession,
+    caller: Caller,
+    room_id: uuid.UUID,
+    action: str,
+    detail: str | None = None,
+) -> SeenRoom:
+    """The room with what decides access to it, the access noted for the audit log."""
+    room = await load_room(session, room_id)
+    consult = await consult_of(session, room)
+    caller.note(action, "Room", room.id, patient_id=consult.patient_id, detail=detail)
+    services = await caller_services(session, caller.principal)
+    return SeenRoom(room, consult, services, await participants_of(session, room.id))
+
+
 async def room_for_caller(
     session: AsyncSession, caller: Caller, room_id: uuid.UUID
 ) -> tuple[Room, list[RoomParticipant]]:
-    """A room seen by one of its participants or a coordinator; to others it does not exist."""
-    room = await load_room(session, room_id)
-    people = await participants_of(session, room_id)
-    principal = caller.principal
-    if principal.role != Role.COORDINATOR and principal.id not in {p.user_id for p in people}:
-        raise NotFound("Không có phòng khám này. / No such consult room.")
-    caller.note("read", "Room", room.id)
-    return room, people
+    """A room seen by those who see its consult, and by the people invited into it."""
+    seen = await _seen(session, caller, room_id, "read")
+    seen.check_read(caller.principal)
+    return seen.room, seen.people
 
 
 async def invite_participant(
@@ -201,20 +268,28 @@ async def invite_participant(
     room_id: uuid.UUID,
     user_id: uuid.UUID,
 ) -> list[RoomParticipant]:
-    """A coordinator adds a second specialist or an interpreter to a room not yet ended."""
-    require_role(caller.principal, Role.COORDINATOR)
-    room = await load_room(session, room_id)
-    caller.note("invite", "Room", room.id, detail=f"user {user_id}")
-    if room.state == RoomState.ENDED:
+    """A coordinator adds a second specialist or an interpreter to a room not yet ended: only
+    someone who could see the consult, or a specialist of the hospital holding it."""
+    seen = await _seen(session, caller, room_id, "invite", detail=f"user {user_id}")
+    check_room_invite(caller.principal, seen.consult.parties, seen.services)
+    if seen.room.state == RoomState.ENDED:
         raise rules.RoomClosed("Phòng khám đã đóng. / The consult room is closed.")
     account = await session.get(UserAccount, user_id)
     if account is None or not account.active:
         raise InvalidInput.for_field("user_id", "no active account with this id")
-    if account.role not in (Role.SPECIALIST, Role.REQUESTER):
-        raise InvalidInput.for_field("user_id", "only clinicians or interpreters can be invited")
+    invitee = principal_of(account)
+    invitee_services = await caller_services(session, invitee)
+    if not may_be_invited(
+        invitee, seen.consult.parties, invitee_services, seen.consult.hospital_id
+    ):
+        raise InvalidInput.for_field(
+            "user_id",
+            "only clinicians who may see this consult (of its requesting facility, or "
+            "specialists of the hospital holding it) can be invited",
+        )
     spec = ParticipantSpec(user_id, ParticipantRole.INVITED)
-    await _add_participants(session, room.id, [spec], added_by=caller.principal.id)
-    return await participants_of(session, room.id)
+    await _add_participants(session, seen.room.id, [spec], added_by=caller.principal.id)
+    return await participants_of(session, seen.room.id)
 
 
 async def issue_join(
@@ -222,29 +297,24 @@ async def issue_join(
 ) -> JoinGrant:
     """A join token and ICE servers for a participant of a room that is open now."""
     now = utcnow()
-    room = await load_room(session, room_id)
-    caller.note("join-token", "Room", room.id)
-    person = (
-        await session.exec(
-            select(RoomParticipant).where(
-                col(RoomParticipant.room_id) == room.id,
-                col(RoomParticipant.user_id) == caller.principal.id,
-            )
-        )
-    ).first()
+    seen = await _seen(session, caller, room_id, "join-token")
+    principal = caller.principal
+    seen.check_read(principal)
+    person = seen.participant(principal.id)
     if person is None:
         raise PermissionDenied(
             "Bạn không phải người tham gia buổi hội chẩn này. / "
             "You are not a participant of this consult."
         )
+    room = seen.room
     rules.check_joinable(room.state, window_of(room), now)
     if rules.should_open(room.state, window_of(room), now):
         await _open(session, room, now)
-    claims = JoinClaims(room.id, caller.principal.id, person.role.value, caller.principal.name)
+    claims = JoinClaims(room.id, principal.id, person.role.value, principal.name)
     return JoinGrant(
         room=room,
         token=issue_join_token(settings, claims, now),
-        ice_servers=ice_servers(settings, str(caller.principal.id), now),
+        ice_servers=ice_servers(settings, str(principal.id), now, room.closes_at),
         expires_in_s=settings.join_token_ttl_s,
     )
 
@@ -252,7 +322,8 @@ async def issue_join(
 async def close_room(
     session: AsyncSession, room_id: uuid.UUID, now: datetime | None = None
 ) -> bool:
-    """End a room (idempotent): True if this call ended it."""
+    """End a room (idempotent): True if this call ended it. Once the transaction commits, the
+    connections still in it are ended, in every process (``closures``)."""
     now = now or utcnow()
     result = await session.exec(
         update(Room)
@@ -264,7 +335,18 @@ async def close_room(
         .where(col(RoomParticipant.room_id) == room_id)
         .values(connection_id=None)
     )
-    return bool(result.rowcount)
+    if not result.rowcount:
+        return False
+    await announce_closed(session, room_id)
+    return True
+
+
+async def close_room_of(session: AsyncSession, appointment_id: uuid.UUID) -> bool:
+    """End the appointment's room, if it has one: its consult is over (cancelled, no-show,
+    completed), so nobody may enter any more, and whoever is in it is let go."""
+    rooms = await session.exec(select(Room.id).where(col(Room.appointment_id) == appointment_id))
+    room_id = rooms.first()
+    return room_id is not None and await close_room(session, room_id)
 
 
 async def close_expired_rooms(session: AsyncSession, now: datetime | None = None) -> int:

@@ -14,9 +14,10 @@ import json
 import logging
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import suppress
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from litestar.channels import ChannelsPlugin
@@ -26,6 +27,7 @@ from telehealth.errors import NotAuthenticated, PermissionDenied, TelehealthErro
 from telehealth.events import room_channel
 from telehealth.rtc import messages as m
 from telehealth.rtc import presence
+from telehealth.rtc.closures import RoomClosures
 from telehealth.rtc.credentials import JoinClaims, TokenExpired, WrongRoom, ice_servers
 from telehealth.rtc.credentials import issue_join_token as _issue
 from telehealth.rtc.media import MediaRefused
@@ -40,15 +42,30 @@ log = logging.getLogger("telehealth.rtc")
 
 # WebSocket close codes (4000-4999 are the application's) for each kind of refusal.
 CLOSE_REPLACED = 4000
+CLOSE_NOT_AUTHENTICATED = 4401
+CLOSE_ROOM_CLOSED = 4410
+AUTH_WITHIN_S = 10  # a connection that does not say who it is by then is closed
 _REFUSALS: list[tuple[type[TelehealthError], str, int]] = [
-    (TokenExpired, "expired", 4401),
+    (TokenExpired, "expired", CLOSE_NOT_AUTHENTICATED),
     (WrongRoom, "wrong_room", 4403),
-    (NotAuthenticated, "invalid_token", 4401),
+    (NotAuthenticated, "invalid_token", CLOSE_NOT_AUTHENTICATED),
     (PermissionDenied, "not_participant", 4403),
-    (RoomClosed, "room_closed", 4410),
+    (RoomClosed, "room_closed", CLOSE_ROOM_CLOSED),
     (RoomNotOpenYet, "room_not_open", 4409),
     (TelehealthError, "refused", 4400),
 ]
+
+
+async def _first_of(*work: Coroutine[Any, Any, object]) -> None:
+    """Run side by side until one finishes; the others are cancelled."""
+    tasks = {asyncio.create_task(each) for each in work}
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+            with suppress(asyncio.CancelledError, Exception):
+                await task
 
 
 def refusal_of(exc: TelehealthError) -> tuple[str, int]:
@@ -74,52 +91,84 @@ class RoomConnection:
         settings: Settings,
         channels: ChannelsPlugin,
         relay: RelayRouter,
+        closures: RoomClosures,
         room_id: uuid.UUID,
         transport: Transport,
     ) -> None:
         self.db, self.settings, self.channels = db, settings, channels
-        self.relay, self.media = relay, relay.media
+        self.relay, self.media, self.closures = relay, relay.media, closures
         self.room_id, self.io = room_id, transport
         self.connection_id = secrets.token_hex(8)
         self.channel = room_channel(room_id)
         self.replaced = False
 
-    async def run_precall(self, token: str) -> None:
+    async def serve(self) -> None:
+        """Wait for the ``auth`` message, then join the room or run the pre-call check alone.
+        The join token comes in that message, not in the URL: request lines are logged (by
+        uvicorn, proxies, browsers' histories) and a logged token could take the seat over."""
+        try:
+            async with asyncio.timeout(AUTH_WITHIN_S):
+                auth = m.parse_auth(await self.io.receive())
+        except (TimeoutError, m.BadMessage) as exc:
+            detail = exc.message if isinstance(exc, m.BadMessage) else "no auth message in time"
+            await self.io.send(
+                {
+                    "type": "error",
+                    "reason": "auth_required",
+                    "message": f'Send {{"type": "auth", "token": ...}} first ({detail}).',
+                }
+            )
+            await self.io.close(CLOSE_NOT_AUTHENTICATED, "auth_required")
+            return
+        with self.closures.watch(self.room_id) as room_closed:
+            if auth.precall:
+                await self._precall(auth.token, room_closed)
+            else:
+                await self._take_part(auth.token, room_closed)
+
+    async def _refuse(self, exc: TelehealthError) -> None:
+        reason, code = refusal_of(exc)
+        await self.io.send({"type": "error", "reason": reason, "message": exc.detail})
+        await self.io.close(code, reason)
+
+    async def _precall(self, token: str, room_closed: asyncio.Event) -> None:
         """A connection for the pre-call check only: it does not join the room."""
         try:
             async with self.db.unit_of_work() as session:
-                claims = await presence.verify(session, self.settings, self.room_id, token)
+                entry = await presence.verify(session, self.settings, self.room_id, token)
         except TelehealthError as exc:
-            reason, code = refusal_of(exc)
-            await self.io.send({"type": "error", "reason": reason, "message": exc.detail})
-            await self.io.close(code, reason)
+            await self._refuse(exc)
             return
+        claims = entry.claims
         await self.io.send(
             {
                 "type": "welcome",
                 "precall": True,
                 "you": str(claims.user_id),
                 "participants": [],
-                "ice_servers": ice_servers(self.settings, str(claims.user_id), utcnow()),
+                "ice_servers": self._ice_servers(claims, entry.closes_at),
             }
         )
         try:
-            await self._from_participant(claims, precall_only=True)
+            await _first_of(self._from_participant(claims, precall_only=True), room_closed.wait())
         finally:
             await self.media.release(self.connection_id)
-            with suppress(Exception):
-                await self.io.close(1000, "pre-call check over")
+            if room_closed.is_set():
+                await self._say_closed()
+            else:
+                with suppress(Exception):
+                    await self.io.close(1000, "pre-call check over")
 
-    async def run(self, token: str) -> None:
+    async def _take_part(self, token: str, room_closed: asyncio.Event) -> None:
+        """Admitted, the participant's messages and the room's flow both ways until either
+        side ends, the room closes (``room_closed`` set) or a newer connection replaces it."""
         try:
             async with self.db.unit_of_work() as session:
                 admission = await presence.admit(
                     session, self.settings, self.room_id, token, self.connection_id
                 )
         except TelehealthError as exc:
-            reason, code = refusal_of(exc)
-            await self.io.send({"type": "error", "reason": reason, "message": exc.detail})
-            await self.io.close(code, reason)
+            await self._refuse(exc)
             return
         claims = admission.claims
         async with self.channels.start_subscription([self.channel]) as subscriber:
@@ -135,23 +184,38 @@ class RoomConnection:
                     "reconnect": admission.reconnect,
                     "participants": [p.as_json() for p in admission.roster],
                     "token": self._fresh_token(claims),
-                    "ice_servers": ice_servers(self.settings, str(claims.user_id), utcnow()),
+                    "ice_servers": self._ice_servers(claims, admission.closes_at),
                 }
             )
-            inbound = asyncio.create_task(self._from_participant(claims))
-            outbound = asyncio.create_task(self._from_room(claims, subscriber.iter_events()))
             try:
-                await asyncio.wait({inbound, outbound}, return_when=asyncio.FIRST_COMPLETED)
+                await _first_of(
+                    self._from_participant(claims),
+                    self._from_room(claims, subscriber.iter_events()),
+                    room_closed.wait(),
+                )
             finally:
-                for task in (inbound, outbound):
-                    task.cancel()
-                    with suppress(asyncio.CancelledError, Exception):
-                        await task
                 await self.relay.release(self.connection_id)
-                if not self.replaced:
-                    await self._leave(claims)
+                if room_closed.is_set():
+                    await self._say_closed()
+                    await self._leave(claims, "room_closed")
+                elif not self.replaced:
+                    await self._leave(claims, "left")
                     with suppress(Exception):
                         await self.io.close(1000, "left")
+
+    async def _say_closed(self) -> None:
+        """The room closed under this connection (its consult is over): say so and end it."""
+        with suppress(Exception):
+            await self.io.send(
+                {
+                    "type": "room_closed",
+                    "message": "Phòng khám đã đóng. / The consult room is closed.",
+                }
+            )
+            await self.io.close(CLOSE_ROOM_CLOSED, "room_closed")
+
+    def _ice_servers(self, claims: JoinClaims, closes_at: datetime) -> list[dict[str, Any]]:
+        return ice_servers(self.settings, str(claims.user_id), utcnow(), closes_at)
 
     def _fresh_token(self, claims: JoinClaims) -> str:
         return _issue(self.settings, claims, utcnow())
@@ -162,11 +226,11 @@ class RoomConnection:
         envelope = {"from": str(claims.user_id), "conn": self.connection_id, "to": to, "msg": msg}
         await self.channels.wait_published(json.dumps(envelope).encode(), [self.channel])
 
-    async def _leave(self, claims: JoinClaims) -> None:
+    async def _leave(self, claims: JoinClaims, reason: str) -> None:
         with suppress(TelehealthError):
             async with self.db.unit_of_work() as session:
                 await presence.depart(
-                    session, self.room_id, claims.user_id, self.connection_id, "left"
+                    session, self.room_id, claims.user_id, self.connection_id, reason
                 )
         with suppress(Exception):
             await self._publish(claims, {"type": "peer_left"})

@@ -25,10 +25,12 @@ from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamT
 
 
 class SignallingClient:
-    """The WebSocket half: send messages, wait for ones of a given type."""
+    """The WebSocket half: send messages, wait for ones of a given type. With a join token,
+    the first message sent is ``auth`` (the token never goes in the URL)."""
 
-    def __init__(self, ws_url: str) -> None:
+    def __init__(self, ws_url: str, token: str | None = None, *, precall: bool = False) -> None:
         self.ws_url = ws_url
+        self.token, self.precall = token, precall
         self.ws: Any = None
         self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.handlers: list[Callable[[dict[str, Any]], Any]] = []
@@ -39,6 +41,9 @@ class SignallingClient:
     async def connect(self) -> None:
         self.ws = await websockets.connect(self.ws_url, max_size=2**20)
         self._reader = asyncio.create_task(self._read())
+        if self.token is not None:
+            auth: dict[str, Any] = {"type": "auth", "token": self.token}
+            await self.send({**auth, "precall": True} if self.precall else auth)
 
     async def _read(self) -> None:
         try:
@@ -100,7 +105,7 @@ class Participant:
 
     def __init__(self, base_url: str, room_id: str, token: str, *, audio: bool = True) -> None:
         ws_base = base_url.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
-        self.signalling = SignallingClient(f"{ws_base}/ws/rooms/{room_id}?token={token}")
+        self.signalling = SignallingClient(f"{ws_base}/ws/rooms/{room_id}", token)
         self.audio = audio
         self.me = ""
         self.welcome: dict[str, Any] = {}

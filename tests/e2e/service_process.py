@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -17,9 +19,10 @@ from tests.conftest import free_port
 
 @asynccontextmanager
 async def serve(
-    settings: Settings, tmp: Path, extra_env: dict[str, str]
+    settings: Settings, tmp: Path, extra_env: dict[str, str], *, log: Path | None = None
 ) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
-    """One service process on ``settings``' database; yields its URL and the process."""
+    """One service process on ``settings``' database; yields its URL and the process. With
+    ``log``, everything it writes (standard output and error) goes to that file."""
     env = {
         **os.environ,
         "TELEHEALTH_DATABASE_URL": settings.resolved_database_url,
@@ -28,6 +31,19 @@ async def serve(
         "TELEHEALTH_LOG_LEVEL": "WARNING",
         **extra_env,
     }
+    # The child writes to the file itself: our copy can close once it is started.
+    with contextlib.ExitStack() as files:
+        output = None if log is None else files.enter_context(log.open("ab"))
+        url, process = await _started(env, output)
+    try:
+        yield url, process
+    finally:
+        await _stopped(process)
+
+
+async def _started(
+    env: dict[str, str], output: IO[bytes] | None
+) -> tuple[str, asyncio.subprocess.Process]:
     # The port is picked free, then bound by the process: another test may take it meanwhile,
     # and the process exits at once; then try another.
     for _ in range(3):
@@ -41,6 +57,8 @@ async def serve(
                 "--no-migrate",
             ],
             env=env,
+            stdout=output,
+            stderr=None if output is None else asyncio.subprocess.STDOUT,
         )
         url = f"http://127.0.0.1:{port}"
         try:
@@ -51,10 +69,7 @@ async def serve(
             raise
     else:
         raise RuntimeError(f"serve exited with {process.returncode} three times")
-    try:
-        yield url, process
-    finally:
-        await _stopped(process)
+    return url, process
 
 
 async def _healthy(url: str, process: asyncio.subprocess.Process) -> bool:

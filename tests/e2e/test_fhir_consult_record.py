@@ -77,7 +77,7 @@ async def video_session(
     peers = []
     for username in ("bs.xa1", "bs.tim"):
         token = await join_token(client, room.id, username)
-        peer = SignallingClient(f"{base}/ws/rooms/{room.id}?token={token}")
+        peer = SignallingClient(f"{base}/ws/rooms/{room.id}", token)
         await peer.connect()
         await peer.expect("welcome")
         peers.append(peer)

@@ -44,8 +44,7 @@ async def _connect(
 ) -> tuple[SignallingClient, dict[str, object]]:
     token = await join_token(client, room_id, username)
     ws = server.url.replace("http", "ws", 1)
-    mode = "&precall=true" if precall else ""
-    signalling = SignallingClient(f"{ws}/ws/rooms/{room_id}?token={token}{mode}")
+    signalling = SignallingClient(f"{ws}/ws/rooms/{room_id}", token, precall=precall)
     await signalling.connect()
     return signalling, await signalling.expect("welcome")
 

@@ -38,7 +38,7 @@ async def _connect(
 ) -> SignallingClient:
     token = await join_token(client, room_id, username)
     signalling = SignallingClient(
-        f"{server.url.replace('http', 'ws', 1)}/ws/rooms/{room_id}?token={token}"
+        f"{server.url.replace('http', 'ws', 1)}/ws/rooms/{room_id}", token
     )
     await signalling.connect()
     await signalling.expect("welcome")

@@ -42,7 +42,7 @@ def backend() -> str:
 
 
 async def _signalling(url: str, room_id: uuid.UUID, token: str) -> SignallingClient:
-    client = SignallingClient(f"{url.replace('http', 'ws', 1)}/ws/rooms/{room_id}?token={token}")
+    client = SignallingClient(f"{url.replace('http', 'ws', 1)}/ws/rooms/{room_id}", token)
     await client.connect()
     await client.expect("welcome")
     return client

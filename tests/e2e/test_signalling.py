@@ -19,6 +19,7 @@ from telehealth.rtc.testclient import Participant, SignallingClient
 from telehealth.settings import Settings
 from telehealth.timeutil import utcnow
 from tests.conftest import RunningServer
+from tests.helpers import assert_problem, login
 from tests.rtc_support import ConsultRoom, join_token, loopback_ice, make_room, user_id
 
 
@@ -27,8 +28,9 @@ def _loopback(monkeypatch: pytest.MonkeyPatch) -> None:
     loopback_ice(monkeypatch)
 
 
-def ws_url(server: RunningServer, room_id: uuid.UUID, token: str) -> str:
-    return f"{server.url.replace('http', 'ws', 1)}/ws/rooms/{room_id}?token={token}"
+def signalling_to(server: RunningServer, room_id: uuid.UUID, token: str) -> SignallingClient:
+    """A client of the room's WebSocket that sends ``token`` in its first message."""
+    return SignallingClient(f"{server.url.replace('http', 'ws', 1)}/ws/rooms/{room_id}", token)
 
 
 async def test_two_peers_exchange_media_leave_and_reconnect(
@@ -82,8 +84,7 @@ async def test_two_peers_exchange_media_leave_and_reconnect(
     assert times.joined == {made.requester, made.specialist}
 
 
-async def _refused(url: str) -> tuple[dict[str, object], int | None]:
-    signalling = SignallingClient(url)
+async def _refused(signalling: SignallingClient) -> tuple[dict[str, object], int | None]:
     await signalling.connect()
     error = await signalling.expect("error")
     return error, await signalling.closed()
@@ -111,15 +112,24 @@ async def test_join_refusals_say_why(
         "invalid_token": "not-a-token",
     }
     for reason, token in cases.items():
-        error, code = await _refused(ws_url(server, made.room_id, token))
+        error, code = await _refused(signalling_to(server, made.room_id, token))
         assert error["reason"] == reason, error
         assert isinstance(error["message"], str) and error["message"]
         assert code in (4401, 4403)
 
+    # The token must come in the first message: one in the URL is not read (it would be
+    # logged), and a connection that says something else first is closed.
     token = await join_token(client, made.room_id, "bs.xa1")
+    base = f"{server.url.replace('http', 'ws', 1)}/ws/rooms/{made.room_id}"
+    in_url = SignallingClient(f"{base}?token={token}")
+    await in_url.connect()
+    await in_url.send({"type": "mute", "audio": True, "video": False})
+    error = await in_url.expect("error")
+    assert (error["reason"], await in_url.closed()) == ("auth_required", 4401)
+
     async with db.unit_of_work() as session:
         await close_room(session, made.room_id)
-    error, code = await _refused(ws_url(server, made.room_id, token))
+    error, code = await _refused(signalling_to(server, made.room_id, token))
     assert (error["reason"], code) == ("room_closed", 4410)
 
 
@@ -127,12 +137,8 @@ async def test_malformed_and_oversized_messages_are_refused_and_relay_nothing(
     server: RunningServer, client: httpx.AsyncClient, db: Database, settings: Settings
 ) -> None:
     made = await make_room(db, settings)
-    a = SignallingClient(
-        ws_url(server, made.room_id, await join_token(client, made.room_id, "bs.xa1"))
-    )
-    b = SignallingClient(
-        ws_url(server, made.room_id, await join_token(client, made.room_id, "bs.tim"))
-    )
+    a = signalling_to(server, made.room_id, await join_token(client, made.room_id, "bs.xa1"))
+    b = signalling_to(server, made.room_id, await join_token(client, made.room_id, "bs.tim"))
     await a.connect()
     await a.expect("welcome")
     await b.connect()
@@ -179,12 +185,8 @@ async def test_room_ends_when_the_last_participant_leaves_after_the_booked_end(
     server: RunningServer, client: httpx.AsyncClient, db: Database, settings: Settings
 ) -> None:
     made = await make_room(db, settings, starts_in=timedelta(minutes=-40))  # ended 10 min ago
-    a = SignallingClient(
-        ws_url(server, made.room_id, await join_token(client, made.room_id, "bs.xa1"))
-    )
-    b = SignallingClient(
-        ws_url(server, made.room_id, await join_token(client, made.room_id, "bs.tim"))
-    )
+    a = signalling_to(server, made.room_id, await join_token(client, made.room_id, "bs.xa1"))
+    b = signalling_to(server, made.room_id, await join_token(client, made.room_id, "bs.tim"))
     for signalling in (a, b):
         await signalling.connect()
         await signalling.expect("welcome")
@@ -198,10 +200,44 @@ async def test_room_ends_when_the_last_participant_leaves_after_the_booked_end(
     async with db.unit_of_work() as session:
         room = await session.get(Room, made.room_id)
         assert room is not None and room.state == RoomState.ENDED and room.ended_at is not None
-    error, code = await _refused(ws_url(server, made.room_id, await _token_of(settings, made)))
+    error, code = await _refused(
+        signalling_to(server, made.room_id, await _token_of(settings, made))
+    )
     assert (error["reason"], code) == ("room_closed", 4410)
 
 
 async def _token_of(settings: Settings, made: ConsultRoom) -> str:
     claims = JoinClaims(made.room_id, made.requester, "requester", "x")
     return issue_join_token(settings, claims, utcnow())
+
+
+async def test_cancelling_the_appointment_ends_the_room_and_its_connections(
+    server: RunningServer, client: httpx.AsyncClient, db: Database, settings: Settings
+) -> None:
+    made = await make_room(db, settings)
+    token = await join_token(client, made.room_id, "bs.xa1")
+    live = signalling_to(server, made.room_id, token)
+    await live.connect()
+    welcome = await live.expect("welcome")
+    checking = SignallingClient(live.ws_url, token, precall=True)  # a pre-call check, too
+    await checking.connect()
+    await checking.expect("welcome")
+    cancelled = await client.post(
+        f"/api/appointments/{made.appointment_id}/cancel",
+        json={"reason": "Bệnh nhân chuyển viện"},
+        headers=await login(client, "dieuphoi"),
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    # The connections that were in the room are told, and closed.
+    for connection in (live, checking):
+        await connection.expect("room_closed", within_s=10)
+        assert await connection.closed() == 4410
+    # Tokens handed out before (at joining, and the fresh one of the welcome) no longer work,
+    # and no new one is issued.
+    for old in (token, welcome["token"]):
+        error, code = await _refused(signalling_to(server, made.room_id, old))
+        assert (error["reason"], code) == ("room_closed", 4410)
+    refused = await client.post(
+        f"/api/rooms/{made.room_id}/join", headers=await login(client, "bs.xa1")
+    )
+    assert_problem(refused, 409)

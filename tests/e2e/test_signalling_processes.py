@@ -16,7 +16,7 @@ from telehealth.rtc.testclient import Participant, SignallingClient
 from telehealth.settings import Settings
 from tests.e2e.conftest import ONE_AT_A_TIME
 from tests.e2e.service_process import serve
-from tests.helpers import REDIS_URL, redis_reachable
+from tests.helpers import REDIS_URL, login, redis_reachable
 from tests.rtc_support import join_token, loopback_ice, make_room
 
 pytestmark = [pytest.mark.slow, ONE_AT_A_TIME]
@@ -108,3 +108,26 @@ async def test_participants_on_two_processes(
         finally:
             await a.drop()
             await b.leave()
+
+
+async def test_a_room_cancelled_on_one_process_ends_its_connections_on_the_other(
+    db: Database, settings: Settings, tmp_path: Path
+) -> None:
+    made = await make_room(db, settings)
+    async with (
+        serve(settings, tmp_path / "one", {}) as (one, _p1),
+        serve(settings, tmp_path / "two", {}) as (two, _p2),
+        httpx.AsyncClient(base_url=one) as http,
+    ):
+        token = await join_token(http, made.room_id, "bs.xa1")
+        live = SignallingClient(f"{two.replace('http', 'ws', 1)}/ws/rooms/{made.room_id}", token)
+        await live.connect()
+        await live.expect("welcome")
+        cancelled = await http.post(
+            f"/api/appointments/{made.appointment_id}/cancel",
+            json={"reason": "Bệnh nhân chuyển viện"},
+            headers=await login(http, "dieuphoi"),
+        )
+        assert cancelled.status_code == 200, cancelled.text
+        await live.expect("room_closed", within_s=10)
+        assert await live.closed() == 4410

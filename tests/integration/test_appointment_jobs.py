@@ -99,15 +99,15 @@ async def test_cancelling_cancels_reminders_and_invited_people_are_reminded(
             select(RoomParticipant.role).where(RoomParticipant.room_id == room.id)
         )
         assert sorted(people.all()) == ["requester", "specialist"]  # the room exists from booking
-    nhi = await user_id(db, "bs.nhi")
+    san = await user_id(db, "bs.san")  # a colleague at the hospital holding the consult
     invited = await client.post(
-        f"/api/rooms/{room.id}/participants", json={"user_id": str(nhi)}, headers=coordinator
+        f"/api/rooms/{room.id}/participants", json={"user_id": str(san)}, headers=coordinator
     )
     assert invited.status_code in (200, 201), invited.text
     reminders = pending(await timers_of(db, appointment_id, REMINDER))
     await run_again(db, settings, call_of(reminders[-1]))
     reminded = {n.recipient_id for n in await notifications(db, appointment_id, REMINDER)}
-    assert nhi in reminded and len(reminded) == 3
+    assert san in reminded and len(reminded) == 3
 
     cancelled = await client.post(
         f"/api/appointments/{appointment_id}/cancel",

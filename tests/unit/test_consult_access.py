@@ -11,7 +11,11 @@ from telehealth.auth.access import (
     Service,
     check_consult_action,
     check_consult_patient_read,
+    check_room_invite,
+    check_room_read,
     consult_visible,
+    may_be_invited,
+    room_visible,
 )
 from telehealth.auth.models import Role
 from telehealth.auth.principal import Principal
@@ -94,3 +98,32 @@ def test_system_clients_read_with_scope_but_do_not_act() -> None:
     assert not consult_visible(Principal("client", uuid.uuid4(), "his"), QUEUED, frozenset())
     with pytest.raises(PermissionDenied):
         check_consult_action(client, "cancel", QUEUED, frozenset())
+
+
+def test_rooms_are_seen_as_their_consult_is_and_by_those_invited() -> None:
+    coordinator, elsewhere = (
+        person(Role.COORDINATOR, HOSPITAL),
+        person(Role.COORDINATOR, OTHER_HOSPITAL),
+    )
+    assert room_visible(coordinator, ASSIGNED, frozenset(), invited=False)
+    assert not room_visible(elsewhere, ASSIGNED, frozenset(), invited=False)
+    assert room_visible(person(Role.SPECIALIST, HOSPITAL, DA), ASSIGNED, DA_SERVICES, invited=True)
+    with pytest.raises(NotFound):
+        check_room_read(person(Role.REQUESTER, OTHER_COMMUNE), ASSIGNED, frozenset(), False)
+    check_room_invite(coordinator, ASSIGNED, frozenset())
+    with pytest.raises(NotFound):
+        check_room_invite(elsewhere, ASSIGNED, frozenset())
+    with pytest.raises(PermissionDenied):
+        check_room_invite(person(Role.SPECIALIST, HOSPITAL, TIM), ASSIGNED, TIM_SERVICES)
+
+
+def test_only_clinicians_of_the_consult_or_its_hospital_may_be_invited() -> None:
+    def invitable(invitee: Principal, services: frozenset[Service] = frozenset()) -> bool:
+        return may_be_invited(invitee, ASSIGNED, services, HOSPITAL)
+
+    assert invitable(person(Role.REQUESTER, COMMUNE))
+    assert invitable(person(Role.SPECIALIST, HOSPITAL, DA), DA_SERVICES)  # a second opinion
+    assert not invitable(person(Role.REQUESTER, OTHER_COMMUNE))
+    assert not invitable(person(Role.SPECIALIST, OTHER_HOSPITAL, uuid.uuid4()))
+    assert not invitable(person(Role.COORDINATOR, HOSPITAL))
+    assert not invitable(person(Role.ADMINISTRATOR, HOSPITAL))

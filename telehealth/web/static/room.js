@@ -1,5 +1,6 @@
 // Consult room: signalling over the service's WebSocket, media peer to peer (or via TURN).
-// The join token arrives in the URL fragment (#token=...), never in a request line or a log.
+// The join token arrives in the URL fragment (#token=...) and goes to the service in the
+// socket's first message: never in a request line, which servers and proxies log.
 "use strict";
 (() => {
   const T = {
@@ -81,10 +82,17 @@
 
   function send(msg) { if (state.ws && state.ws.readyState === 1) state.ws.send(JSON.stringify(msg)); }
 
+  // A signalling socket whose first message says who we are (precallOnly: the check alone).
+  function openSocket(precallOnly) {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const ws = new WebSocket(`${scheme}://${location.host}/ws/rooms/${roomId}`);
+    ws.addEventListener("open", () => ws.send(JSON.stringify({ type: "auth", token, precall: precallOnly })));
+    return ws;
+  }
+
   function connect() {
     return new Promise((resolve, reject) => {
-      const scheme = location.protocol === "https:" ? "wss" : "ws";
-      const ws = new WebSocket(`${scheme}://${location.host}/ws/rooms/${roomId}?token=${encodeURIComponent(token)}`);
+      const ws = openSocket(false);
       state.ws = ws;
       ws.onmessage = (ev) => {
         const msg = JSON.parse(ev.data);
@@ -199,6 +207,9 @@
       state.peers.get(from).close(); state.peers.delete(from);
       const video = document.getElementById(`v-${from}`);
       if (video) video.parentElement.remove();
+    } else if (msg.type === "room_closed") { // the consult is over: no reconnecting
+      state.joined = false;
+      say(msg.message);
     } else if (msg.type === "error") {
       say(msg.message);
       if (msg.reason === "relay_unavailable" && state.relay) { // its server is moving: retry
@@ -242,8 +253,7 @@
   // The pre-call check uses its own connection, which does not join the room.
   async function precall() {
     await localMedia();
-    const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const ws = new WebSocket(`${scheme}://${location.host}/ws/rooms/${roomId}?precall=true&token=${encodeURIComponent(token)}`);
+    const ws = openSocket(true);
     const pc = new RTCPeerConnection();
     ws.onmessage = async (ev) => {
       const msg = JSON.parse(ev.data);
