@@ -330,7 +330,8 @@ BARE_SQL = {
     "r.specialty_id, r.target_organization_id, r.assigned_practitioner_id, r.priority, "
     "a.id AS account FROM consult_request r LEFT JOIN user_account a "
     "ON a.practitioner_id = r.assigned_practitioner_id WHERE r.id = $1",
-    "claim": "UPDATE slot SET status = 'booked', hold_until = NULL, held_by = NULL, updated_at = $2 "
+    "claim": "UPDATE slot SET status = 'booked', hold_until = NULL, held_by = NULL, "
+    "held_for_request_id = NULL, updated_at = $2 "
     "WHERE id = $1 AND starts_at > $2 AND status = 'free' RETURNING practitioner_id, "
     "practitioner_role_id, specialty_id, organization_id, starts_at, ends_at",
     "appointment": "INSERT INTO appointment (id, created_at, updated_at, request_id, slot_id, patient_id, "

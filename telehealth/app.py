@@ -37,6 +37,7 @@ from telehealth.api.directory import (
     SpecialtyController,
 )
 from telehealth.api.health import health
+from telehealth.api.idempotency import provide_idempotent
 from telehealth.api.metrics import metrics
 from telehealth.api.middleware import (
     PUBLIC_PATHS,
@@ -151,6 +152,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "db": Provide(provide_db, sync_to_thread=False),
             "caller": Provide(provide_caller, sync_to_thread=False),
             "session": Provide(provide_session),
+            "idempotent": Provide(provide_idempotent, sync_to_thread=False),
         },
         request_class=DepthCheckedRequest,
         before_send=[add_request_id, add_security_headers, count_request],

@@ -6,6 +6,7 @@ Alembic and the test-suite import this; each new area adds its ``models`` module
 from __future__ import annotations
 
 from telehealth import events as event_models
+from telehealth import idempotency as idempotency_models
 from telehealth.auth import models as auth_models
 from telehealth.availability import models as availability_models
 from telehealth.consults import models as consult_models
@@ -22,6 +23,7 @@ __all__ = [
     "directory_models",
     "event_models",
     "fhir_models",
+    "idempotency_models",
     "notification_models",
     "rtc_models",
     "scheduling_models",

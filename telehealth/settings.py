@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     draft_stale_days: int = Field(default=30, ge=1, description="drafts older than this expire")
 
     attachment_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    idempotency_key_ttl_s: int = Field(
+        default=24 * 3600, ge=60, description="how long a creating request's answer is replayed"
+    )
 
     db_pool_size: int = Field(default=10, ge=1)
     fhir_read_cache_size: int = Field(

@@ -15,12 +15,14 @@ from telehealth.availability.schemas import (
     ExceptionCreate,
     ExceptionPublished,
     ExceptionRead,
+    HoldCreate,
     RegenerationReport,
     RuleCreate,
     RulePublished,
     RuleRead,
     SlotRead,
 )
+from telehealth.consults import holds
 
 Moment = Annotated[
     datetime | None, QueryParameter(description="ISO 8601 with offset, e.g. 2026-12-01T08:00+07:00")
@@ -130,9 +132,12 @@ class SlotController(Controller):
     async def hold(
         self,
         slot_id: FromPath[uuid.UUID],
+        data: JSONBody[HoldCreate],
         session: SessionDep,
         caller: CallerDep,
         settings: SettingsDep,
     ) -> SlotRead:
-        """Keep a slot for you a few minutes while you confirm the booking."""
-        return SlotRead.model_validate(await service.hold_slot(session, caller, slot_id, settings))
+        """Keep a slot a few minutes for a consult request you may book, while you confirm
+        the booking. A request holds one slot: holding another ends its previous hold."""
+        held = await holds.hold_slot(session, caller, slot_id, data.request_id, settings)
+        return SlotRead.model_validate(held)

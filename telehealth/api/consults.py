@@ -13,6 +13,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery, JSONBody, QueryParameter
 
 from telehealth.api.dependencies import CallerDep, SessionDep, SettingsDep
+from telehealth.api.idempotency import IdempotentDep
 from telehealth.availability.schemas import SlotRead
 from telehealth.consults import attachments, booking, conclusion, queues, service
 from telehealth.consults.models import ConsultStatus, Priority
@@ -49,12 +50,16 @@ class ConsultController(Controller):
         session: SessionDep,
         caller: CallerDep,
         settings: SettingsDep,
-    ) -> ConsultRead:
+        idempotent: IdempotentDep,
+    ) -> Response[ConsultRead]:
         """Ask for a consult for a patient of your facility (submitted unless ``submit`` is
         false)."""
-        return ConsultRead.model_validate(
-            await service.create_request(session, caller, data, settings)
-        )
+
+        async def create() -> ConsultRead:
+            created = await service.create_request(session, caller, data, settings)
+            return ConsultRead.model_validate(created)
+
+        return await idempotent.answer(data, create)
 
     @get("/")
     async def queue(
@@ -250,13 +255,20 @@ class ConsultController(Controller):
         session: SessionDep,
         caller: CallerDep,
         settings: SettingsDep,
-    ) -> AttachmentRead:
+        idempotent: IdempotentDep,
+    ) -> Response[AttachmentRead]:
         """Attach a photo (JPEG, PNG) or a PDF, as multipart form field ``data``; the type is
         read from the content, the size is limited (``TELEHEALTH_ATTACHMENT_MAX_BYTES``)."""
         content = await data.read(settings.attachment_max_bytes + 1)
-        return AttachmentRead.model_validate(
-            await attachments.attach(session, caller, request_id, data.filename, content, settings)
-        )
+
+        async def create() -> AttachmentRead:
+            added = await attachments.attach(
+                session, caller, request_id, data.filename, content, settings
+            )
+            return AttachmentRead.model_validate(added)
+
+        # The upload is recognised by its name and bytes (a retry's multipart boundary differs).
+        return await idempotent.answer(f"{data.filename}\n".encode() + content, create)
 
     @get("/{request_id:uuid}/attachments")
     async def list_attachments(
@@ -303,12 +315,18 @@ class AppointmentController(Controller):
         session: SessionDep,
         caller: CallerDep,
         settings: SettingsDep,
-    ) -> AppointmentRead:
+        idempotent: IdempotentDep,
+    ) -> Response[AppointmentRead]:
         """Book a slot for an accepted request. 409 "slot no longer available" if someone
         else took it first; nothing is written then."""
-        return AppointmentRead.model_validate(
-            await booking.book_slot(session, caller, data.request_id, data.slot_id, settings)
-        )
+
+        async def create() -> AppointmentRead:
+            booked = await booking.book_slot(
+                session, caller, data.request_id, data.slot_id, settings
+            )
+            return AppointmentRead.model_validate(booked)
+
+        return await idempotent.answer(data, create)
 
     @get("/{appointment_id:uuid}")
     async def read(

@@ -8,13 +8,14 @@ from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Annotated, Any, TypeVar
 
-from litestar import Controller, get, patch, post
+from litestar import Controller, Response, get, patch, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from pydantic import BaseModel
 
 from telehealth.api.dependencies import CallerDep, SessionDep
 from telehealth.api.guards import directory_writers
+from telehealth.api.idempotency import IdempotentDep
 from telehealth.directory import service
 from telehealth.directory.models import FacilityLevel
 from telehealth.directory.schemas import (
@@ -221,9 +222,16 @@ class PatientController(Controller):
 
     @post("/")
     async def register(
-        self, data: JSONBody[PatientCreate], session: SessionDep, caller: CallerDep
-    ) -> PatientRead:
-        return PatientRead.model_validate(await service.register_patient(session, caller, data))
+        self,
+        data: JSONBody[PatientCreate],
+        session: SessionDep,
+        caller: CallerDep,
+        idempotent: IdempotentDep,
+    ) -> Response[PatientRead]:
+        async def create() -> PatientRead:
+            return PatientRead.model_validate(await service.register_patient(session, caller, data))
+
+        return await idempotent.answer(data, create)
 
     @get("/", dependencies=search_criteria(PatientSearch))
     async def search(

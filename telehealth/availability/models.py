@@ -65,6 +65,8 @@ class Slot(Entity, table=True):
         UniqueConstraint("practitioner_role_id", "starts_at", name="uq_slot_role_start"),
         Index("ix_slot_search", "specialty_id", "status", "starts_at"),
         Index("ix_slot_practitioner", "practitioner_id", "starts_at"),
+        # One hold per consult request: a second concurrent hold of it loses here (409).
+        Index("uq_slot_held_for_request", "held_for_request_id", unique=True),
     )
 
     practitioner_role_id: uuid.UUID = Field(foreign_key="practitioner_role.id")
@@ -75,4 +77,7 @@ class Slot(Entity, table=True):
     ends_at: datetime = Field(sa_type=UTCDateTime)
     status: SlotStatus = Field(default=SlotStatus.FREE, sa_type=enum_type(SlotStatus, 8))
     hold_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    held_by: uuid.UUID | None = None
+    held_by: uuid.UUID | None = None  # the account that held it, for the record
+    # The consult request the slot is held for: only it may book the slot until hold_until.
+    # No foreign key, like held_by: the column is cleared when the hold ends or is used.
+    held_for_request_id: uuid.UUID | None = None

@@ -64,6 +64,13 @@ class SlotRead(Schema):
     hold_until: datetime | None = None
 
 
+class HoldCreate(Schema):
+    request_id: uuid.UUID = Field(
+        description="the accepted (or scheduled) consult request the slot is held for; it "
+        "must fit the slot, and its previous hold, if any, ends"
+    )
+
+
 class SpanRead(Schema):
     starts_at: datetime
     ends_at: datetime

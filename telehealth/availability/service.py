@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, delete, exists, or_, update
+from sqlalchemy import ColumnElement, and_, delete, exists, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -29,8 +30,7 @@ from telehealth.availability.schemas import (
 from telehealth.consults.models import Appointment, AppointmentStatus
 from telehealth.directory.models import PractitionerRole
 from telehealth.directory.service import specialty_by_code
-from telehealth.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from telehealth.scheduling.service import schedule
+from telehealth.errors import InvalidInput, NotFound, PermissionDenied
 from telehealth.settings import Settings
 from telehealth.timeutil import local, utcnow
 
@@ -240,6 +240,15 @@ async def regenerate_slots(
     )
 
 
+def free_at(now: datetime) -> ColumnElement[bool]:
+    """A slot that can be taken at ``now``: free, or held but the hold ran out (its timer may
+    not have freed it yet)."""
+    return or_(
+        col(Slot.status) == SlotStatus.FREE,
+        and_(col(Slot.status) == SlotStatus.HELD, col(Slot.hold_until) < now),
+    )
+
+
 async def search_slots(
     session: AsyncSession,
     *,
@@ -256,10 +265,7 @@ async def search_slots(
     now = utcnow()
     statement = select(Slot).where(
         col(Slot.starts_at) > max(now, starts_after or now),
-        or_(
-            col(Slot.status) == SlotStatus.FREE,
-            and_(col(Slot.status) == SlotStatus.HELD, col(Slot.hold_until) < now),
-        ),
+        free_at(now),
         ~exists().where(
             col(Appointment.practitioner_id) == col(Slot.practitioner_id),
             col(Appointment.status) != AppointmentStatus.CANCELLED,
@@ -317,35 +323,13 @@ async def find_slots(
 
 HOLD_EXPIRE = "slot.hold_expire"
 SLOT_TAKEN = "Khung giờ không còn trống / slot no longer available"
-
-
-async def hold_slot(
-    session: AsyncSession, caller: Caller, slot_id: uuid.UUID, settings: Settings
-) -> Slot:
-    """Keep a free slot for the caller a few minutes while they confirm; it frees itself."""
-    now = utcnow()
-    until = now + timedelta(seconds=settings.slot_hold_s)
-    result = await session.exec(
-        update(Slot)
-        .where(
-            col(Slot.id) == slot_id,
-            col(Slot.starts_at) > now,
-            or_(
-                col(Slot.status) == SlotStatus.FREE,
-                and_(col(Slot.status) == SlotStatus.HELD, col(Slot.hold_until) < now),
-            ),
-        )
-        .values(
-            status=SlotStatus.HELD, hold_until=until, held_by=caller.principal.id, updated_at=now
-        )
-        .execution_options(synchronize_session="evaluate")
-    )
-    if result.rowcount != 1:
-        raise Conflict(SLOT_TAKEN)
-    schedule(session, HOLD_EXPIRE, slot_id, until, {"held_by": str(caller.principal.id)})
-    slot = await session.get(Slot, slot_id)
-    assert slot is not None
-    return slot
+# What a slot's columns become when its hold ends (ran out, or replaced by another hold).
+HOLD_ENDED: dict[str, Any] = {
+    "status": SlotStatus.FREE,
+    "hold_until": None,
+    "held_by": None,
+    "held_for_request_id": None,
+}
 
 
 async def release_expired_hold(session: AsyncSession, slot_id: uuid.UUID) -> bool:
@@ -357,7 +341,7 @@ async def release_expired_hold(session: AsyncSession, slot_id: uuid.UUID) -> boo
             col(Slot.status) == SlotStatus.HELD,
             col(Slot.hold_until) <= utcnow(),
         )
-        .values(status=SlotStatus.FREE, hold_until=None, held_by=None, updated_at=utcnow())
+        .values(**HOLD_ENDED, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)

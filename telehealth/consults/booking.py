@@ -70,26 +70,6 @@ _REQUEST_WITH_ACCOUNTS: Any = (
 )
 
 
-def _check_fits(request: ConsultRequest, slot: Slot) -> dict[str, Any]:
-    """The slot must be of the request's specialty and hospital; a routine request is booked
-    with the specialist who accepted it, an urgent one with whoever is soonest (reassigned)."""
-    if slot.specialty_id != request.specialty_id or request.target_organization_id not in (
-        None,
-        slot.organization_id,
-    ):
-        raise InvalidInput.for_field("slot_id", "the slot is for another specialty or hospital")
-    if slot.practitioner_id == request.assigned_practitioner_id:
-        return {}
-    if request.priority == Priority.ROUTINE:
-        raise InvalidInput.for_field(
-            "slot_id", "a routine request is booked with the specialist who accepted it"
-        )
-    return {
-        "assigned_role_id": slot.practitioner_role_id,
-        "assigned_practitioner_id": slot.practitioner_id,
-    }
-
-
 async def _request_with_specialist_accounts(
     session: AsyncSession, request_id: uuid.UUID
 ) -> tuple[ConsultRequest, list[uuid.UUID]]:
@@ -120,8 +100,8 @@ async def book_slot(
     check_consult_action(principal, "book", parties(request), services)
     rules.next_status("schedule", request.status)
     now = utcnow()
-    slot = await claim_slot(session, slot_id, principal, now)
-    reassignment = _check_fits(request, slot)
+    slot = await claim_slot(session, slot_id, request.id, now)
+    reassignment = rules.slot_fit(request, slot)
     appointment = Appointment(
         request_id=request.id,
         slot_id=slot_id,
@@ -188,8 +168,8 @@ async def reschedule(
     if slot_id == appointment.slot_id:
         raise InvalidInput.for_field("slot_id", "is the slot the appointment is in already")
     now = utcnow()
-    slot = await claim_slot(session, slot_id, caller.principal, now)
-    reassignment = _check_fits(request, slot)
+    slot = await claim_slot(session, slot_id, request.id, now)
+    reassignment = rules.slot_fit(request, slot)
     old_slot = appointment.slot_id
     try:
         result = await session.exec(

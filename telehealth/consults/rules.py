@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from telehealth.consults.models import AppointmentStatus, ConsultStatus, Priority
+from telehealth.availability.models import Slot
+from telehealth.consults.models import AppointmentStatus, ConsultRequest, ConsultStatus, Priority
 from telehealth.errors import InvalidInput, InvalidTransition
 
 S = ConsultStatus
@@ -70,6 +71,27 @@ def next_status(action: str, current: ConsultStatus, reason: str | None = None) 
     if action in REASON_REQUIRED and not (reason and reason.strip()):
         raise InvalidInput.for_field("reason", f"give a reason to {action.replace('_', ' ')}")
     return target
+
+
+def slot_fit(request: ConsultRequest, slot: Slot) -> dict[str, Any]:
+    """Whether a request may be booked (or held) in a slot, and the reassignment that booking
+    it makes. The slot must be of the request's specialty and hospital; a routine request is
+    booked with the specialist who accepted it, an urgent one with whoever is soonest."""
+    if slot.specialty_id != request.specialty_id or request.target_organization_id not in (
+        None,
+        slot.organization_id,
+    ):
+        raise InvalidInput.for_field("slot_id", "the slot is for another specialty or hospital")
+    if slot.practitioner_id == request.assigned_practitioner_id:
+        return {}
+    if request.priority == Priority.ROUTINE:
+        raise InvalidInput.for_field(
+            "slot_id", "a routine request is booked with the specialist who accepted it"
+        )
+    return {
+        "assigned_role_id": slot.practitioner_role_id,
+        "assigned_practitioner_id": slot.practitioner_id,
+    }
 
 
 PRIORITY_RANK = {Priority.EMERGENCY: 0, Priority.URGENT: 1, Priority.ROUTINE: 2}

@@ -1,6 +1,6 @@
 """Taking a slot: the two writes of a booking that the database decides. The slot is claimed
-with a conditional ``UPDATE slot ... WHERE status = 'free'`` (or held by the caller, or its
-hold ran out); the appointment insert is then checked by the database (one active appointment
+with a conditional ``UPDATE slot ... WHERE status = 'free'`` (or held for the request being
+booked, or its hold ran out); the appointment insert is then checked by the database (one active appointment
 per slot, no overlap for one practitioner). The loser of either gets 409 "slot no longer
 available". Both are Core statements built once (the booking hot path), whose rows are handed
 to the FHIR write-through as written.
@@ -17,7 +17,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from telehealth.auth.principal import Principal
 from telehealth.availability.models import Slot, SlotStatus
 from telehealth.availability.service import SLOT_TAKEN
 from telehealth.consults.models import Appointment
@@ -40,28 +39,32 @@ _CLAIM = (
             and_(
                 _SLOTS.c.status == SlotStatus.HELD,
                 or_(
-                    _SLOTS.c.held_by == bindparam("caller_id"),
+                    _SLOTS.c.held_for_request_id == bindparam("request_id"),
                     _SLOTS.c.hold_until < bindparam("now"),
                 ),
             ),
         ),
     )
-    .values(status=SlotStatus.BOOKED, hold_until=None, held_by=None, updated_at=bindparam("now"))
+    .values(
+        status=SlotStatus.BOOKED,
+        hold_until=None,
+        held_by=None,
+        held_for_request_id=None,
+        updated_at=bindparam("now"),
+    )
     .returning(*_SLOTS.c)
 )
 _INSERT_APPOINTMENT = insert(_APPOINTMENTS)
 
 
 async def claim_slot(
-    session: AsyncSession, slot_id: uuid.UUID, principal: Principal, now: datetime
+    session: AsyncSession, slot_id: uuid.UUID, request_id: uuid.UUID, now: datetime
 ) -> Slot:
-    """Take a free slot (or one the caller holds, or whose hold ran out) in one statement; the
-    slot as now stored comes back for the FHIR write-through."""
+    """Take a free slot (or one held for this request, or whose hold ran out) in one
+    statement; the slot as now stored comes back for the FHIR write-through."""
     connection = await core_connection(session)
     row = (
-        await connection.execute(
-            _CLAIM, {"slot_id": slot_id, "now": now, "caller_id": principal.id}
-        )
+        await connection.execute(_CLAIM, {"slot_id": slot_id, "now": now, "request_id": request_id})
     ).first()
     if row is None:
         await _explain_unclaimable(session, slot_id, now)

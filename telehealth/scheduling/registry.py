@@ -21,6 +21,7 @@ from telehealth.consults.jobs import (
     open_room,
     send_reminder,
 )
+from telehealth.idempotency import purge_expired_keys
 from telehealth.scheduling.handlers import Configured, DailyJob, Handler
 from telehealth.settings import Settings
 
@@ -36,6 +37,7 @@ DAILY_JOBS: list[DailyJob] = [
     DailyJob("extend_slot_horizon", time(2, 0), Configured(extend_slot_horizons)),
     DailyJob("expire_stale_drafts", time(2, 30), Configured(expire_stale_drafts)),
     DailyJob("close_expired_rooms", time(3, 0), close_expired_rooms_daily),
+    DailyJob("purge_idempotency_keys", time(3, 30), purge_expired_keys),
 ]
 
 

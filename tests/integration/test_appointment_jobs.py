@@ -187,7 +187,11 @@ async def test_expired_hold_is_released_by_its_timer(
 ) -> None:
     made = await booked(client)
     slot_id = made["free"][0]["id"]
-    held = await client.post(f"/api/slots/{slot_id}/hold", headers=made["doctor"])
+    held = await client.post(
+        f"/api/slots/{slot_id}/hold",
+        json={"request_id": made["appointment"]["request_id"]},
+        headers=made["doctor"],
+    )
     assert held.status_code == 200, held.text
     assert await fire(db, settings, ["slot.hold_expire"], utcnow()) == []  # not due yet
     async with db.unit_of_work() as session:
@@ -198,6 +202,7 @@ async def test_expired_hold_is_released_by_its_timer(
     async with db.unit_of_work() as session:
         slot = await session.get(Slot, uuid.UUID(slot_id))
     assert slot is not None and slot.status == SlotStatus.FREE and slot.held_by is None
+    assert slot.held_for_request_id is None
 
 
 async def test_daily_jobs_extend_horizons_expire_drafts_close_rooms(

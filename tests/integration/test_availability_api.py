@@ -273,26 +273,32 @@ async def test_urgent_requests_see_the_soonest_slots_of_every_specialist(
     assert reassigned["assigned_role_id"] == second.json()["id"]
 
 
-async def test_hold_keeps_a_slot_for_the_holder(client: httpx.AsyncClient) -> None:
+async def test_hold_keeps_a_slot_for_the_request(client: httpx.AsyncClient) -> None:
     doctor = await login(client, "bs.xa1")
     other = await login(client, "bs.xa2")
     cardio = await login(client, "bs.tim")
     role = await service_of(client, cardio)
     await publish_week(client, cardio, role["id"])
     slot = (await slots(client, doctor, practitioner_role_id=role["id"]))[0]
-    held = await client.post(f"/api/slots/{slot['id']}/hold", headers=doctor)
+    mine = await accepted_request(client, doctor, cardio, (await own_patients(client, doctor))[0])
+    theirs = await accepted_request(client, other, cardio, (await own_patients(client, other))[0])
+    held = await client.post(
+        f"/api/slots/{slot['id']}/hold", json={"request_id": mine["id"]}, headers=doctor
+    )
     assert held.status_code == 200 and held.json()["status"] == "held"
-    assert_problem(await client.post(f"/api/slots/{slot['id']}/hold", headers=other), 409)
+    assert_problem(
+        await client.post(
+            f"/api/slots/{slot['id']}/hold", json={"request_id": theirs["id"]}, headers=other
+        ),
+        409,
+    )
     assert slot["id"] not in [
         s["id"] for s in await slots(client, other, practitioner_role_id=role["id"])
     ]
-    other_patient = (await own_patients(client, other))[0]
-    theirs = await accepted_request(client, other, cardio, other_patient)
     taken = await client.post(
         "/api/appointments", json={"request_id": theirs["id"], "slot_id": slot["id"]}, headers=other
     )
     assert_problem(taken, 409)
-    mine = await accepted_request(client, doctor, cardio, (await own_patients(client, doctor))[0])
     booked = await client.post(
         "/api/appointments", json={"request_id": mine["id"], "slot_id": slot["id"]}, headers=doctor
     )

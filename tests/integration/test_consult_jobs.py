@@ -45,7 +45,9 @@ async def test_no_show_expiry_and_hold_release_run_once(
     ).json()
     unanswered = await new_request(client, doctor, patients[1], priority="emergency")
     assert (
-        await client.post(f"/api/slots/{free[1]['id']}/hold", headers=doctor)
+        await client.post(
+            f"/api/slots/{free[1]['id']}/hold", json={"request_id": request["id"]}, headers=doctor
+        )
     ).status_code == 200
 
     for expected in (True, False):

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from telehealth.availability.models import Slot
 from telehealth.consults import rules
-from telehealth.consults.models import ConsultStatus, Priority
+from telehealth.consults.models import ConsultRequest, ConsultStatus, Priority
 from telehealth.errors import InvalidInput, InvalidTransition
 
 S = ConsultStatus
@@ -144,3 +145,43 @@ def test_vital_signs_in_plausible_ranges() -> None:
         with pytest.raises(InvalidInput) as refused:
             rules.check_vital_signs(bad)
         assert refused.value.problems[0].field == field
+
+
+def _fit_case(priority: Priority) -> tuple[ConsultRequest, Slot]:
+    specialty, hospital, specialist = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    request = ConsultRequest(
+        patient_id=uuid.uuid4(),
+        requesting_organization_id=uuid.uuid4(),
+        requester_id=uuid.uuid4(),
+        activity_type="exam_treatment",
+        specialty_id=specialty,
+        target_organization_id=hospital,
+        priority=priority,
+        reason="x",
+        assigned_practitioner_id=specialist,
+    )
+    now = datetime.now(UTC)
+    slot = Slot(
+        practitioner_role_id=uuid.uuid4(),
+        practitioner_id=specialist,
+        organization_id=hospital,
+        specialty_id=specialty,
+        starts_at=now,
+        ends_at=now + timedelta(minutes=30),
+    )
+    return request, slot
+
+
+def test_slot_fit_is_the_one_rule_for_booking_and_holding() -> None:
+    request, slot = _fit_case(Priority.ROUTINE)
+    assert rules.slot_fit(request, slot) == {}
+    for change in ({"specialty_id": uuid.uuid4()}, {"organization_id": uuid.uuid4()}):
+        with pytest.raises(InvalidInput, match="another specialty or hospital"):
+            rules.slot_fit(request, slot.model_copy(update=change))
+    other_specialist = slot.model_copy(update={"practitioner_id": uuid.uuid4()})
+    with pytest.raises(InvalidInput, match="routine request"):
+        rules.slot_fit(request, other_specialist)
+    urgent, _ = _fit_case(Priority.URGENT)
+    urgent.specialty_id, urgent.target_organization_id = slot.specialty_id, None
+    reassignment = rules.slot_fit(urgent, other_specialist)
+    assert reassignment["assigned_practitioner_id"] == other_specialist.practitioner_id
