@@ -18,6 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Table, event, insert
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -256,6 +257,12 @@ def _translated(exc: StatementError) -> Exception:
             "The database is unreachable for a moment; nothing was saved, retry the request"
         )
     return exc
+
+
+def dialect_insert(session: AsyncSession, table: Any) -> Any:
+    """An INSERT with the session's dialect's ``on_conflict_do_*`` (an upsert)."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite_insert)(table)
 
 
 def table_of(model: type[SQLModel]) -> Table:

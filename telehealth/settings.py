@@ -36,8 +36,15 @@ class Settings(BaseSettings):
 
     access_token_ttl_s: int = Field(default=900, ge=30)
     refresh_token_ttl_s: int = Field(default=8 * 3600, ge=60)
-    login_max_failures: int = Field(default=5, ge=1)
-    login_lockout_s: int = Field(default=15 * 60, ge=1)
+    login_max_failures: int = Field(
+        default=5, ge=1, description="failures from one address to one name before it is locked"
+    )
+    login_address_max_failures: int = Field(
+        default=30, ge=1, description="failures from one address to any names before it is"
+    )
+    login_lockout_s: int = Field(
+        default=15 * 60, ge=1, description="how long a lock lasts, and failures are remembered"
+    )
 
     slot_horizon_weeks: int = Field(default=8, ge=1, le=52)
     slot_hold_s: int = Field(default=300, ge=30, le=3600)
