@@ -119,6 +119,10 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     smtp_timeout_s: float = Field(default=10, gt=0)
     webhook_timeout_s: float = Field(default=10, gt=0)
+    webhook_allow_hosts: list[str] = Field(
+        default_factory=list,
+        description="hosts webhooks may reach though not public (JSON list of names as in URLs)",
+    )
 
     @property
     def resolved_database_url(self) -> str:
