@@ -36,6 +36,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.errors import Conflict, InvalidInput, Unavailable
 from telehealth.settings import Settings
+from telehealth.storage import private_sqlite_file
 from telehealth.timeutil import as_utc
 
 PortableJSON = JSON().with_variant(JSONB(), "postgresql")
@@ -66,7 +67,7 @@ def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine
     autocommit, and asynchronous commit for the audit rows that are all it writes."""
     url = settings.resolved_database_url
     if url.startswith("sqlite"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_sqlite_file(url)
         engine = create_async_engine(
             url,
             echo=settings.db_echo,

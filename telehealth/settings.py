@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from telehealth.storage import create_private_file, private_data_dir
+
 
 class Settings(BaseSettings):
     """Everything the service reads from its environment."""
@@ -152,11 +154,10 @@ class Settings(BaseSettings):
         """The configured key, or one generated once and kept in ``data_dir``."""
         if self.secret_key:
             return self.secret_key
-        key_file = self.data_dir / "secret.key"
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key_file = private_data_dir(self.data_dir) / "secret.key"
         try:
             # O_EXCL: of processes starting together, one writes the key and all read it.
-            descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            descriptor = create_private_file(key_file)
         except FileExistsError:
             for _ in range(50):
                 key = key_file.read_text().strip()
