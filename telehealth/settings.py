@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     login_lockout_s: int = Field(
         default=15 * 60, ge=1, description="how long a lock lasts, and failures are remembered"
     )
+    metrics_token: str = Field(
+        default="",
+        description="bearer token Prometheus sends to /metrics; empty: administrators only",
+    )
 
     slot_horizon_weeks: int = Field(default=8, ge=1, le=52)
     slot_hold_s: int = Field(default=300, ge=30, le=3600)
