@@ -72,6 +72,7 @@ from telehealth.rtc.media import MediaPeers
 from telehealth.rtc.relay_lease import RelayRouter
 from telehealth.scheduling.runner import scheduler_lifespan
 from telehealth.settings import Settings
+from telehealth.storage import private_data_dir
 from telehealth.web import create_web
 
 
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        private_data_dir(settings.data_dir)
         db = Database(settings)
         app.state.db = db
         app.state.media = MediaPeers(db, settings)

@@ -18,6 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Table, event, insert
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -35,6 +36,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.errors import Conflict, InvalidInput, Unavailable
 from telehealth.settings import Settings
+from telehealth.storage import private_sqlite_file
 from telehealth.timeutil import as_utc
 
 PortableJSON = JSON().with_variant(JSONB(), "postgresql")
@@ -65,7 +67,7 @@ def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine
     autocommit, and asynchronous commit for the audit rows that are all it writes."""
     url = settings.resolved_database_url
     if url.startswith("sqlite"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_sqlite_file(url)
         engine = create_async_engine(
             url,
             echo=settings.db_echo,
@@ -256,6 +258,12 @@ def _translated(exc: StatementError) -> Exception:
             "The database is unreachable for a moment; nothing was saved, retry the request"
         )
     return exc
+
+
+def dialect_insert(session: AsyncSession, table: Any) -> Any:
+    """An INSERT with the session's dialect's ``on_conflict_do_*`` (an upsert)."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite_insert)(table)
 
 
 def table_of(model: type[SQLModel]) -> Table:

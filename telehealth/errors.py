@@ -8,7 +8,7 @@ status, so a service never thinks about HTTP::
     ├── BadRequest                  400  the request cannot be understood (e.g. an unknown
     │                                    FHIR search parameter)
     ├── NotAuthenticated            401  no credentials, bad or expired token
-    │   └── AccountLocked           401  too many failed logins; retry later
+    │   └── AccountLocked           401  too many failed logins from this address; retry later
     ├── PermissionDenied            403  authenticated, but not allowed to do this
     ├── NotFound                    404  no such thing, or not one the caller may know of
     │   └── Gone                    410  it existed but was deleted (its history is kept)
@@ -53,7 +53,9 @@ class NotAuthenticated(TelehealthError):
 
 
 class AccountLocked(NotAuthenticated):
-    title = "Account locked"
+    """Said alike for every name, existing or not: it tells nothing of accounts."""
+
+    title = "Too many failed logins"
 
     def __init__(self, detail: str, *, retry_after_s: int) -> None:
         super().__init__(detail)

@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from telehealth.storage import create_private_file, private_data_dir
+
 
 class Settings(BaseSettings):
     """Everything the service reads from its environment."""
@@ -36,8 +38,15 @@ class Settings(BaseSettings):
 
     access_token_ttl_s: int = Field(default=900, ge=30)
     refresh_token_ttl_s: int = Field(default=8 * 3600, ge=60)
-    login_max_failures: int = Field(default=5, ge=1)
-    login_lockout_s: int = Field(default=15 * 60, ge=1)
+    login_max_failures: int = Field(
+        default=5, ge=1, description="failures from one address to one name before it is locked"
+    )
+    login_address_max_failures: int = Field(
+        default=30, ge=1, description="failures from one address to any names before it is"
+    )
+    login_lockout_s: int = Field(
+        default=15 * 60, ge=1, description="how long a lock lasts, and failures are remembered"
+    )
     metrics_token: str = Field(
         default="",
         description="bearer token Prometheus sends to /metrics; empty: administrators only",
@@ -119,6 +128,10 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     smtp_timeout_s: float = Field(default=10, gt=0)
     webhook_timeout_s: float = Field(default=10, gt=0)
+    webhook_allow_hosts: list[str] = Field(
+        default_factory=list,
+        description="hosts webhooks may reach though not public (JSON list of names as in URLs)",
+    )
 
     @property
     def resolved_database_url(self) -> str:
@@ -148,11 +161,10 @@ class Settings(BaseSettings):
         """The configured key, or one generated once and kept in ``data_dir``."""
         if self.secret_key:
             return self.secret_key
-        key_file = self.data_dir / "secret.key"
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key_file = private_data_dir(self.data_dir) / "secret.key"
         try:
             # O_EXCL: of processes starting together, one writes the key and all read it.
-            descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            descriptor = create_private_file(key_file)
         except FileExistsError:
             for _ in range(50):
                 key = key_file.read_text().strip()

@@ -17,6 +17,8 @@ from aiosmtpd.controller import Controller
 
 from tests.conftest import free_port
 
+LOOPBACK = "127.0.0.1"  # where the receivers listen; tests allow it in webhook_allow_hosts
+
 
 @dataclass
 class SmtpInbox:
@@ -68,7 +70,7 @@ async def webhook_receiver(statuses: list[int]) -> AsyncIterator[tuple[WebhookRe
     receiver = WebhookReceiver(statuses)
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(receiver, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+        uvicorn.Config(receiver, host=LOOPBACK, port=port, lifespan="off", log_level="warning")
     )
     task = asyncio.create_task(server.serve())
     while not server.started:
@@ -76,7 +78,7 @@ async def webhook_receiver(statuses: list[int]) -> AsyncIterator[tuple[WebhookRe
             task.result()
         await asyncio.sleep(0.01)
     try:
-        yield receiver, f"http://127.0.0.1:{port}/hooks/telehealth"
+        yield receiver, f"http://{LOOPBACK}:{port}/hooks/telehealth"
     finally:
         server.should_exit = True
         await task

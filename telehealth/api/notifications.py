@@ -12,7 +12,7 @@ from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromPath, JSONBody, QueryParameter
 from pydantic import BaseModel, ConfigDict, Field
 
-from telehealth.api.dependencies import CallerDep, ChannelsDep, SessionDep
+from telehealth.api.dependencies import CallerDep, ChannelsDep, SessionDep, SettingsDep
 from telehealth.api.directory import Limit, Offset
 from telehealth.api.guards import administrators
 from telehealth.auth.principal import Principal
@@ -100,10 +100,19 @@ class TimerAdminController(Controller):
 
     @post("/webhooks")
     async def create_webhook(
-        self, data: JSONBody[WebhookCreate], session: SessionDep, caller: CallerDep
+        self,
+        data: JSONBody[WebhookCreate],
+        session: SessionDep,
+        caller: CallerDep,
+        settings: SettingsDep,
     ) -> WebhookCreated:
         subscription = await service.create_webhook_subscription(
-            session, caller, name=data.name, url=data.url, kinds=data.kinds
+            session,
+            caller,
+            name=data.name,
+            url=data.url,
+            kinds=data.kinds,
+            allow_hosts=settings.webhook_allow_hosts,
         )
         return WebhookCreated.model_validate(subscription)
 

@@ -33,11 +33,26 @@ class UserAccount(Entity, table=True):
     language: str = Field(default="vi", max_length=2)
     email: str | None = Field(default=None, max_length=200)
     active: bool = True
-    failed_logins: int = 0
+    # For administrators to see: the latest time until which some address is shut out of
+    # this account (telehealth.auth.throttle decides; the owner elsewhere may still log in).
     locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     password_changed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     # Access tokens issued before this are refused (deactivated, role or password changed).
     sessions_reset_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Recent failed logins from one source address, to one name or to any (``username``
+    None). A row, not process memory, so that every process counts the same failures."""
+
+    __tablename__ = "login_throttle"
+
+    key: str = Field(primary_key=True, max_length=140)
+    address: str = Field(max_length=64)
+    username: str | None = Field(default=None, max_length=64, index=True)
+    failures: int = 0
+    last_failure_at: datetime = Field(sa_type=UTCDateTime)
+    locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class SystemClient(Entity, table=True):

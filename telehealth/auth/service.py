@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import math
 import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from telehealth.auth import throttle
 from telehealth.auth.access import (
     check_account_admin,
     check_own_account_change,
@@ -112,6 +114,16 @@ def _login_event(
     )
 
 
+def _too_many_failures(now: datetime, until: datetime) -> AccountLocked:
+    """The one answer while shut out, whether or not the name exists."""
+    wait = math.ceil((until - now).total_seconds())
+    return AccountLocked(
+        f"Too many failed logins from your address: try again in {math.ceil(wait / 60)} "
+        "minute(s), or ask an administrator",
+        retry_after_s=wait,
+    )
+
+
 async def log_in(
     session: AsyncSession,
     settings: Settings,
@@ -122,51 +134,30 @@ async def log_in(
     user_agent: str | None = None,
     request_id: str | None = None,
 ) -> LoginOutcome:
-    """Check a password; count failures and lock the account after too many in a row."""
+    """Check a password, backing off by source address (see ``telehealth.auth.throttle``).
+
+    Unknown names, inactive accounts and wrong passwords get the same answer after the same
+    work (a hash is verified for each), and are counted the same way.
+    """
     now = utcnow()
     where = RequestOrigin(ip, user_agent, request_id)
+    source = throttle.source_of(ip)
     user = (await session.exec(select(UserAccount).where(UserAccount.username == username))).first()
-    wrong = NotAuthenticated("Wrong username or password")
-    if user is None or not user.active:
-        verify_password(None, password)
-        session.add(
-            _login_event(None, username, AuditOutcome.DENIED, where, "unknown or inactive account")
-        )
-        return LoginOutcome(refusal=wrong)
-    if user.locked_until is not None and user.locked_until > now:
-        wait = int((user.locked_until - now).total_seconds()) + 1
-        session.add(_login_event(user.id, username, AuditOutcome.DENIED, where, "locked"))
-        return LoginOutcome(
-            refusal=AccountLocked(
-                f"Too many failed logins: the account is locked for {wait // 60 + 1} more minute(s)",
-                retry_after_s=wait,
-            )
-        )
-    if not verify_password(user.password_hash, password):
-        # Counted by the database so that parallel guesses cannot slip past the limit.
-        failures: int = (
-            await session.exec(
-                update(UserAccount)
-                .where(col(UserAccount.id) == user.id)
-                .values(failed_logins=col(UserAccount.failed_logins) + 1)
-                .returning(col(UserAccount.failed_logins))
-            )
-        ).scalar_one()
-        if failures >= settings.login_max_failures:
-            await session.exec(
-                update(UserAccount)
-                .where(col(UserAccount.id) == user.id)
-                .values(
-                    locked_until=now + timedelta(seconds=settings.login_lockout_s), failed_logins=0
-                )
-            )
-        session.add(_login_event(user.id, username, AuditOutcome.DENIED, where, "wrong password"))
-        return LoginOutcome(refusal=wrong)
-    user.failed_logins = 0
-    user.locked_until = None
-    session.add(user)
-    session.add(_login_event(user.id, username, AuditOutcome.SUCCESS, where))
-    return LoginOutcome(tokens=await _issue_user_tokens(session, settings, user))
+    known = user if user is not None and user.active else None
+    user_id = None if known is None else known.id
+    until = await throttle.shut_out_until(session, source, username, now)
+    if until is not None:
+        session.add(_login_event(user_id, username, AuditOutcome.DENIED, where, "throttled"))
+        return LoginOutcome(refusal=_too_many_failures(now, until))
+    password_hash = None if known is None else known.password_hash
+    if not verify_password(password_hash, password) or known is None:
+        await throttle.count_failure(session, settings, source, username, now)
+        reason = "wrong password" if known else "unknown or inactive account"
+        session.add(_login_event(user_id, username, AuditOutcome.DENIED, where, reason))
+        return LoginOutcome(refusal=NotAuthenticated("Wrong username or password"))
+    await throttle.forget_failures(session, source, username)
+    session.add(_login_event(known.id, username, AuditOutcome.SUCCESS, where))
+    return LoginOutcome(tokens=await _issue_user_tokens(session, settings, known))
 
 
 async def refresh(session: AsyncSession, settings: Settings, token: str) -> TokenPair:
@@ -185,12 +176,10 @@ async def refresh(session: AsyncSession, settings: Settings, token: str) -> Toke
     if spent is None:
         raise NotAuthenticated("The refresh token is expired, revoked or unknown; log in again")
     user = await session.get(UserAccount, spent)
-    if (
-        user is None
-        or not user.active
-        or (user.locked_until is not None and user.locked_until > now)
-    ):
-        raise NotAuthenticated("The account is disabled or locked; log in again")
+    # Not refused while some address is shut out of the account: that is someone else's
+    # guessing, and must not end the owner's sessions.
+    if user is None or not user.active:
+        raise NotAuthenticated("The account is disabled; log in again")
     return await _issue_user_tokens(session, settings, user)
 
 
@@ -378,7 +367,7 @@ async def update_account(
         user.language = language
     if unlock:
         user.locked_until = None
-        user.failed_logins = 0
+        await throttle.unlock(session, user.username)
     if new_password is not None:
         user.password_hash = hash_password(new_password, field="new_password")
         user.password_changed_at = utcnow()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import secrets
 import uuid
 from collections.abc import Sequence
@@ -27,6 +28,7 @@ from telehealth.consults.parties import caller_services, parties
 from telehealth.consults.service import load_request
 from telehealth.errors import InvalidInput, InvalidTransition, NotFound
 from telehealth.settings import Settings
+from telehealth.storage import create_private_file, private_dir
 
 MAX_PER_REQUEST = 20
 
@@ -42,10 +44,9 @@ def stored_file(settings: Settings, attachment: ConsultAttachment) -> Path:
 
 
 def _write(path: Path, content: bytes) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with path.open("xb") as file:
+    private_dir(path.parent)
+    with os.fdopen(create_private_file(path), "wb") as file:
         file.write(content)
-    path.chmod(0o600)
 
 
 async def _readable_request(

@@ -291,7 +291,10 @@ async def create(
         request = await consults.create_request(session, caller, consult_create(resource), settings)
         return WriteResult(await _written(session, resource_type, str(request.id)), created=True)
     if resource_type == "Subscription":
-        subscription, secret = await create_subscription(session, caller, resource)
+        if settings is None:
+            raise BadRequest("Create a Subscription with POST /fhir/Subscription")
+        allowed = settings.webhook_allow_hosts
+        subscription, secret = await create_subscription(session, caller, resource, allowed)
         version = await _written(session, "Subscription", str(subscription.id))
         return WriteResult(version, True, {"X-Telehealth-Webhook-Secret": secret})
     patient = await directory.register_patient(session, caller, patient_create(resource))

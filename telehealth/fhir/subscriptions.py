@@ -18,7 +18,7 @@ import json
 import re
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -35,6 +35,7 @@ from telehealth.fhir.search import _reference_value
 from telehealth.fhir.search_params import SEARCH_PARAMS, extract_values
 from telehealth.fhir.store import StoredVersion, instant
 from telehealth.notifications.models import Channel, Notification, WebhookSubscription
+from telehealth.notifications.service import check_receiver
 
 Resource = dict[str, Any]
 KIND = "fhir.subscription"
@@ -139,9 +140,10 @@ def _endpoint(resource: Resource) -> str:
 
 
 async def create_subscription(
-    session: AsyncSession, caller: Caller, resource: Resource
+    session: AsyncSession, caller: Caller, resource: Resource, allow_hosts: Iterable[str]
 ) -> tuple[FhirSubscription, str]:
-    """Register a rest-hook subscription; returns it and its signing secret (shown once)."""
+    """Register a rest-hook subscription; returns it and its signing secret (shown once).
+    Its endpoint must be one the service may reach (``allow_hosts``: ``check_receiver``)."""
     principal = caller.principal
     if principal.kind != "client":
         raise PermissionDenied("Subscriptions are for system clients (client credentials)")
@@ -157,6 +159,7 @@ async def create_subscription(
     resource_type, _ = parse_criteria(criteria)
     require_scope(principal, resource_type, "s")  # it may learn only what it may search
     endpoint = _endpoint(resource)
+    await check_receiver(endpoint, allow_hosts, field="Subscription.channel.endpoint")
     payload, headers = _payload(resource["channel"]), _headers(resource["channel"])
     secret = secrets.token_urlsafe(32)
     webhook = WebhookSubscription(

@@ -33,6 +33,7 @@ from telehealth.notifications.models import (
     Notification,
     WebhookSubscription,
 )
+from telehealth.notifications.targets import TargetRefused
 from telehealth.notifications.webhooks import post_webhook, webhook_body
 from telehealth.scheduling.claims import claim_due, held_by, worker_name
 from telehealth.scheduling.metrics import LoopMetrics
@@ -162,7 +163,14 @@ class NotificationDelivery:
         async with AsyncExitStack() as stack:
             http = (
                 await stack.enter_async_context(
-                    httpx.AsyncClient(timeout=self.settings.webhook_timeout_s)
+                    httpx.AsyncClient(
+                        timeout=self.settings.webhook_timeout_s,
+                        # Each request goes to the address checked for it (targets.py), named
+                        # in the URL: a kept connection could serve another name at that
+                        # address, and a proxy from the environment would hide the address.
+                        limits=httpx.Limits(max_keepalive_connections=0),
+                        trust_env=False,
+                    )
                 )
                 if webhooks
                 else None
@@ -201,21 +209,30 @@ class NotificationDelivery:
             if not n.address or item.secret is None:
                 raise Undeliverable("a webhook needs an active subscription (URL and secret)")
             assert http is not None  # made for every batch that holds a webhook
-            own = n.params.get("http")
-            if isinstance(own, dict):  # a row that carries its own request (FHIR rest-hook)
-                await post_webhook(
-                    http,
-                    n.address,
-                    item.secret,
-                    n.id,
-                    n.kind,
-                    str(own.get("body", "")).encode(),
-                    content_type=own.get("content_type"),
-                    extra_headers=own.get("headers"),
-                )
-                return
-            body = webhook_body(n.id, n.kind, n.subject_id, n.params, n.created_at)
-            await post_webhook(http, n.address, item.secret, n.id, n.kind, body)
+            try:
+                await self._post(http, n, item.secret)
+            except TargetRefused as exc:
+                raise Undeliverable(f"not sent: {exc}") from exc
+
+    async def _post(self, http: httpx.AsyncClient, n: Notification, secret: str) -> None:
+        assert n.address is not None
+        allow_hosts = self.settings.webhook_allow_hosts
+        own = n.params.get("http")
+        if isinstance(own, dict):  # a row that carries its own request (FHIR rest-hook)
+            await post_webhook(
+                http,
+                n.address,
+                secret,
+                n.id,
+                n.kind,
+                str(own.get("body", "")).encode(),
+                allow_hosts=allow_hosts,
+                content_type=own.get("content_type"),
+                extra_headers=own.get("headers"),
+            )
+            return
+        body = webhook_body(n.id, n.kind, n.subject_id, n.params, n.created_at)
+        await post_webhook(http, n.address, secret, n.id, n.kind, body, allow_hosts=allow_hosts)
 
     async def _mark_sent(self, sent: Sequence[Notification]) -> None:
         sent_at = utcnow()

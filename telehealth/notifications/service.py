@@ -17,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from telehealth.auth.access import check_account_admin
 from telehealth.auth.principal import Caller
 from telehealth.db import insert_rows, table_of
-from telehealth.errors import NotFound, PermissionDenied
+from telehealth.errors import InvalidInput, NotFound, PermissionDenied
 from telehealth.models import new_id
 from telehealth.notifications.messages import render
 from telehealth.notifications.models import (
@@ -26,6 +26,7 @@ from telehealth.notifications.models import (
     Notification,
     WebhookSubscription,
 )
+from telehealth.notifications.targets import TargetRefused, checked_target
 from telehealth.timeutil import utcnow
 
 
@@ -188,16 +189,32 @@ async def mark_read(session: AsyncSession, caller: Caller, notification_id: uuid
 
 
 async def create_webhook_subscription(
-    session: AsyncSession, caller: Caller, *, name: str, url: str, kinds: list[str]
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    name: str,
+    url: str,
+    kinds: list[str],
+    allow_hosts: Iterable[str],
 ) -> WebhookSubscription:
     """Register a receiver; its signing secret is generated here and shown once."""
     check_account_admin(caller.principal)
+    await check_receiver(url, allow_hosts, field="url")
     subscription = WebhookSubscription(
         name=name, url=url, kinds=sorted(set(kinds)), secret=secrets.token_urlsafe(32)
     )
     session.add(subscription)
     caller.note("create", "WebhookSubscription", subscription.id)
     return subscription
+
+
+async def check_receiver(url: str, allow_hosts: Iterable[str], *, field: str) -> None:
+    """Refuse a receiver the service may not reach (``targets.checked_target``), naming
+    ``field``; the address is checked again at each delivery."""
+    try:
+        await checked_target(url, allow_hosts)
+    except TargetRefused as exc:
+        raise InvalidInput.for_field(field, str(exc)) from exc
 
 
 async def list_webhook_subscriptions(

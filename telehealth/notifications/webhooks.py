@@ -12,10 +12,13 @@ import hashlib
 import hmac
 import json
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 import httpx
+
+from telehealth.notifications.targets import checked_target
 
 SIGNATURE_HEADER = "X-Telehealth-Signature"
 EVENT_HEADER = "X-Telehealth-Event"
@@ -56,21 +59,27 @@ async def post_webhook(
     kind: str,
     body: bytes,
     *,
+    allow_hosts: Iterable[str] = (),
     content_type: str | None = "application/json",
     extra_headers: dict[str, str] | None = None,
 ) -> None:
     """POST once; anything but a 2xx answer raises (the caller retries with backoff).
     ``content_type`` None sends no body type (an empty notification); ``extra_headers`` are
-    the subscriber's own, sent before (and never instead of) the signature headers."""
+    the subscriber's own, sent before (and never instead of) the signature headers. The
+    target is checked first (``targets.checked_target``: raises ``TargetRefused``)."""
+    target = await checked_target(url, allow_hosts)
     headers = {
         **(extra_headers or {}),
+        **target.headers,
         SIGNATURE_HEADER: sign(secret, body),
         EVENT_HEADER: kind,
         DELIVERY_HEADER: str(notification_id),
     }
     if content_type is not None:
         headers["Content-Type"] = content_type
-    response = await client.post(url, content=body, headers=headers)
+    response = await client.post(
+        target.url, content=body, headers=headers, extensions=target.extensions
+    )
     if not response.is_success:
         raise httpx.HTTPStatusError(
             f"webhook receiver answered {response.status_code}",

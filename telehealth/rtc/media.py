@@ -9,6 +9,7 @@ Legs belong to the signalling connection that asked for them and end with it.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from contextlib import suppress
@@ -36,6 +37,7 @@ from telehealth.rtc.relay import (
 )
 from telehealth.rtc.service import record_event
 from telehealth.settings import Settings
+from telehealth.storage import create_private_file, private_dir
 from telehealth.timeutil import utcnow
 
 
@@ -155,9 +157,9 @@ class MediaPeers:
         """Record what this participant sends, to a file under the data directory."""
         pc = self._reserve(connection_id, "record")
         leg = self.legs[(connection_id, "record")]
-        folder = self.settings.data_dir / "recordings" / str(room_id)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = private_dir(self.settings.data_dir / "recordings" / str(room_id))
         leg.path = folder / f"{user_id}-{utcnow():%Y%m%dT%H%M%S}-{connection_id}.mkv"
+        os.close(create_private_file(leg.path))  # made 0600 here: the recorder keeps the mode
         leg.room_id, leg.user_id = room_id, user_id
         recorder = MediaRecorder(str(leg.path), format="matroska")
         leg.sinks.append(recorder)

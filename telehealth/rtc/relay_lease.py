@@ -26,10 +26,9 @@ from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from telehealth.db import Database
+from telehealth.db import Database, dialect_insert
 from telehealth.rtc.media import MediaPeers, MediaRefused
 from telehealth.rtc.models import RelayLease
-from telehealth.rtc.service import dialect_insert
 from telehealth.scheduling.claims import worker_name
 from telehealth.settings import Settings
 from telehealth.timeutil import utcnow

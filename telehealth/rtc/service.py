@@ -77,11 +77,6 @@ class JoinGrant:
     expires_in_s: int
 
 
-def dialect_insert(session: AsyncSession, table: Any) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-
-
 def window_of(room: Room) -> rules.RoomWindow:
     return rules.RoomWindow(opens_at=room.opens_at, closes_at=room.closes_at)
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
+import pytest
 from sqlmodel import col, select
 
 from telehealth.db import Database
@@ -27,9 +29,22 @@ from tests.e2e.fhir_support import (
     fhir_json,
 )
 from tests.helpers import login
-from tests.receivers import webhook_receiver
+from tests.receivers import LOOPBACK, webhook_receiver
 
 INTEGRATOR_SCOPES = "system/Subscription.crs system/Appointment.rs system/Task.rs"
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """The receivers listen on loopback, which webhooks reach only when allowed by name."""
+    return Settings(
+        database_url=database_url,
+        data_dir=tmp_path,
+        secret_key="test-signing-key-" + "x" * 32,
+        scheduler_enabled=False,
+        gc_freeze=False,
+        webhook_allow_hosts=[LOOPBACK],
+    )
 
 
 def subscription(

@@ -56,7 +56,7 @@ async def test_wrong_password_then_lockout_is_explained(page: Page) -> None:
     await expect(page.locator("#form-message")).to_have_text("Sai tên đăng nhập hoặc mật khẩu.")
     await page.fill("#f-password", "telehealth-demo")
     await page.click("main button[type=submit]")
-    await expect(page.locator("#form-message")).to_contain_text("tài khoản đã bị khóa")
+    await expect(page.locator("#form-message")).to_contain_text("Đăng nhập sai quá nhiều lần")
     await expect(page.locator("#f-username")).to_have_value("bs.xa3")
 
 

@@ -58,7 +58,7 @@ async def test_lockout_after_repeated_failures_and_admin_unlock(
         assert_problem(await _login(client, "bs.xa2", "wrong-password-1"), 401)
     locked = await _login(client, "bs.xa2", DEMO_PASSWORD)
     body = assert_problem(locked, 401)
-    assert body["title"] == "Account locked"
+    assert body["title"] == "Too many failed logins"
     retry_after = int(locked.headers["retry-after"])
     assert 0 < retry_after <= server.settings.login_lockout_s + 1
     assert "minute" in str(body["detail"])

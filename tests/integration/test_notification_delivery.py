@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import update
 from sqlmodel import col, select
 
@@ -21,9 +23,22 @@ from telehealth.settings import Settings
 from telehealth.timeutil import utcnow
 from tests.conftest import free_port
 from tests.helpers import assert_problem, login
-from tests.receivers import smtp_server, webhook_receiver
+from tests.receivers import LOOPBACK, smtp_server, webhook_receiver
 
 REMINDER = {"start_at": "2026-11-25T03:00:00+00:00", "lead_minutes": 15}
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """The receivers listen on loopback, which webhooks reach only when allowed by name."""
+    return Settings(
+        database_url=database_url,
+        data_dir=tmp_path,
+        secret_key="test-signing-key-" + "x" * 32,
+        scheduler_enabled=False,
+        gc_freeze=False,
+        webhook_allow_hosts=[LOOPBACK],
+    )
 
 
 async def person(db: Database, username: str, **changes: object) -> uuid.UUID:

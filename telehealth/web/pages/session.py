@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from litestar import Controller, Request, get, post
@@ -62,8 +63,8 @@ class SessionPages(Controller):
             if isinstance(exc, AccountLocked):
                 text = translate(
                     language,
-                    "Too many failed logins: the account is locked. Try again in {minutes} minute(s) or ask an administrator to unlock it.",
-                    minutes=exc.retry_after_s // 60 + 1,
+                    "Too many failed logins from your address. Try again in {minutes} minute(s) or ask an administrator to unlock it.",
+                    minutes=math.ceil(exc.retry_after_s / 60),
                 )
             else:
                 text = translate(language, "Wrong username or password.")
