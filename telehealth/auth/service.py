@@ -17,8 +17,8 @@ from telehealth.auth.access import (
     check_own_account_change,
     leaves_administration,
 )
+from telehealth.auth.audit import append_audit
 from telehealth.auth.models import (
-    AuditEvent,
     AuditOutcome,
     RefreshToken,
     Role,
@@ -96,20 +96,26 @@ def _login_event(
     outcome: AuditOutcome,
     where: RequestOrigin,
     detail: str | None = None,
-) -> AuditEvent:
-    return AuditEvent(
-        actor_kind="user",
-        actor_id=None if user_id is None else str(user_id),
-        actor_name=name[:120],
-        action="login",
-        entity_type="UserAccount",
-        entity_id=None if user_id is None else str(user_id),
-        outcome=outcome,
-        ip=where.ip,
-        user_agent=(where.user_agent or "")[:300] or None,
-        request_id=where.request_id,
-        detail=detail,
-    )
+) -> list[dict[str, object]]:
+    """A login's audit row, for ``append_audit``."""
+    return [
+        {
+            "id": uuid.uuid4(),
+            "recorded_at": utcnow(),
+            "actor_kind": "user",
+            "actor_id": None if user_id is None else str(user_id),
+            "actor_name": name[:120],
+            "action": "login",
+            "entity_type": "UserAccount",
+            "entity_id": None if user_id is None else str(user_id),
+            "patient_id": None,
+            "outcome": outcome,
+            "ip": where.ip,
+            "user_agent": (where.user_agent or "")[:300] or None,
+            "request_id": where.request_id,
+            "detail": detail,
+        }
+    ]
 
 
 async def log_in(
@@ -129,13 +135,16 @@ async def log_in(
     wrong = NotAuthenticated("Wrong username or password")
     if user is None or not user.active:
         verify_password(None, password)
-        session.add(
-            _login_event(None, username, AuditOutcome.DENIED, where, "unknown or inactive account")
+        await append_audit(
+            session,
+            _login_event(None, username, AuditOutcome.DENIED, where, "unknown or inactive account"),
         )
         return LoginOutcome(refusal=wrong)
     if user.locked_until is not None and user.locked_until > now:
         wait = int((user.locked_until - now).total_seconds()) + 1
-        session.add(_login_event(user.id, username, AuditOutcome.DENIED, where, "locked"))
+        await append_audit(
+            session, _login_event(user.id, username, AuditOutcome.DENIED, where, "locked")
+        )
         return LoginOutcome(
             refusal=AccountLocked(
                 f"Too many failed logins: the account is locked for {wait // 60 + 1} more minute(s)",
@@ -160,13 +169,16 @@ async def log_in(
                     locked_until=now + timedelta(seconds=settings.login_lockout_s), failed_logins=0
                 )
             )
-        session.add(_login_event(user.id, username, AuditOutcome.DENIED, where, "wrong password"))
+        await append_audit(
+            session, _login_event(user.id, username, AuditOutcome.DENIED, where, "wrong password")
+        )
         return LoginOutcome(refusal=wrong)
     user.failed_logins = 0
     user.locked_until = None
     session.add(user)
-    session.add(_login_event(user.id, username, AuditOutcome.SUCCESS, where))
-    return LoginOutcome(tokens=await _issue_user_tokens(session, settings, user))
+    tokens = await _issue_user_tokens(session, settings, user)
+    await append_audit(session, _login_event(user.id, username, AuditOutcome.SUCCESS, where))
+    return LoginOutcome(tokens=tokens)
 
 
 async def refresh(session: AsyncSession, settings: Settings, token: str) -> TokenPair:

@@ -10,11 +10,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from sqlalchemy import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from telehealth.auth.models import AuditEvent, AuditOutcome
-from telehealth.db import table_of
+from telehealth.auth.audit import append_audit
+from telehealth.auth.models import AuditOutcome
 from telehealth.models import new_id
 from telehealth.scheduling.handlers import Batched, Handler, TimerCall
 from telehealth.timeutil import utcnow
@@ -30,9 +29,9 @@ async def count_firings(session: AsyncSession, calls: Sequence[TimerCall]) -> No
     if delay > 0:
         await asyncio.sleep(delay)
     now = utcnow()
-    await session.exec(
-        insert(table_of(AuditEvent)),
-        params=[
+    await append_audit(
+        session,
+        [
             {
                 "id": new_id(),
                 "recorded_at": now,

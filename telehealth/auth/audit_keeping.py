@@ -1,0 +1,84 @@
+"""Keeping the audit log: check its hash chain (``telehealth audit verify``).
+
+Rows are read in pages of ``PAGE`` in chain order, each page on a connection of its own, so
+that neither memory nor a transaction grows with the size of the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from telehealth.auth.audit_chain import START, ChainBreak, Link, check_row
+from telehealth.auth.models import AuditCheckpoint, AuditEvent
+from telehealth.db import Database, table_of
+
+PAGE = 1000
+_AUDIT = table_of(AuditEvent)
+_CHECKPOINT = table_of(AuditCheckpoint)
+
+
+async def _page(
+    connection: AsyncConnection, after: int, upto: int | None = None
+) -> list[dict[str, Any]]:
+    query = sa.select(_AUDIT).where(_AUDIT.c.seq > after)
+    if upto is not None:
+        query = query.where(_AUDIT.c.seq <= upto)
+    result = await connection.execute(query.order_by(_AUDIT.c.seq).limit(PAGE))
+    return [dict(row) for row in result.mappings()]
+
+
+async def _rows(db: Database, after: int) -> AsyncIterator[dict[str, Any]]:
+    """Every row after seq ``after``, in chain order."""
+    while True:
+        async with db.engine.connect() as connection:
+            page = await _page(connection, after)
+        if not page:
+            return
+        for row in page:
+            yield row
+        after = page[-1]["seq"]
+
+
+async def _checkpoint(connection: AsyncConnection) -> Link:
+    """Where verification starts: the newest checkpoint, or before the first row ever."""
+    newest = (
+        await connection.execute(
+            sa.select(_CHECKPOINT.c.seq, _CHECKPOINT.c.hash)
+            .order_by(_CHECKPOINT.c.seq.desc())
+            .limit(1)
+        )
+    ).first()
+    return START if newest is None else Link(newest.seq, newest.hash)
+
+
+@dataclass
+class Verification:
+    start: Link
+    tail: Link
+    rows: int = 0
+    broken: ChainBreak | None = None
+
+    def step(self, row: dict[str, Any]) -> bool:
+        """Check the next row; False (and ``broken`` set) at the first that is not right."""
+        self.broken = check_row(row, self.tail)
+        if self.broken is None:
+            self.tail = Link(row["seq"], row["hash"])
+            self.rows += 1
+        return self.broken is None
+
+
+async def verify_chain(db: Database) -> Verification:
+    """Walk the chain from the newest checkpoint to the newest row, stopping at the first row
+    that was changed, deleted or inserted by someone other than the service."""
+    async with db.engine.connect() as connection:
+        start = await _checkpoint(connection)
+    verification = Verification(start, start)
+    async for row in _rows(db, start.seq):
+        if not verification.step(row):
+            break
+    return verification
