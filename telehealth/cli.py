@@ -1,4 +1,5 @@
-"""The ``telehealth`` command: serve, migrate, seed-demo, create-user, create-client, check."""
+"""The ``telehealth`` command: serve, migrate, seed-demo, create-user, create-client, check,
+audit verify."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import select
 
 from telehealth.app import configure_logging
+from telehealth.auth.audit_keeping import verify_chain
 from telehealth.auth.models import Role
 from telehealth.auth.service import NewAccount, create_account, create_client
 from telehealth.db import Database
@@ -237,3 +239,25 @@ def check() -> None:
             f"schema at {state.current or 'nothing'}, code needs {state.head}"
         )
     click.echo(f"schema current ({state.head}); ok")
+
+
+@main.group()
+def audit() -> None:
+    """The audit log's hash chain."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Check that no audit row was changed, deleted or inserted since it was written; names
+    the first that was, and exits non-zero."""
+    verification = _with_db(Settings(), verify_chain)
+    if verification.broken is not None:
+        raise click.ClickException(
+            f"{verification.broken} ({verification.rows} rows before it verified)"
+        )
+    start = verification.start.seq
+    since = f"after the checkpoint at seq {start}" if start else "from the first row"
+    click.echo(
+        f"audit chain intact: {verification.rows} rows verified {since}, "
+        f"up to seq {verification.tail.seq}"
+    )

@@ -1,0 +1,120 @@
+"""The audit log's hash chain, as an operator checks it: ``telehealth audit verify`` names the
+first row someone changed, deleted or inserted by hand in SQL."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+
+from telehealth.db import Database
+from telehealth.models import new_id
+from tests.e2e.cli_support import TELEHEALTH, cli_env
+from tests.helpers import login
+
+
+async def telehealth(
+    database_url: str, tmp_path: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """The real command in its own process (off the event loop the test server runs on)."""
+    return await asyncio.to_thread(
+        subprocess.run,
+        [TELEHEALTH, *args],
+        env=cli_env(database_url, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+async def activity(client: httpx.AsyncClient) -> None:
+    """Audit rows written the ways the service writes them: logins (one refused), an audited
+    API search and a FHIR search (the read path, with its own transaction)."""
+    doctor = await login(client, "bs.xa1")
+    wrong = await client.post("/api/auth/login", json={"username": "bs.xa1", "password": "x" * 12})
+    assert wrong.status_code == 401
+    assert (await client.get("/api/patients", params={"name": "nguyen"}, headers=doctor)).is_success
+    assert (await client.get("/fhir/Patient", params={"name": "nguyen"}, headers=doctor)).is_success
+
+
+async def sql(db: Database, statement: str, **params: Any) -> None:
+    async with db.engine.begin() as connection:
+        await connection.execute(text(statement), params)
+
+
+async def audit_ids(db: Database) -> dict[int, str]:
+    async with db.engine.connect() as connection:
+        rows = await connection.execute(text("SELECT seq, id FROM audit_event ORDER BY seq"))
+        return {seq: str(row_id) for seq, row_id in rows}
+
+
+def as_text(row_id: str) -> str:
+    """An id as the error names it (SQLite returns the stored hex; compare without dashes)."""
+    return row_id.replace("-", "")
+
+
+async def test_verify_passes_on_the_chain_the_service_wrote(
+    client: httpx.AsyncClient, db: Database, database_url: str, tmp_path: Path
+) -> None:
+    await activity(client)
+    written = len(await audit_ids(db))
+    assert written == 4
+    done = await telehealth(database_url, tmp_path, "audit", "verify")
+    assert done.returncode == 0, done.stderr
+    assert f"audit chain intact: {written} rows" in done.stdout
+    assert f"up to seq {written}" in done.stdout
+
+
+async def test_verify_names_a_row_changed_in_sql(
+    client: httpx.AsyncClient, db: Database, database_url: str, tmp_path: Path
+) -> None:
+    await activity(client)
+    ids = await audit_ids(db)
+    await sql(db, "UPDATE audit_event SET outcome = 'success' WHERE seq = 2")
+    done = await telehealth(database_url, tmp_path, "audit", "verify")
+    assert done.returncode == 1
+    assert "audit row seq 2" in done.stderr and "was changed" in done.stderr
+    assert as_text(ids[2]) in done.stderr.replace("-", "")
+    assert "1 rows before it verified" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+async def test_verify_names_a_row_deleted_in_sql(
+    client: httpx.AsyncClient, db: Database, database_url: str, tmp_path: Path
+) -> None:
+    await activity(client)
+    await sql(db, "DELETE FROM audit_event WHERE seq = 3")
+    done = await telehealth(database_url, tmp_path, "audit", "verify")
+    assert done.returncode == 1
+    assert "audit row seq 3 is missing: the row was deleted" in done.stderr
+
+
+async def test_verify_names_a_row_inserted_in_sql(
+    client: httpx.AsyncClient, db: Database, database_url: str, tmp_path: Path
+) -> None:
+    """A forged row copied from a real one (its hashes too), given the next seq."""
+    await activity(client)
+    ids = await audit_ids(db)
+    newest = max(ids)
+    forged = new_id()
+    columns = (
+        "recorded_at, actor_kind, actor_id, actor_name, action, entity_type, entity_id, "
+        "patient_id, outcome, ip, user_agent, request_id, detail, prev_hash, hash"
+    )
+    await sql(
+        db,
+        f"INSERT INTO audit_event (id, seq, {columns}) "  # noqa: S608 (a fixed column list)
+        f"SELECT :forged, :seq, {columns} FROM audit_event WHERE seq = 1",
+        forged=forged if db.dialect == "postgresql" else forged.hex,
+        seq=newest + 1,
+    )
+    done = await telehealth(database_url, tmp_path, "audit", "verify")
+    assert done.returncode == 1
+    assert f"audit row seq {newest + 1}" in done.stderr
+    assert "a row was inserted here" in done.stderr
+    assert forged.hex in done.stderr.replace("-", "")
+    assert f"{newest} rows before it verified" in done.stderr
