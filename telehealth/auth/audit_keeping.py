@@ -1,4 +1,5 @@
-"""Keeping the audit log: check its hash chain (``telehealth audit verify``).
+"""Keeping the audit log: check its hash chain (``telehealth audit verify``) and delete rows
+past the retention period.
 
 Rows are read in pages of ``PAGE`` in chain order, each page on a connection of its own, so
 that neither memory nor a transaction grows with the size of the log.
@@ -8,14 +9,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.auth.audit_chain import START, ChainBreak, Link, check_row
 from telehealth.auth.models import AuditCheckpoint, AuditEvent
 from telehealth.db import Database, table_of
+from telehealth.scheduling.handlers import TimerCall
+from telehealth.settings import Settings
+from telehealth.timeutil import utcnow
 
 PAGE = 1000
 _AUDIT = table_of(AuditEvent)
@@ -82,3 +88,48 @@ async def verify_chain(db: Database) -> Verification:
         if not verification.step(row):
             break
     return verification
+
+
+class BrokenChain(RuntimeError):
+    """The rows to be pruned do not verify: deleting them would erase the evidence. The daily
+    job fails (retried, then dead-lettered, as any timer) until someone looks."""
+
+
+async def prune_audit(session: AsyncSession, recorded_before: datetime) -> int:
+    """Delete the oldest rows, as long as every row before them is older than
+    ``recorded_before`` too (the chain is cut at one point, never with holes), and record a
+    checkpoint: the last deleted row's seq and hash, from which what stays still verifies.
+    The rows are verified first; a broken chain is kept for whoever investigates it."""
+    connection = await session.connection()
+    first_kept = (
+        await connection.execute(
+            sa.select(sa.func.min(_AUDIT.c.seq)).where(_AUDIT.c.recorded_at >= recorded_before)
+        )
+    ).scalar()
+    last = sa.select(_AUDIT.c.seq).order_by(_AUDIT.c.seq.desc()).limit(1)
+    if first_kept is not None:
+        last = last.where(_AUDIT.c.seq < first_kept)
+    upto = (await connection.execute(last)).scalar()
+    if upto is None:
+        return 0
+    verification = Verification(start := await _checkpoint(connection), start)
+    while verification.tail.seq < upto:
+        page = await _page(connection, verification.tail.seq, upto)
+        if not page or not all(verification.step(row) for row in page):
+            raise BrokenChain(f"not pruned: {verification.broken or 'rows are missing'}")
+    deleted = await connection.execute(_AUDIT.delete().where(_AUDIT.c.seq <= upto))
+    await connection.execute(
+        _CHECKPOINT.insert().values(
+            seq=upto,
+            hash=verification.tail.hash,
+            pruned_at=utcnow(),
+            pruned_rows=deleted.rowcount,
+            recorded_before=recorded_before,
+        )
+    )
+    return int(deleted.rowcount)
+
+
+async def prune_audit_daily(session: AsyncSession, call: TimerCall, settings: Settings) -> None:
+    """The daily job: rows older than ``audit_retention_days`` go."""
+    await prune_audit(session, utcnow() - timedelta(days=settings.audit_retention_days))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import time
 
+from telehealth.auth.audit_keeping import prune_audit_daily
 from telehealth.consults.escalation import escalate_request
 from telehealth.consults.jobs import (
     close_expired_rooms_daily,
@@ -36,6 +37,7 @@ DAILY_JOBS: list[DailyJob] = [
     DailyJob("extend_slot_horizon", time(2, 0), Configured(extend_slot_horizons)),
     DailyJob("expire_stale_drafts", time(2, 30), Configured(expire_stale_drafts)),
     DailyJob("close_expired_rooms", time(3, 0), close_expired_rooms_daily),
+    DailyJob("prune_audit", time(3, 30), Configured(prune_audit_daily)),
 ]
 
 

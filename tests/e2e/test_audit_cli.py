@@ -1,18 +1,27 @@
 """The audit log's hash chain, as an operator checks it: ``telehealth audit verify`` names the
-first row someone changed, deleted or inserted by hand in SQL."""
+first row someone changed, deleted or inserted by hand in SQL; rows past the retention period
+are pruned by the daily job and the rest still verifies."""
 
 from __future__ import annotations
 
 import asyncio
 import subprocess
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 from sqlalchemy import text
 
+from telehealth.auth.audit import append_audit
+from telehealth.auth.models import AuditOutcome
 from telehealth.db import Database
 from telehealth.models import new_id
+from telehealth.scheduling.engine import TimerEngine
+from telehealth.scheduling.registry import DAILY_JOBS, timer_handlers
+from telehealth.scheduling.runner import enqueue_daily
+from telehealth.settings import Settings
+from telehealth.timeutil import utcnow
 from tests.e2e.cli_support import TELEHEALTH, cli_env
 from tests.helpers import login
 
@@ -118,3 +127,68 @@ async def test_verify_names_a_row_inserted_in_sql(
     assert "a row was inserted here" in done.stderr
     assert forged.hex in done.stderr.replace("-", "")
     assert f"{newest} rows before it verified" in done.stderr
+
+
+def old_row(days_ago: int) -> dict[str, object]:
+    return {
+        "id": new_id(),
+        "recorded_at": utcnow() - timedelta(days=days_ago),
+        "actor_kind": "user",
+        "actor_id": "someone",
+        "actor_name": "Người cũ",
+        "action": "read",
+        "entity_type": "Patient",
+        "entity_id": str(new_id()),
+        "patient_id": new_id(),
+        "outcome": AuditOutcome.SUCCESS,
+        "ip": "10.0.0.1",
+        "user_agent": None,
+        "request_id": None,
+        "detail": None,
+    }
+
+
+async def prune_by_the_daily_job(db: Database, settings: Settings) -> int:
+    """Runs today's ``daily.prune_audit`` timer; how many timers fired (0: the job failed)."""
+    job = next(job for job in DAILY_JOBS if job.name == "prune_audit")
+    now = utcnow()
+    assert await enqueue_daily(db, job, now)
+    return await TimerEngine(db, settings, timer_handlers(settings)).run_due(now)
+
+
+async def test_pruned_chain_still_verifies_and_tampering_after_it_is_named(
+    client: httpx.AsyncClient, db: Database, settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    async with db.unit_of_work() as session:
+        await append_audit(session, [old_row(days_ago=400) for _ in range(4)])
+    await activity(client)
+    before = await audit_ids(db)
+
+    keep_a_year = settings.model_copy(update={"audit_retention_days": 365})
+    assert await prune_by_the_daily_job(db, keep_a_year) == 1
+    after = await audit_ids(db)
+    assert min(after) == 5 and after == {seq: before[seq] for seq in before if seq > 4}
+    async with db.engine.connect() as connection:
+        checkpoint = (
+            await connection.execute(text("SELECT seq, pruned_rows FROM audit_checkpoint"))
+        ).all()
+    assert [tuple(row) for row in checkpoint] == [(4, 4)]
+    done = await telehealth(database_url, tmp_path, "audit", "verify")
+    assert done.returncode == 0, done.stderr
+    assert f"{len(after)} rows verified after the checkpoint at seq 4" in done.stdout
+
+    await sql(db, "DELETE FROM audit_event WHERE seq = 5")
+    done = await telehealth(database_url, tmp_path, "audit", "verify")
+    assert done.returncode == 1
+    assert "audit row seq 5 is missing" in done.stderr
+
+
+async def test_prune_keeps_a_tampered_chain_for_the_investigation(
+    db: Database, settings: Settings
+) -> None:
+    async with db.unit_of_work() as session:
+        await append_audit(session, [old_row(days_ago=400) for _ in range(3)])
+    await sql(db, "UPDATE audit_event SET actor_name = 'someone else' WHERE seq = 2")
+    keep_a_year = settings.model_copy(update={"audit_retention_days": 365})
+    assert await prune_by_the_daily_job(db, keep_a_year) == 0  # failed, to be retried
+    assert sorted(await audit_ids(db)) == [1, 2, 3]  # nothing deleted
