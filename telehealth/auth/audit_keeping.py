@@ -1,5 +1,5 @@
-"""Keeping the audit log: check its hash chain (``telehealth audit verify``) and delete rows
-past the retention period.
+"""Keeping the audit log: check its hash chain, delete rows past the retention period, and
+export it as JSON lines for a central log server (``telehealth audit verify|export``).
 
 Rows are read in pages of ``PAGE`` in chain order, each page on a connection of its own, so
 that neither memory nor a transaction grows with the size of the log.
@@ -7,16 +7,17 @@ that neither memory nor a transaction grows with the size of the log.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TextIO
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from telehealth.auth.audit_chain import START, ChainBreak, Link, check_row
+from telehealth.auth.audit_chain import START, ChainBreak, Link, canonical, check_row
 from telehealth.auth.models import AuditCheckpoint, AuditEvent
 from telehealth.db import Database, table_of
 from telehealth.scheduling.handlers import TimerCall
@@ -133,3 +134,27 @@ async def prune_audit(session: AsyncSession, recorded_before: datetime) -> int:
 async def prune_audit_daily(session: AsyncSession, call: TimerCall, settings: Settings) -> None:
     """The daily job: rows older than ``audit_retention_days`` go."""
     await prune_audit(session, utcnow() - timedelta(days=settings.audit_retention_days))
+
+
+async def export_lines(db: Database, out: TextIO, since: datetime | None = None) -> int:
+    """Write the chain as JSON lines (the hashed fields plus ``hash``; see ``audit_chain``),
+    from the first row recorded at or after ``since`` (all rows without it) to the newest,
+    every row in between included so that a reader can check the links. Returns the count."""
+    after = 0
+    if since is not None:
+        async with db.engine.connect() as connection:
+            first = (
+                await connection.execute(
+                    sa.select(sa.func.min(_AUDIT.c.seq)).where(_AUDIT.c.recorded_at >= since)
+                )
+            ).scalar()
+        if first is None:
+            return 0
+        after = first - 1
+    written = 0
+    async for row in _rows(db, after):
+        line = canonical(row) | {"hash": row["hash"]}
+        out.write(json.dumps(line, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+        out.write("\n")
+        written += 1
+    return written

@@ -1,10 +1,14 @@
 """The audit log's hash chain, as an operator checks it: ``telehealth audit verify`` names the
 first row someone changed, deleted or inserted by hand in SQL; rows past the retention period
-are pruned by the daily job and the rest still verifies."""
+are pruned by the daily job and the rest still verifies; ``telehealth audit export`` writes
+JSON lines that a log server re-checks with nothing but hashlib."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
+import re
 import subprocess
 from datetime import timedelta
 from pathlib import Path
@@ -192,3 +196,42 @@ async def test_prune_keeps_a_tampered_chain_for_the_investigation(
     keep_a_year = settings.model_copy(update={"audit_retention_days": 365})
     assert await prune_by_the_daily_job(db, keep_a_year) == 0  # failed, to be retried
     assert sorted(await audit_ids(db)) == [1, 2, 3]  # nothing deleted
+
+
+def rechecked(lines: list[str]) -> list[dict[str, Any]]:
+    """What a log server does with an export: each line's hash is the SHA-256 of the line
+    without ``hash`` (sorted keys, no spaces, UTF-8), and names the line before it."""
+    rows = [json.loads(line) for line in lines]
+    for before, row in zip([None, *rows], rows, strict=False):
+        content = {key: value for key, value in row.items() if key != "hash"}
+        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        assert hashlib.sha256(canonical.encode()).hexdigest() == row["hash"], row
+        if before is not None:
+            assert row["prev_hash"] == before["hash"] and row["seq"] == before["seq"] + 1
+    return rows
+
+
+async def test_export_writes_json_lines_a_log_server_can_recheck(
+    client: httpx.AsyncClient, db: Database, database_url: str, tmp_path: Path
+) -> None:
+    async with db.unit_of_work() as session:
+        await append_audit(session, [old_row(days_ago=30), old_row(days_ago=20)])
+    await activity(client)
+    ids = await audit_ids(db)
+
+    out = tmp_path / "audit.jsonl"
+    done = await telehealth(database_url, tmp_path, "audit", "export", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert f"exported {len(ids)} audit rows" in done.stderr
+    assert out.stat().st_mode & 0o077 == 0  # the audit names patients: the owner's only
+    rows = rechecked(out.read_text(encoding="utf-8").splitlines())
+    assert [row["seq"] for row in rows] == sorted(ids)
+    assert rows[0]["prev_hash"] == "0" * 64
+    assert rows[0]["actor_name"] == "Người cũ"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00", rows[0]["recorded_at"])
+
+    since = (utcnow() - timedelta(days=25)).strftime("%Y-%m-%dT%H:%M:%S")
+    done = await telehealth(database_url, tmp_path, "audit", "export", "--since", since)
+    assert done.returncode == 0, done.stderr
+    recent = rechecked(done.stdout.splitlines())
+    assert [row["seq"] for row in recent] == sorted(ids)[1:]
