@@ -275,6 +275,7 @@ def _private_output(path: Path | None) -> Iterator[TextIO]:
         yield sys.stdout
         return
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # a file that was there keeps its mode otherwise
     with open(descriptor, "w", encoding="utf-8") as file:
         yield file
 
@@ -287,16 +288,21 @@ def _private_output(path: Path | None) -> Iterator[TextIO]:
     help="from the first row recorded at or after this time (ISO 8601, UTC unless it says)",
 )
 @click.option(
+    "--after-seq",
+    type=click.IntRange(min=0),
+    default=0,
+    help="only rows after this seq (the last one a previous export wrote)",
+)
+@click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="file to write (default: standard output)",
 )
-def audit_export(since: datetime | None, out: Path | None) -> None:
+def audit_export(since: datetime | None, after_seq: int, out: Path | None) -> None:
     """Write the audit log as JSON lines, one row a line in chain order, with seq, prev_hash
     and hash, for a central log server (which can re-check the chain; see docs/security.md)."""
+    start = None if since is None else as_utc(since)
     with _private_output(out) as sink:
-        count = _with_db(
-            Settings(), lambda db: export_lines(db, sink, None if since is None else as_utc(since))
-        )
+        count = _with_db(Settings(), lambda db: export_lines(db, sink, start, after_seq))
     click.echo(f"exported {count} audit rows", err=True)

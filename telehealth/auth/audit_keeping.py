@@ -136,11 +136,14 @@ async def prune_audit_daily(session: AsyncSession, call: TimerCall, settings: Se
     await prune_audit(session, utcnow() - timedelta(days=settings.audit_retention_days))
 
 
-async def export_lines(db: Database, out: TextIO, since: datetime | None = None) -> int:
-    """Write the chain as JSON lines (the hashed fields plus ``hash``; see ``audit_chain``),
-    from the first row recorded at or after ``since`` (all rows without it) to the newest,
-    every row in between included so that a reader can check the links. Returns the count."""
-    after = 0
+async def export_lines(
+    db: Database, out: TextIO, since: datetime | None = None, after_seq: int = 0
+) -> int:
+    """Write the chain as JSON lines (the hashed fields plus ``hash``; see ``audit_chain``) to
+    the newest row, from the first row recorded at or after ``since`` and after seq
+    ``after_seq`` (where the last export ended), every row in between included so that a
+    reader can check the links. Returns the count."""
+    after = after_seq
     if since is not None:
         async with db.engine.connect() as connection:
             first = (
@@ -150,7 +153,7 @@ async def export_lines(db: Database, out: TextIO, since: datetime | None = None)
             ).scalar()
         if first is None:
             return 0
-        after = first - 1
+        after = max(after, first - 1)
     written = 0
     async for row in _rows(db, after):
         line = canonical(row) | {"hash": row["hash"]}

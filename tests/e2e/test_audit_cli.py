@@ -220,6 +220,8 @@ async def test_export_writes_json_lines_a_log_server_can_recheck(
     ids = await audit_ids(db)
 
     out = tmp_path / "audit.jsonl"
+    out.write_text("an older export, readable by all\n")
+    out.chmod(0o644)
     done = await telehealth(database_url, tmp_path, "audit", "export", "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert f"exported {len(ids)} audit rows" in done.stderr
@@ -235,3 +237,7 @@ async def test_export_writes_json_lines_a_log_server_can_recheck(
     assert done.returncode == 0, done.stderr
     recent = rechecked(done.stdout.splitlines())
     assert [row["seq"] for row in recent] == sorted(ids)[1:]
+
+    done = await telehealth(database_url, tmp_path, "audit", "export", "--after-seq", "3")
+    assert done.returncode == 0, done.stderr
+    assert [row["seq"] for row in rechecked(done.stdout.splitlines())] == sorted(ids)[3:]
