@@ -25,7 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from telehealth.auth.access import check_account_admin
 from telehealth.auth.audit_chain import START, Link, chained
 from telehealth.auth.models import AuditCheckpoint, AuditEvent, AuditOutcome
-from telehealth.auth.principal import Caller
+from telehealth.auth.principal import Caller, RequestOrigin
 from telehealth.db import Database, Prepared, core_connection, table_of, write_rows
 from telehealth.errors import (
     InvalidInput,
@@ -36,28 +36,67 @@ from telehealth.errors import (
 )
 from telehealth.timeutil import as_utc, utcnow
 
+NOWHERE = RequestOrigin()  # a row not written for a request (a timer, the CLI)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who an audit row names as acting."""
+
+    kind: str
+    id: str | None
+    name: str | None
+
+
+def audit_row(
+    actor: Actor,
+    action: str,
+    entity_type: str,
+    entity_id: str | None,
+    outcome: AuditOutcome,
+    *,
+    patient_id: uuid.UUID | None = None,
+    origin: RequestOrigin = NOWHERE,
+    detail: str | None = None,
+    recorded_at: datetime | None = None,
+) -> dict[str, object]:
+    """One audit row as column values for ``append_audit``, cut to the columns' lengths."""
+    return {
+        "id": uuid.uuid4(),
+        "recorded_at": recorded_at or utcnow(),
+        "actor_kind": actor.kind,
+        "actor_id": actor.id,
+        "actor_name": None if actor.name is None else actor.name[:120],
+        "action": action,
+        "entity_type": entity_type,
+        "entity_id": entity_id,
+        "patient_id": patient_id,
+        "outcome": outcome,
+        "ip": origin.ip,
+        "user_agent": (origin.user_agent or "")[:300] or None,
+        "request_id": origin.request_id,
+        "detail": (detail or "")[:500] or None,
+    }
+
 
 def _rows(caller: Caller, outcome: AuditOutcome, failure: str | None) -> list[dict[str, object]]:
-    """The audit rows of a use case's notes, as column values."""
+    """The audit rows of a use case's notes."""
     principal = caller.principal
+    actor = Actor(principal.kind, str(principal.id), principal.name)
+    origin = RequestOrigin(caller.ip, caller.user_agent, caller.request_id)
     now = utcnow()
     return [
-        {
-            "id": uuid.uuid4(),
-            "recorded_at": now,
-            "actor_kind": principal.kind,
-            "actor_id": str(principal.id),
-            "actor_name": principal.name[:120],
-            "action": note.action,
-            "entity_type": note.entity_type,
-            "entity_id": note.entity_id,
-            "patient_id": note.patient_id,
-            "outcome": outcome,
-            "ip": caller.ip,
-            "user_agent": (caller.user_agent or "")[:300] or None,
-            "request_id": caller.request_id,
-            "detail": (failure or note.detail or "")[:500] or None,
-        }
+        audit_row(
+            actor,
+            note.action,
+            note.entity_type,
+            note.entity_id,
+            outcome,
+            patient_id=note.patient_id,
+            origin=origin,
+            detail=failure or note.detail,
+            recorded_at=now,
+        )
         for note in caller.notes
     ]
 

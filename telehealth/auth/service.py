@@ -17,7 +17,7 @@ from telehealth.auth.access import (
     check_own_account_change,
     leaves_administration,
 )
-from telehealth.auth.audit import append_audit
+from telehealth.auth.audit import Actor, append_audit, audit_row
 from telehealth.auth.models import (
     AuditOutcome,
     RefreshToken,
@@ -98,23 +98,17 @@ def _login_event(
     detail: str | None = None,
 ) -> list[dict[str, object]]:
     """A login's audit row, for ``append_audit``."""
+    account = None if user_id is None else str(user_id)
     return [
-        {
-            "id": uuid.uuid4(),
-            "recorded_at": utcnow(),
-            "actor_kind": "user",
-            "actor_id": None if user_id is None else str(user_id),
-            "actor_name": name[:120],
-            "action": "login",
-            "entity_type": "UserAccount",
-            "entity_id": None if user_id is None else str(user_id),
-            "patient_id": None,
-            "outcome": outcome,
-            "ip": where.ip,
-            "user_agent": (where.user_agent or "")[:300] or None,
-            "request_id": where.request_id,
-            "detail": detail,
-        }
+        audit_row(
+            Actor("user", account, name),
+            "login",
+            "UserAccount",
+            account,
+            outcome,
+            origin=where,
+            detail=detail,
+        )
     ]
 
 

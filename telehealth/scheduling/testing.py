@@ -12,9 +12,8 @@ from collections.abc import Sequence
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from telehealth.auth.audit import append_audit
+from telehealth.auth.audit import Actor, append_audit, audit_row
 from telehealth.auth.models import AuditOutcome
-from telehealth.models import new_id
 from telehealth.scheduling.handlers import Batched, Handler, TimerCall
 from telehealth.timeutil import utcnow
 
@@ -32,22 +31,14 @@ async def count_firings(session: AsyncSession, calls: Sequence[TimerCall]) -> No
     await append_audit(
         session,
         [
-            {
-                "id": new_id(),
-                "recorded_at": now,
-                "actor_kind": "timer",
-                "actor_id": str(call.timer_id),
-                "action": TEST_EFFECT_ACTION,
-                "entity_type": "Timer",
-                "entity_id": str(call.subject_id),
-                "outcome": AuditOutcome.SUCCESS,
-                "patient_id": None,
-                "actor_name": None,
-                "ip": None,
-                "user_agent": None,
-                "request_id": None,
-                "detail": None,
-            }
+            audit_row(
+                Actor("timer", str(call.timer_id), None),
+                TEST_EFFECT_ACTION,
+                "Timer",
+                str(call.subject_id),
+                AuditOutcome.SUCCESS,
+                recorded_at=now,
+            )
             for call in calls
         ],
     )
