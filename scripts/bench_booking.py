@@ -48,6 +48,7 @@ from telehealth.migrate import upgrade
 from telehealth.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).parent))
+import bench_audit
 import bench_booking_fhir
 
 ADMIN_DSN = os.environ.get(
@@ -355,9 +356,6 @@ BARE_SQL = {
     "participant": "INSERT INTO room_participant (id, room_id, user_id, role, created_at) "
     "SELECT id, $2, person, role, $5 FROM unnest($1::uuid[], $3::uuid[], $4::text[]) AS p(id, person, role) "
     "ON CONFLICT (room_id, user_id) DO NOTHING",
-    "audit": "INSERT INTO audit_event (id, recorded_at, actor_kind, actor_id, actor_name, action, "
-    "entity_type, entity_id, patient_id, outcome, ip, request_id, detail) VALUES ($1, $2, 'user', $3, "
-    "'bench', 'book', 'Appointment', $4, $5, 'success', '127.0.0.1', $6, $7)",
 }
 
 
@@ -431,15 +429,26 @@ async def bare_book(
             params,
             now,
         )
-        await connection.execute(
-            BARE_SQL["audit"],
-            uuid.uuid4(),
-            now,
-            str(actor),
-            str(appointment),
-            request["patient_id"],
-            secrets.token_hex(8),
-            f"slot {slot_id}",
+        await bench_audit.append_audit(
+            connection,
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "recorded_at": now,
+                    "actor_kind": "user",
+                    "actor_id": str(actor),
+                    "actor_name": "bench",
+                    "action": "book",
+                    "entity_type": "Appointment",
+                    "entity_id": str(appointment),
+                    "patient_id": request["patient_id"],
+                    "outcome": "success",
+                    "ip": "127.0.0.1",
+                    "user_agent": None,
+                    "request_id": secrets.token_hex(8),
+                    "detail": f"slot {slot_id}",
+                }
+            ],
         )
         await bench_booking_fhir.write_versions(
             connection,

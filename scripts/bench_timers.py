@@ -32,6 +32,9 @@ import httpx
 
 from telehealth.migrate import upgrade
 
+sys.path.insert(0, str(Path(__file__).parent))
+import bench_audit
+
 ADMIN_DSN = os.environ.get(
     "TELEHEALTH_BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
@@ -47,11 +50,6 @@ WHERE id IN (
       AND kind = $4
     ORDER BY due_at LIMIT $5 FOR UPDATE SKIP LOCKED)
 RETURNING id, kind, subject_id, due_at, attempts, payload
-"""
-EFFECT = """
-INSERT INTO audit_event (id, recorded_at, actor_kind, actor_id, action, entity_type, entity_id,
-                         outcome)
-VALUES ($1, $2, 'timer', $3, 'timer.bare', 'Timer', $4, 'success')
 """
 DONE = """
 UPDATE timer SET state = 'done', fired_at = $1, lease_until = NULL, last_error = NULL
@@ -181,6 +179,26 @@ async def stop_services(services: list[Any]) -> None:
             await process.wait()
 
 
+def effect(timer: asyncpg.Record, fired_at: datetime) -> dict[str, Any]:
+    """The test kind's audit row (``telehealth.scheduling.testing``), as the bare loop writes it."""
+    return {
+        "id": uuid.uuid4(),
+        "recorded_at": fired_at,
+        "actor_kind": "timer",
+        "actor_id": str(timer["id"]),
+        "actor_name": None,
+        "action": "timer.bare",
+        "entity_type": "Timer",
+        "entity_id": str(timer["subject_id"]),
+        "patient_id": None,
+        "outcome": "success",
+        "ip": None,
+        "user_agent": None,
+        "request_id": None,
+        "detail": None,
+    }
+
+
 async def bare_loop(dsn: str, kind: str, deadline: float) -> None:
     """The same claim / fire transactions as the service, on one bare asyncpg connection."""
     connection = await asyncpg.connect(dsn)
@@ -196,10 +214,7 @@ async def bare_loop(dsn: str, kind: str, deadline: float) -> None:
                 return
             async with connection.transaction():
                 fired_at = datetime.now(UTC)
-                await connection.executemany(
-                    EFFECT,
-                    [(uuid.uuid4(), fired_at, str(r["id"]), str(r["subject_id"])) for r in rows],
-                )
+                await bench_audit.append_audit(connection, [effect(r, fired_at) for r in rows])
                 await connection.execute(DONE, fired_at, [r["id"] for r in rows], worker)
     finally:
         await connection.close()

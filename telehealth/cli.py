@@ -1,4 +1,5 @@
-"""The ``telehealth`` command: serve, migrate, seed-demo, create-user, create-client, check."""
+"""The ``telehealth`` command: serve, migrate, seed-demo, create-user, create-client, check,
+audit verify, audit export."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import os
 import shutil
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import TextIO, TypeVar
 
 import click
 import uvicorn
@@ -18,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import select
 
 from telehealth.app import configure_logging
+from telehealth.auth.audit_keeping import export_lines, verify_chain
 from telehealth.auth.models import Role
 from telehealth.auth.service import NewAccount, create_account, create_client
 from telehealth.backup import BackupError, backup, restore
@@ -33,6 +37,7 @@ from telehealth.directory.models import Organization
 from telehealth.errors import TelehealthError
 from telehealth.migrate import head_revision, schema_state, upgrade
 from telehealth.settings import Settings
+from telehealth.timeutil import as_utc
 
 T = TypeVar("T")
 
@@ -287,3 +292,65 @@ def check() -> None:
             f"schema at {state.current or 'nothing'}, code needs {state.head}"
         )
     click.echo(f"schema current ({state.head}); ok")
+
+
+@main.group()
+def audit() -> None:
+    """The audit log's hash chain: verify it, export it."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Check that no audit row was changed, deleted or inserted since it was written; names
+    the first that was, and exits non-zero."""
+    verification = _with_db(Settings(), verify_chain)
+    if verification.broken is not None:
+        raise click.ClickException(
+            f"{verification.broken} ({verification.rows} rows before it verified)"
+        )
+    start = verification.start.seq
+    since = f"after the checkpoint at seq {start}" if start else "from the first row"
+    click.echo(
+        f"audit chain intact: {verification.rows} rows verified {since}, "
+        f"up to seq {verification.tail.seq}"
+    )
+
+
+@contextmanager
+def _private_output(path: Path | None) -> Iterator[TextIO]:
+    """Standard output, or a new file only its owner can read (the audit names patients)."""
+    if path is None:
+        yield sys.stdout
+        return
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # a file that was there keeps its mode otherwise
+    with open(descriptor, "w", encoding="utf-8") as file:
+        yield file
+
+
+@audit.command("export")
+@click.option(
+    "--since",
+    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]),
+    default=None,
+    help="from the first row recorded at or after this time (ISO 8601, UTC unless it says)",
+)
+@click.option(
+    "--after-seq",
+    type=click.IntRange(min=0),
+    default=0,
+    help="only rows after this seq (the last one a previous export wrote)",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="file to write (default: standard output)",
+)
+def audit_export(since: datetime | None, after_seq: int, out: Path | None) -> None:
+    """Write the audit log as JSON lines, one row a line in chain order, with seq, prev_hash
+    and hash, for a central log server (which can re-check the chain; see docs/security.md)."""
+    start = None if since is None else as_utc(since)
+    with _private_output(out) as sink:
+        count = _with_db(Settings(), lambda db: export_lines(db, sink, start, after_seq))
+    click.echo(f"exported {count} audit rows", err=True)

@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     )
     no_show_after_s: int = Field(default=15 * 60, ge=60, description="no-show check after start")
     draft_stale_days: int = Field(default=30, ge=1, description="drafts older than this expire")
+    # Ten years: Vietnamese law keeps a medical record at least ten years (Law on Medical
+    # Examination and Treatment), and the audit of who read it is kept as long as the record.
+    audit_retention_days: int = Field(
+        default=3650, ge=1, description="audit rows older than this are deleted, daily"
+    )
 
     attachment_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     idempotency_key_ttl_s: int = Field(

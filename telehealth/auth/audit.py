@@ -3,6 +3,9 @@
 Services call ``caller.note(...)`` before they act; ``audited_unit_of_work`` writes those notes
 in the same transaction when the use case succeeds, and in a transaction of their own, marked
 denied or failed, when it raises: a refused access is recorded even though nothing else is.
+
+Every row is appended to a hash chain (``auth.audit_chain``) by ``append_audit``, the one
+function that writes audit rows.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -19,9 +23,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.auth.access import check_account_admin
-from telehealth.auth.models import AuditEvent, AuditOutcome
-from telehealth.auth.principal import Caller
-from telehealth.db import Database, Prepared, insert_rows, table_of
+from telehealth.auth.audit_chain import START, Link, chained
+from telehealth.auth.models import AuditCheckpoint, AuditEvent, AuditOutcome
+from telehealth.auth.principal import Caller, RequestOrigin
+from telehealth.db import Database, Prepared, core_connection, table_of, write_rows
 from telehealth.errors import (
     InvalidInput,
     NotAuthenticated,
@@ -31,33 +36,105 @@ from telehealth.errors import (
 )
 from telehealth.timeutil import as_utc, utcnow
 
+NOWHERE = RequestOrigin()  # a row not written for a request (a timer, the CLI)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who an audit row names as acting."""
+
+    kind: str
+    id: str | None
+    name: str | None
+
+
+def audit_row(
+    actor: Actor,
+    action: str,
+    entity_type: str,
+    entity_id: str | None,
+    outcome: AuditOutcome,
+    *,
+    patient_id: uuid.UUID | None = None,
+    origin: RequestOrigin = NOWHERE,
+    detail: str | None = None,
+    recorded_at: datetime | None = None,
+) -> dict[str, object]:
+    """One audit row as column values for ``append_audit``, cut to the columns' lengths."""
+    return {
+        "id": uuid.uuid4(),
+        "recorded_at": recorded_at or utcnow(),
+        "actor_kind": actor.kind,
+        "actor_id": actor.id,
+        "actor_name": None if actor.name is None else actor.name[:120],
+        "action": action,
+        "entity_type": entity_type,
+        "entity_id": entity_id,
+        "patient_id": patient_id,
+        "outcome": outcome,
+        "ip": origin.ip,
+        "user_agent": (origin.user_agent or "")[:300] or None,
+        "request_id": origin.request_id,
+        "detail": (detail or "")[:500] or None,
+    }
+
 
 def _rows(caller: Caller, outcome: AuditOutcome, failure: str | None) -> list[dict[str, object]]:
-    """The audit rows of a use case's notes, as column values."""
+    """The audit rows of a use case's notes."""
     principal = caller.principal
+    actor = Actor(principal.kind, str(principal.id), principal.name)
+    origin = RequestOrigin(caller.ip, caller.user_agent, caller.request_id)
     now = utcnow()
     return [
-        {
-            "id": uuid.uuid4(),
-            "recorded_at": now,
-            "actor_kind": principal.kind,
-            "actor_id": str(principal.id),
-            "actor_name": principal.name[:120],
-            "action": note.action,
-            "entity_type": note.entity_type,
-            "entity_id": note.entity_id,
-            "patient_id": note.patient_id,
-            "outcome": outcome,
-            "ip": caller.ip,
-            "user_agent": (caller.user_agent or "")[:300] or None,
-            "request_id": caller.request_id,
-            "detail": (failure or note.detail or "")[:500] or None,
-        }
+        audit_row(
+            actor,
+            note.action,
+            note.entity_type,
+            note.entity_id,
+            outcome,
+            patient_id=note.patient_id,
+            origin=origin,
+            detail=failure or note.detail,
+            recorded_at=now,
+        )
         for note in caller.notes
     ]
 
 
 _AUDIT = table_of(AuditEvent)
+_CHECKPOINT = table_of(AuditCheckpoint)
+
+# PostgreSQL: ``audit_chain_tail()`` (migration 0019) takes the chain's transaction lock and
+# then reads the tail, in one round trip. The lock makes appends from every process take
+# turns, from the tail read to their commit, so the chain never forks (the unique ``seq``
+# would refuse a fork anyway). SQLite needs no lock: BEGIN IMMEDIATE has every writer wait.
+_PG_TAIL = sa.text("SELECT seq, hash FROM audit_chain_tail()")
+_newest_row = sa.select(_AUDIT.c.seq, _AUDIT.c.hash).order_by(_AUDIT.c.seq.desc()).limit(1)
+_newest_checkpoint = (
+    sa.select(_CHECKPOINT.c.seq, _CHECKPOINT.c.hash).order_by(_CHECKPOINT.c.seq.desc()).limit(1)
+)
+_SQLITE_TAIL = (
+    sa.union_all(_newest_row.subquery().select(), _newest_checkpoint.subquery().select())
+    .order_by(sa.literal_column("seq").desc())
+    .limit(1)
+)
+
+
+async def chain_tail(connection: AsyncConnection) -> Link:
+    """The chain's newest link, locked until the transaction ends (PostgreSQL)."""
+    query = _PG_TAIL if connection.dialect.name == "postgresql" else _SQLITE_TAIL
+    row = (await connection.execute(query)).first()
+    return START if row is None or row.seq is None else Link(row.seq, row.hash)
+
+
+async def append_audit(session: AsyncSession, rows: list[dict[str, object]]) -> None:
+    """Chain ``rows`` after the newest audit row and write them with one INSERT, in the
+    session's transaction. Call it last in a transaction: pending changes are flushed first,
+    so that the chain's lock is never held while waiting for a row another appender holds."""
+    if rows:
+        connection = await core_connection(session)
+        chained(rows, await chain_tail(connection))
+        await connection.run_sync(write_rows, _AUDIT, rows)
 
 
 @asynccontextmanager
@@ -66,12 +143,11 @@ async def audited_unit_of_work(db: Database, caller: Caller) -> AsyncIterator[As
     try:
         async with db.unit_of_work() as session:
             yield session
-            # One multi-row Core INSERT (every request writes these; no ORM objects to flush).
-            await insert_rows(session, _AUDIT, _rows(caller, AuditOutcome.SUCCESS, None))
+            await append_audit(session, _rows(caller, AuditOutcome.SUCCESS, None))
     except TelehealthError as exc:
         if caller.notes:
             async with db.unit_of_work() as session:
-                await insert_rows(session, _AUDIT, _rows(caller, _outcome_of(exc), exc.detail))
+                await append_audit(session, _rows(caller, _outcome_of(exc), exc.detail))
         raise
 
 
@@ -112,7 +188,17 @@ async def _insert_notes(
     connection: AsyncConnection, caller: Caller, outcome: AuditOutcome, failure: str | None
 ) -> None:
     rows = _rows(caller, outcome, failure)
-    if rows:
+    if not rows:
+        return
+    if connection.dialect.name != "postgresql":  # SQLite: already in a transaction
+        chained(rows, await chain_tail(connection))
+        await _INSERT_NOTES.execute_many(connection, rows)
+        return
+    # The read connection is in autocommit; the lock must last until the rows are committed.
+    driver: Any = (await connection.get_raw_connection()).driver_connection
+    async with driver.transaction():
+        row = await driver.fetchrow(str(_PG_TAIL))
+        chained(rows, START if row["seq"] is None else Link(row["seq"], row["hash"]))
         await _INSERT_NOTES.execute_many(connection, rows)
 
 

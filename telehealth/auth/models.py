@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Index
+from sqlalchemy import BigInteger, Index
 from sqlmodel import Field, SQLModel
 
 from telehealth.db import UTCDateTime
@@ -94,6 +94,8 @@ class AuditEvent(SQLModel, table=True):
     __table_args__ = (
         Index("ix_audit_event_recorded", "recorded_at"),
         Index("ix_audit_event_patient", "patient_id", "recorded_at"),
+        # Unique: two writers can never both extend the chain from the same row.
+        Index("ux_audit_event_seq", "seq", unique=True),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
@@ -110,3 +112,24 @@ class AuditEvent(SQLModel, table=True):
     user_agent: str | None = Field(default=None, max_length=300)
     request_id: str | None = Field(default=None, max_length=40)
     detail: str | None = Field(default=None, max_length=500)
+    # The hash chain: see telehealth.auth.audit_chain.
+    seq: int = Field(sa_type=BigInteger)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class AuditCheckpoint(SQLModel, table=True):
+    """Where the chain stood when rows older than the retention period were deleted: the
+    last deleted row's seq and hash. Verification starts from the newest checkpoint."""
+
+    __tablename__ = "audit_checkpoint"
+
+    seq: int = Field(
+        sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False}
+    )
+    hash: str = Field(max_length=64)
+    pruned_at: datetime = Field(sa_type=UTCDateTime)
+    pruned_rows: int = Field(sa_type=BigInteger)
+    recorded_before: datetime = Field(
+        sa_type=UTCDateTime, description="the retention cut-off: rows older than this went"
+    )

@@ -19,8 +19,8 @@ from telehealth.auth.access import (
     check_own_account_change,
     leaves_administration,
 )
+from telehealth.auth.audit import Actor, append_audit, audit_row
 from telehealth.auth.models import (
-    AuditEvent,
     AuditOutcome,
     RefreshToken,
     Role,
@@ -98,20 +98,20 @@ def _login_event(
     outcome: AuditOutcome,
     where: RequestOrigin,
     detail: str | None = None,
-) -> AuditEvent:
-    return AuditEvent(
-        actor_kind="user",
-        actor_id=None if user_id is None else str(user_id),
-        actor_name=name[:120],
-        action="login",
-        entity_type="UserAccount",
-        entity_id=None if user_id is None else str(user_id),
-        outcome=outcome,
-        ip=where.ip,
-        user_agent=(where.user_agent or "")[:300] or None,
-        request_id=where.request_id,
-        detail=detail,
-    )
+) -> list[dict[str, object]]:
+    """A login's audit row, for ``append_audit``."""
+    account = None if user_id is None else str(user_id)
+    return [
+        audit_row(
+            Actor("user", account, name),
+            "login",
+            "UserAccount",
+            account,
+            outcome,
+            origin=where,
+            detail=detail,
+        )
+    ]
 
 
 def _too_many_failures(now: datetime, until: datetime) -> AccountLocked:
@@ -147,16 +147,20 @@ async def log_in(
     user_id = None if known is None else known.id
     until = await throttle.shut_out_until(session, source, username, now)
     if until is not None:
-        session.add(_login_event(user_id, username, AuditOutcome.DENIED, where, "throttled"))
+        await append_audit(
+            session, _login_event(user_id, username, AuditOutcome.DENIED, where, "throttled")
+        )
         return LoginOutcome(refusal=_too_many_failures(now, until))
     password_hash = None if known is None else known.password_hash
     if not verify_password(password_hash, password) or known is None:
         await throttle.count_failure(session, settings, source, username, now)
         reason = "wrong password" if known else "unknown or inactive account"
-        session.add(_login_event(user_id, username, AuditOutcome.DENIED, where, reason))
+        await append_audit(
+            session, _login_event(user_id, username, AuditOutcome.DENIED, where, reason)
+        )
         return LoginOutcome(refusal=NotAuthenticated("Wrong username or password"))
     await throttle.forget_failures(session, source, username)
-    session.add(_login_event(known.id, username, AuditOutcome.SUCCESS, where))
+    await append_audit(session, _login_event(known.id, username, AuditOutcome.SUCCESS, where))
     return LoginOutcome(tokens=await _issue_user_tokens(session, settings, known))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import time
 
+from telehealth.auth.audit_keeping import prune_audit_daily
 from telehealth.auth.throttle import forget_old_failures
 from telehealth.consults.escalation import escalate_request
 from telehealth.consults.jobs import (
@@ -40,6 +41,7 @@ DAILY_JOBS: list[DailyJob] = [
     DailyJob("close_expired_rooms", time(3, 0), close_expired_rooms_daily),
     DailyJob("purge_idempotency_keys", time(3, 30), purge_expired_keys),
     DailyJob("forget_old_login_failures", time(3, 45), Configured(forget_old_failures)),
+    DailyJob("prune_audit", time(4, 0), Configured(prune_audit_daily)),
 ]
 
 

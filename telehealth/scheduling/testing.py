@@ -10,12 +10,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from sqlalchemy import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from telehealth.auth.models import AuditEvent, AuditOutcome
-from telehealth.db import table_of
-from telehealth.models import new_id
+from telehealth.auth.audit import Actor, append_audit, audit_row
+from telehealth.auth.models import AuditOutcome
 from telehealth.scheduling.handlers import Batched, Handler, TimerCall
 from telehealth.timeutil import utcnow
 
@@ -30,25 +28,17 @@ async def count_firings(session: AsyncSession, calls: Sequence[TimerCall]) -> No
     if delay > 0:
         await asyncio.sleep(delay)
     now = utcnow()
-    await session.exec(
-        insert(table_of(AuditEvent)),
-        params=[
-            {
-                "id": new_id(),
-                "recorded_at": now,
-                "actor_kind": "timer",
-                "actor_id": str(call.timer_id),
-                "action": TEST_EFFECT_ACTION,
-                "entity_type": "Timer",
-                "entity_id": str(call.subject_id),
-                "outcome": AuditOutcome.SUCCESS,
-                "patient_id": None,
-                "actor_name": None,
-                "ip": None,
-                "user_agent": None,
-                "request_id": None,
-                "detail": None,
-            }
+    await append_audit(
+        session,
+        [
+            audit_row(
+                Actor("timer", str(call.timer_id), None),
+                TEST_EFFECT_ACTION,
+                "Timer",
+                str(call.subject_id),
+                AuditOutcome.SUCCESS,
+                recorded_at=now,
+            )
             for call in calls
         ],
     )
