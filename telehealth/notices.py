@@ -14,6 +14,8 @@ revoked sessions) as current as the database.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import weakref
 from typing import Protocol
 
@@ -101,3 +103,43 @@ class Subscription:
         self._hearer.deaf()
         if self._listener is not None:
             await self._listener.stop()
+
+
+class CatchingUp:
+    """A hearer that reads from the database what its notices would have said: once when it
+    starts (after it listens, so nothing falls between) and each time its listener comes
+    back, since notices sent while it was away are lost. Subclasses say how (``catch_up``)."""
+
+    def __init__(self, database_url: str, channel: str, *, name: str) -> None:
+        self._catching_up: set[asyncio.Task[None]] = set()
+        self._started = False
+        self._notices = Subscription(database_url, channel, self, name=name)
+
+    def hear(self, payload: str) -> None:
+        raise NotImplementedError
+
+    async def catch_up(self) -> None:
+        raise NotImplementedError
+
+    async def start(self) -> None:
+        await self._notices.start()  # listening first: what is announced from now on is heard
+        await self.catch_up()  # and what was announced before is read
+        self._started = True
+
+    async def stop(self) -> None:
+        self._started = False
+        await self._notices.stop()
+        for task in list(self._catching_up):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def heard(self) -> None:
+        if not self._started:
+            return  # the first connection: ``start`` reads next
+        task = asyncio.get_running_loop().create_task(self.catch_up())
+        self._catching_up.add(task)
+        task.add_done_callback(self._catching_up.discard)
+
+    def deaf(self) -> None:
+        pass  # what was heard stays; ``heard`` reads what is missed meanwhile

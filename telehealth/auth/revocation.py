@@ -17,8 +17,6 @@ the CLI in another process is only seen at the service's next start.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -29,7 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.auth.models import UserAccount
 from telehealth.db import Database
-from telehealth.notices import Subscription, announce
+from telehealth.notices import CatchingUp, announce
 from telehealth.settings import Settings
 from telehealth.timeutil import utcnow
 
@@ -46,31 +44,14 @@ async def reset_sessions(session: AsyncSession, user: UserAccount) -> None:
     await session.run_sync(announce, CHANNEL, f"{user.id} {now.timestamp()}")
 
 
-class SessionResets:
+class SessionResets(CatchingUp):
     """This process's view of recent resets, by account."""
 
     def __init__(self, settings: Settings, db: Database) -> None:
+        super().__init__(settings.resolved_database_url, CHANNEL, name=LISTENER_NAME)
         self._db = db
         self._lifetime_s = settings.access_token_ttl_s
         self._resets: dict[uuid.UUID, float] = {}
-        self._catching_up: set[asyncio.Task[None]] = set()
-        self._started = False
-        self._notices = Subscription(
-            settings.resolved_database_url, CHANNEL, self, name=LISTENER_NAME
-        )
-
-    async def start(self) -> None:
-        await self._notices.start()  # listening first: what is reset from now on is heard
-        await self._read()  # and what was reset before is read
-        self._started = True
-
-    async def stop(self) -> None:
-        self._started = False
-        await self._notices.stop()
-        for task in list(self._catching_up):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     def refuses(self, account_id: uuid.UUID, issued_at: float) -> bool:
         reset = self._resets.get(account_id)
@@ -83,24 +64,13 @@ class SessionResets:
         except ValueError:
             log.warning("sessions: ignored a malformed notice %r", payload)
 
-    def heard(self) -> None:
-        if not self._started:
-            return  # the first connection: ``start`` reads next
-        # Reconnected: resets announced while no one listened are read from their rows.
-        task = asyncio.get_running_loop().create_task(self._read())
-        self._catching_up.add(task)
-        task.add_done_callback(self._catching_up.discard)
-
-    def deaf(self) -> None:
-        pass  # what was known stays refused; ``heard`` reads what was missed
-
     def _note(self, account_id: uuid.UUID, moment: float) -> None:
         self._resets[account_id] = max(moment, self._resets.get(account_id, 0.0))
         expired = time.time() - self._lifetime_s
         if len(self._resets) > 1000:
             self._resets = {a: m for a, m in self._resets.items() if m > expired}
 
-    async def _read(self) -> None:
+    async def catch_up(self) -> None:
         since = utcnow() - timedelta(seconds=self._lifetime_s)
         async with self._db.unit_of_work() as session:
             rows = await session.exec(

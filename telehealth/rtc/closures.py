@@ -19,7 +19,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.db import Database
-from telehealth.notices import Subscription, announce
+from telehealth.notices import CatchingUp, announce
 from telehealth.rtc.models import Room, RoomState
 from telehealth.settings import Settings
 
@@ -34,29 +34,13 @@ async def announce_closed(session: AsyncSession, room_id: uuid.UUID) -> None:
     await session.run_sync(announce, CHANNEL, str(room_id))
 
 
-class RoomClosures:
+class RoomClosures(CatchingUp):
     """This process's signalling connections, by room, each waiting on its room's closing."""
 
     def __init__(self, settings: Settings, db: Database) -> None:
+        super().__init__(settings.resolved_database_url, CHANNEL, name=LISTENER_NAME)
         self._db = db
         self._held: dict[uuid.UUID, set[asyncio.Event]] = {}
-        self._catching_up: set[asyncio.Task[None]] = set()
-        self._started = False
-        self._notices = Subscription(
-            settings.resolved_database_url, CHANNEL, self, name=LISTENER_NAME
-        )
-
-    async def start(self) -> None:
-        await self._notices.start()
-        self._started = True
-
-    async def stop(self) -> None:
-        self._started = False
-        await self._notices.stop()
-        for task in list(self._catching_up):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     @contextlib.contextmanager
     def watch(self, room_id: uuid.UUID) -> Iterator[asyncio.Event]:
@@ -81,17 +65,7 @@ class RoomClosures:
         for closed in self._held.get(room_id, ()):
             closed.set()
 
-    def heard(self) -> None:
-        if not self._started:
-            return  # the first connection: nothing is held yet
-        task = asyncio.get_running_loop().create_task(self._catch_up())
-        self._catching_up.add(task)
-        task.add_done_callback(self._catching_up.discard)
-
-    def deaf(self) -> None:
-        pass  # ``heard`` reads what was missed
-
-    async def _catch_up(self) -> None:
+    async def catch_up(self) -> None:
         rooms = list(self._held)
         if not rooms:
             return

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import secrets
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -160,14 +161,9 @@ def test_serve_answers_health_and_logs_one_json_line_per_request(served: Served)
     assert "telehealth-demo" not in text and token not in text
 
 
-def test_serve_with_several_workers_shares_one_generated_key(
-    database_url: str, backend: str, tmp_path: Path
-) -> None:
-    """Without TELEHEALTH_SECRET_KEY, all workers must sign with the same generated key."""
-    if backend != "postgresql":
-        pytest.skip("several workers need PostgreSQL")
-    env = cli_env(database_url, tmp_path)
-    del env["TELEHEALTH_SECRET_KEY"]
+@contextmanager
+def two_workers(env: dict[str, str], tmp_path: Path) -> Iterator[str]:
+    """`telehealth serve --workers 2` on a free port, until the block ends; yields its URL."""
     port = free_port()
     log = tmp_path / "workers.log"
     with log.open("wb") as sink:
@@ -180,6 +176,21 @@ def test_serve_with_several_workers_shares_one_generated_key(
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_health(url, process, log)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_serve_with_several_workers_shares_one_generated_key(
+    database_url: str, backend: str, tmp_path: Path
+) -> None:
+    """Without TELEHEALTH_SECRET_KEY, all workers must sign with the same generated key."""
+    if backend != "postgresql":
+        pytest.skip("several workers need PostgreSQL")
+    env = cli_env(database_url, tmp_path)
+    del env["TELEHEALTH_SECRET_KEY"]
+    with two_workers(env, tmp_path) as url:
         with httpx.Client(base_url=url) as http:
             token = http.post(
                 "/api/auth/login", json={"username": "bs.xa1", "password": "telehealth-demo"}
@@ -188,9 +199,6 @@ def test_serve_with_several_workers_shares_one_generated_key(
             with httpx.Client(base_url=url) as http:
                 me = http.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"})
                 assert me.status_code == 200, me.text
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
     assert (tmp_path / "secret.key").read_text().strip()
 
 
@@ -206,18 +214,7 @@ def test_metrics_of_several_workers_add_up(database_url: str, backend: str, tmp_
         pytest.skip("several workers need PostgreSQL")
     env = cli_env(database_url, tmp_path) | {"TELEHEALTH_METRICS_TOKEN": "scraper-token-1234"}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    port = free_port()
-    log = tmp_path / "workers.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [TELEHEALTH, "serve", "--port", str(port), "--workers", "2"],
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_health(url, process, log)
+    with two_workers(env, tmp_path) as url:
         for _ in range(12):  # a fresh connection each time: either worker may answer
             with httpx.Client(base_url=url) as http:
                 assert http.get("/api/auth/me").status_code == 401
@@ -234,7 +231,4 @@ def test_metrics_of_several_workers_add_up(database_url: str, backend: str, tmp_
             )
             seen.add(float(line.rsplit(" ", 1)[1]))
         assert seen == {12.0}
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
     assert any((tmp_path / "metrics").iterdir())  # the workers' shared counts

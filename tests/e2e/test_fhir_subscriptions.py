@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -35,16 +34,9 @@ INTEGRATOR_SCOPES = "system/Subscription.crs system/Appointment.rs system/Task.r
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
+def settings(settings: Settings) -> Settings:
     """The receivers listen on loopback, which webhooks reach only when allowed by name."""
-    return Settings(
-        database_url=database_url,
-        data_dir=tmp_path,
-        secret_key="test-signing-key-" + "x" * 32,
-        scheduler_enabled=False,
-        gc_freeze=False,
-        webhook_allow_hosts=[LOOPBACK],
-    )
+    return settings.model_copy(update={"webhook_allow_hosts": [LOOPBACK]})
 
 
 def subscription(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -37,15 +36,8 @@ ADDRESS_LIMIT = 8
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(
-        database_url=database_url,
-        data_dir=tmp_path,
-        secret_key="test-signing-key-" + "x" * 32,
-        scheduler_enabled=False,
-        gc_freeze=False,
-        login_address_max_failures=ADDRESS_LIMIT,
-    )
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"login_address_max_failures": ADDRESS_LIMIT})
 
 
 async def _login(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -29,16 +28,9 @@ REMINDER = {"start_at": "2026-11-25T03:00:00+00:00", "lead_minutes": 15}
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
+def settings(settings: Settings) -> Settings:
     """The receivers listen on loopback, which webhooks reach only when allowed by name."""
-    return Settings(
-        database_url=database_url,
-        data_dir=tmp_path,
-        secret_key="test-signing-key-" + "x" * 32,
-        scheduler_enabled=False,
-        gc_freeze=False,
-        webhook_allow_hosts=[LOOPBACK],
-    )
+    return settings.model_copy(update={"webhook_allow_hosts": [LOOPBACK]})
 
 
 async def person(db: Database, username: str, **changes: object) -> uuid.UUID:

@@ -4,7 +4,6 @@ when registered (over /api and as a FHIR Subscription), and again when delivered
 from __future__ import annotations
 
 import ipaddress
-from pathlib import Path
 
 import httpx
 import pytest
@@ -45,15 +44,8 @@ def allow_hosts() -> list[str]:
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path, allow_hosts: list[str]) -> Settings:
-    return Settings(
-        database_url=database_url,
-        data_dir=tmp_path,
-        secret_key="test-signing-key-" + "x" * 32,
-        scheduler_enabled=False,
-        gc_freeze=False,
-        webhook_allow_hosts=allow_hosts,
-    )
+def settings(settings: Settings, allow_hosts: list[str]) -> Settings:
+    return settings.model_copy(update={"webhook_allow_hosts": allow_hosts})
 
 
 async def _register(client: httpx.AsyncClient, url: str) -> httpx.Response:
