@@ -8,6 +8,7 @@ alike); a data directory or database that an earlier version left wider is narro
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import stat
@@ -62,6 +63,9 @@ def private_sqlite_file(database_url: str) -> None:
         return
     path = Path(database)
     private_dir(path.parent)
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE))
+    # Only a file that is not there yet is opened here: closing any descriptor of a database
+    # file releases every POSIX lock this process holds on it, its open connections' too.
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
     for suffix in ("", "-wal", "-shm", "-journal"):
         narrow(path.with_name(path.name + suffix), FILE_MODE)

@@ -155,14 +155,13 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
     if message["type"] != "http.response.start":
         return
     policy = _API_DOCS_POLICY if _is_api_docs_page(scope["path"]) else _CONTENT_POLICY
-    headers = [
-        *message.get("headers", ()),
-        *_SECURITY_HEADERS,
-        (b"content-security-policy", policy.encode()),
-    ]
+    added = [*_SECURITY_HEADERS, (b"content-security-policy", policy.encode())]
     if scope.get("scheme") == "https":
-        headers.append(_HSTS)
-    message["headers"] = headers
+        added.append(_HSTS)
+    headers = list(message.get("headers", ()))
+    # A route's own value stands (a download's stricter sandbox policy): no header twice.
+    own = {bytes(name).lower() for name, _ in headers}
+    message["headers"] = headers + [(name, value) for name, value in added if name not in own]
 
 
 class RequestLogMiddleware:

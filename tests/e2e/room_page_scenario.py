@@ -24,6 +24,7 @@ from playwright.async_api import async_playwright
 from telehealth.app import create_app
 from telehealth.rtc.testclient import MediaLeg, Participant
 from telehealth.settings import Settings
+from tests.e2e.page_support import wait_until
 
 FAKE_UI = "--use-fake-ui-for-media-stream"  # grants every permission prompt
 CHROMIUM_FLAGS = [
@@ -53,15 +54,15 @@ def free_port() -> int:
 async def full_call(page: Any, peer: Participant, page_user: str, result: dict[str, Any]) -> None:
     result["title"] = await page.title()
     await page.click("#precall")
-    await page.wait_for_function("window.telehealthRoom.report", timeout=30_000)
+    await wait_until(page, "window.telehealthRoom.report", timeout_s=30)
     result["precall"] = await page.evaluate("window.telehealthRoom.report")
     result["precall_frames"] = await page.evaluate("window.telehealthRoom.frames.precall")
     await page.click("#join")
     peer_frames = f"window.telehealthRoom.frames['{peer.me}'] || 0"
-    await page.wait_for_function(f"({peer_frames}) >= 30", timeout=30_000)
+    await wait_until(page, f"({peer_frames}) >= 30", timeout_s=30)
     result["page_frames"] = await page.evaluate(peer_frames)
-    await page.wait_for_function(
-        "document.getElementById('quality').dataset.level !== 'unknown'", timeout=30_000
+    await wait_until(
+        page, "document.getElementById('quality').dataset.level !== 'unknown'", timeout_s=30
     )
     result["quality"] = await page.get_attribute("#quality", "data-level")
     result["peer_frames"] = await peer.wait_frames(page_user, 10)
@@ -85,7 +86,7 @@ async def without_camera(
     await page.click("#join")
     result["mode_relayed"] = (await peer.signalling.expect("media_mode"))["mode"]
     peer_frames = f"window.telehealthRoom.frames['{peer.me}'] || 0"
-    await page.wait_for_function(f"({peer_frames}) >= 30", timeout=30_000)
+    await wait_until(page, f"({peer_frames}) >= 30", timeout_s=30)
     result["page_frames"] = await page.evaluate(peer_frames)  # it still sees the other
     result["peer_audio_frames"] = await peer.wait_audio(page_user, 100)  # 2 s of its voice
     result["peer_video_frames"] = peer.frames.get(page_user, 0)
@@ -109,9 +110,9 @@ async def through_service_relay(
     peer, and the peer's reaches chromium, forwarded without decoding."""
     leg = MediaLeg(peer.signalling, peer.welcome["ice_servers"])
     await page.click("#join")
-    await page.wait_for_function("window.telehealthRoom.relay !== null", timeout=60_000)
+    await wait_until(page, "window.telehealthRoom.relay !== null", timeout_s=60)
     result["relay_reply"] = (await leg.start("relay_offer", "relay_answer"))["type"]
-    await page.wait_for_function("(window.telehealthRoom.frames.relay || 0) >= 30", timeout=30_000)
+    await wait_until(page, "(window.telehealthRoom.frames.relay || 0) >= 30", timeout_s=30)
     result["page_frames"] = await page.evaluate("window.telehealthRoom.frames.relay")
     result["peer_frames"] = await leg.wait_frames(30)
     await leg.close()
@@ -124,13 +125,13 @@ async def on_weak_network(
     """The pre-call check advises audio only: the page joins audio only, says so, and the
     participant can turn video back on."""
     await page.click("#precall")
-    await page.wait_for_function("window.telehealthRoom.report", timeout=30_000)
+    await wait_until(page, "window.telehealthRoom.report", timeout_s=30)
     result["precall"] = await page.evaluate("window.telehealthRoom.report")
     await page.click("#join")
     result["mode_relayed"] = (await peer.signalling.expect("media_mode"))["mode"]
     result["peer_audio_frames"] = await peer.wait_audio(page_user, 100)
     peer_frames = f"window.telehealthRoom.frames['{peer.me}'] || 0"
-    await page.wait_for_function(f"({peer_frames}) >= 30", timeout=30_000)
+    await wait_until(page, f"({peer_frames}) >= 30", timeout_s=30)
     result["page_frames"] = await page.evaluate(peer_frames)
     result["audio_only_pressed"] = await page.get_attribute("#audioonly", "aria-pressed")
     result["status_vi"] = await page.text_content("#status")

@@ -16,6 +16,7 @@ from playwright.async_api import Browser, BrowserContext, Page, expect
 from telehealth.demo import DEMO_PASSWORD
 from tests.conftest import RunningServer
 from tests.e2e.conftest import PHONE, log_in, screenshot
+from tests.e2e.page_support import wait_until
 
 CARDIOLOGY = "394579002"
 # Live updates cross a socket and a page reload; on a loaded 2-core machine, wait up to 15 s.
@@ -203,8 +204,8 @@ async def test_doctor_requests_specialist_accepts_doctor_books_joins_specialist_
 
     # The doctor's open page: a toast, then the conclusion without a reload by hand.
     await expect(doctor.locator("#conclusion")).to_contain_text("Chuyển tuyến trên")
-    await doctor.wait_for_function(
-        "(sessionStorage.getItem('toasts') || '').includes('Đã có kết luận hội chẩn')"
+    await wait_until(
+        doctor, "(sessionStorage.getItem('toasts') || '').includes('Đã có kết luận hội chẩn')"
     )
     await expect(doctor.locator("#conclusion")).to_contain_text("can thiệp mạch vành")
     await expect(doctor.locator("#conclusion-follow-up")).to_have_text(
@@ -297,5 +298,5 @@ async def test_a_reminder_published_for_a_person_shows_as_a_toast_and_refreshes_
     channels = server.app.plugins.get(ChannelsPlugin)
     await channels.wait_published({"kind": "appointment.reminder", "id": "x"}, [f"user.{user_id}"])
     await expect(specialist.locator("#toasts")).to_contain_text("Nhắc lịch hội chẩn")
-    await specialist.wait_for_function("window.__kept === undefined")
+    await wait_until(specialist, "window.__kept === undefined")
     await expect(specialist.locator("h1")).to_have_text("Hàng chờ của tôi")
