@@ -22,6 +22,7 @@ from telehealth.api import problems
 from telehealth.api.admin import AdminController
 from telehealth.api.auth import AuthController
 from telehealth.api.availability import AvailabilityController, SlotController
+from telehealth.api.consent import ConsentController
 from telehealth.api.consults import AppointmentController, ConsultController
 from telehealth.api.dependencies import (
     provide_caller,
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             PractitionerController,
             PractitionerRoleController,
             PatientController,
+            ConsentController,
             *web.routes,
             FhirDiscoveryController,
             FhirSchedulingController,

@@ -29,6 +29,7 @@ from telehealth.auth.access import (
 from telehealth.auth.models import Role, UserAccount
 from telehealth.auth.principal import Caller, Principal
 from telehealth.availability.models import Slot, SlotStatus
+from telehealth.consent.service import require_consent_for
 from telehealth.consults import rules
 from telehealth.consults.models import (
     Appointment,
@@ -202,6 +203,7 @@ async def create_request(
     await session.flush()
     caller.notes[-1].entity_id = str(request.id)
     if data.submit:
+        await require_consent_for(session, patient.id, "submit")
         await transition(session, principal, request, "submit", submitted_at=utcnow())
         _submitted(session, request, settings)
     return request
@@ -293,6 +295,7 @@ async def act_on_request(
     caller.note(action, "ConsultRequest", request_id, patient_id=request.patient_id, detail=reason)
     services = await caller_services(session, principal)
     check_consult_action(principal, action, parties(request), services)
+    await require_consent_for(session, request.patient_id, action)
     now = utcnow()
     if action in ("submit", "resubmit"):
         await transition(
