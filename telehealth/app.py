@@ -67,6 +67,7 @@ from telehealth.fhir.operation_controllers import (
     FhirSchedulingController,
 )
 from telehealth.rtc.media import MediaPeers
+from telehealth.rtc.recording_consent import RecordingConsentWatch
 from telehealth.rtc.relay_lease import RelayRouter
 from telehealth.scheduling.runner import scheduler_lifespan
 from telehealth.settings import Settings
@@ -84,6 +85,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.db = db
         app.state.media = MediaPeers(db, settings)
         app.state.relay = RelayRouter(db, settings, channels, app.state.media)
+        app.state.recording_consent = RecordingConsentWatch(settings, db, app.state.media)
+        await app.state.recording_consent.start()
         app.state.session_resets = SessionResets(settings, db)
         await app.state.session_resets.start()
         app.state.fhir_cache = read_cache(settings)
@@ -103,6 +106,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             if app.state.fhir_cache is not None:
                 await app.state.fhir_cache.stop()
             await app.state.session_resets.stop()
+            await app.state.recording_consent.stop()
             await app.state.relay.close()
             await app.state.media.close()
             await db.dispose()
