@@ -174,3 +174,15 @@ async def withdraw_consent(
     await session.refresh(consent)
     await session.run_sync(announce, WITHDRAWN, f"{patient_id} {consent.purpose.value}")
     return consent
+
+
+async def scans_of(session: AsyncSession, patient_id: uuid.UUID) -> Sequence[ConsultAttachment]:
+    """The files attached to the patient's requests: the scans a signed consent may name
+    (for a caller who may read the patient, checked by the use case that shows them)."""
+    rows = await session.exec(
+        select(ConsultAttachment)
+        .join(ConsultRequest, col(ConsultRequest.id) == col(ConsultAttachment.request_id))
+        .where(ConsultRequest.patient_id == patient_id)
+        .order_by(col(ConsultAttachment.created_at).desc())
+    )
+    return rows.all()
