@@ -175,6 +175,8 @@ async def create_request(
     if patient is None:
         raise NotFound("No such patient, or not one you have access to")
     check_patient_access(principal, patient.organization_id, "r")
+    if data.submit:  # a draft may wait for the consent; sending it may not
+        await require_consent_for(session, patient.id, "submit")
     specialty = await specialty_by_code(session, data.specialty_code)
     if data.target_organization_id is not None:
         target = await session.get(Organization, data.target_organization_id)
@@ -203,7 +205,6 @@ async def create_request(
     await session.flush()
     caller.notes[-1].entity_id = str(request.id)
     if data.submit:
-        await require_consent_for(session, patient.id, "submit")
         await transition(session, principal, request, "submit", submitted_at=utcnow())
         _submitted(session, request, settings)
     return request
