@@ -3,6 +3,7 @@ and withdrawn by those who may, audited; and what it gates (sending, booking).""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import httpx
@@ -229,3 +230,17 @@ async def test_withdrawal_stops_sending_and_booking(client: httpx.AsyncClient) -
     await consent_to(client, doctor, patient, "remote_consultation")
     booked = await client.post("/api/appointments", json=booking, headers=doctor)
     assert booked.status_code == 201, booked.text
+
+
+async def test_two_doctors_recording_at_once_leave_one_consent_in_force(
+    client: httpx.AsyncClient,
+) -> None:
+    doctor = await login(client, "bs.xa1")
+    patient = await unconsenting_patient(client, doctor)
+    body = {"purposes": ["remote_consultation"], "method": "electronic"}
+    answers = await asyncio.gather(
+        *(client.post(consents_url(patient), json=body, headers=doctor) for _ in range(12))
+    )
+    assert sorted(a.status_code for a in answers) == [201] + [409] * 11
+    listed = (await client.get(consents_url(patient), headers=doctor)).json()
+    assert len(listed) == 1
