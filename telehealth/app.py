@@ -22,6 +22,7 @@ from telehealth.api import problems
 from telehealth.api.admin import AdminController
 from telehealth.api.auth import AuthController
 from telehealth.api.availability import AvailabilityController, SlotController
+from telehealth.api.consent import ConsentController
 from telehealth.api.consults import AppointmentController, ConsultController
 from telehealth.api.dependencies import (
     provide_caller,
@@ -69,6 +70,7 @@ from telehealth.fhir.operation_controllers import (
 )
 from telehealth.rtc.closures import RoomClosures
 from telehealth.rtc.media import MediaPeers
+from telehealth.rtc.recording_consent import RecordingConsentWatch
 from telehealth.rtc.relay_lease import RelayRouter
 from telehealth.scheduling.runner import scheduler_lifespan
 from telehealth.settings import Settings
@@ -88,6 +90,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.db = db
         app.state.media = MediaPeers(db, settings)
         app.state.relay = RelayRouter(db, settings, channels, app.state.media)
+        app.state.recording_consent = RecordingConsentWatch(settings, db, app.state.media)
+        await app.state.recording_consent.start()
         app.state.session_resets = SessionResets(settings, db)
         await app.state.session_resets.start()
         app.state.room_closures = RoomClosures(settings, db)
@@ -110,6 +114,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 await app.state.fhir_cache.stop()
             await app.state.session_resets.stop()
             await app.state.room_closures.stop()
+            await app.state.recording_consent.stop()
             await app.state.relay.close()
             await app.state.media.close()
             await db.dispose()
@@ -125,6 +130,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             PractitionerController,
             PractitionerRoleController,
             PatientController,
+            ConsentController,
             *web.routes,
             FhirDiscoveryController,
             FhirSchedulingController,

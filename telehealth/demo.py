@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.auth.models import Role, UserAccount
 from telehealth.auth.service import NewAccount, create_account, create_client
+from telehealth.consent.models import ConsentMethod, ConsentPurpose, PatientConsent
 from telehealth.directory.identifiers import fold_name
 from telehealth.directory.models import (
     FacilityLevel,
@@ -140,6 +141,23 @@ def _patient(rng: random.Random, organization: Organization, admin_unit: str | N
     )
 
 
+async def _consenting(session: AsyncSession, doctor: UserAccount, patients: list[Patient]) -> None:
+    """The demo's patients, each with the consents their doctor recorded (electronic, for
+    every purpose), so that the demo's requests can be sent and its sessions recorded."""
+    session.add_all(patients)
+    await session.flush()
+    session.add_all(
+        PatientConsent(
+            patient_id=patient.id,
+            purpose=purpose,
+            method=ConsentMethod.ELECTRONIC,
+            recorded_by=doctor.id,
+        )
+        for patient in patients
+        for purpose in ConsentPurpose
+    )
+
+
 async def seed_demo(session: AsyncSession) -> list[DemoLogin] | None:
     """Load the demo network once; returns the logins, or None if it was there already."""
     if (
@@ -171,8 +189,8 @@ async def seed_demo(session: AsyncSession) -> list[DemoLogin] | None:
         role: Role,
         org: Organization,
         practitioner: Practitioner | None = None,
-    ) -> None:
-        await create_account(
+    ) -> UserAccount:
+        created = await create_account(
             session,
             None,
             NewAccount(
@@ -185,6 +203,7 @@ async def seed_demo(session: AsyncSession) -> list[DemoLogin] | None:
             ),
         )
         logins.append(DemoLogin(username, role, org.name))
+        return created
 
     def practitioner(
         name: str,
@@ -228,16 +247,18 @@ async def seed_demo(session: AsyncSession) -> list[DemoLogin] | None:
         name = f"BS. {rng.choice(_FAMILY)} {rng.choice(_MIDDLE[Gender.MALE])} {rng.choice(_GIVEN[Gender.MALE])}"
         person = practitioner(name, Gender.MALE, station, general, f"001{index + 1:03d}/DT-CCHN")
         await session.flush()
-        await account(f"bs.xa{index + 1}", name, Role.REQUESTER, station, person)
-        session.add_all(_patient(rng, station, unit) for _ in range(6))
+        doctor = await account(f"bs.xa{index + 1}", name, Role.REQUESTER, station, person)
+        await _consenting(session, doctor, [_patient(rng, station, unit) for _ in range(6)])
     for index, district in enumerate(districts):
         name = f"BS.CKI {rng.choice(_FAMILY)} {rng.choice(_MIDDLE[Gender.FEMALE])} {rng.choice(_GIVEN[Gender.FEMALE])}"
         person = practitioner(
             name, Gender.FEMALE, district, specialties["419192003"], f"002{index + 1:03d}/DT-CCHN"
         )
         await session.flush()
-        await account(f"bs.huyen{index + 1}", name, Role.REQUESTER, district, person)
-        session.add_all(_patient(rng, district, district.admin_unit_code) for _ in range(4))
+        doctor = await account(f"bs.huyen{index + 1}", name, Role.REQUESTER, district, person)
+        await _consenting(
+            session, doctor, [_patient(rng, district, district.admin_unit_code) for _ in range(4)]
+        )
     await create_client(
         session,
         None,

@@ -17,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from typing import Protocol
+from collections.abc import Coroutine
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -134,12 +135,15 @@ class CatchingUp:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    def heard(self) -> None:
-        if not self._started:
-            return  # the first connection: ``start`` reads next
-        task = asyncio.get_running_loop().create_task(self.catch_up())
+    def later(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` beside the listener (``hear`` cannot wait); ``stop`` cancels it."""
+        task = asyncio.get_running_loop().create_task(work)
         self._catching_up.add(task)
         task.add_done_callback(self._catching_up.discard)
+
+    def heard(self) -> None:
+        if self._started:  # not at the first connection: ``start`` reads next
+            self.later(self.catch_up())
 
     def deaf(self) -> None:
         pass  # what was heard stays; ``heard`` reads what is missed meanwhile

@@ -9,6 +9,7 @@ from telehealth import events as event_models
 from telehealth import idempotency as idempotency_models
 from telehealth.auth import models as auth_models
 from telehealth.availability import models as availability_models
+from telehealth.consent import models as consent_models
 from telehealth.consults import models as consult_models
 from telehealth.directory import models as directory_models
 from telehealth.fhir import models as fhir_models
@@ -19,6 +20,7 @@ from telehealth.scheduling import models as scheduling_models
 __all__ = [
     "auth_models",
     "availability_models",
+    "consent_models",
     "consult_models",
     "directory_models",
     "event_models",

@@ -86,9 +86,36 @@ def request_body(patient_id: str, **changes: Any) -> dict[str, Any]:
     return body
 
 
+async def consent_to(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    patient_id: str,
+    *purposes: str,
+    **how: Any,
+) -> list[dict[str, Any]]:
+    """Record the patient's consent to those of ``purposes`` not in force yet, as the doctor
+    does before sending a request (electronic unless ``how`` says otherwise)."""
+    listed = await client.get(f"/api/patients/{patient_id}/consents", headers=headers)
+    assert listed.status_code == 200, listed.text
+    active = {c["purpose"] for c in listed.json() if c["active"]}
+    missing = [purpose for purpose in purposes if purpose not in active]
+    if not missing:
+        return []
+    recorded = await client.post(
+        f"/api/patients/{patient_id}/consents",
+        json={"purposes": missing, "method": "electronic"} | how,
+        headers=headers,
+    )
+    assert recorded.status_code == 201, recorded.text
+    body: list[dict[str, Any]] = recorded.json()
+    return body
+
+
 async def new_request(
     client: httpx.AsyncClient, headers: dict[str, str], patient_id: str, **changes: Any
 ) -> dict[str, Any]:
+    if changes.get("submit", True):
+        await consent_to(client, headers, patient_id, "remote_consultation")
     response = await client.post(
         "/api/consults", json=request_body(patient_id, **changes), headers=headers
     )
@@ -118,3 +145,15 @@ def well_ahead(offered: list[dict[str, Any]], hours: int = 1) -> dict[str, Any]:
     reminders (but the day-before one) are still to come, whatever the hour the tests run at."""
     soon = datetime.now(UTC) + timedelta(hours=hours)
     return next(s for s in offered if datetime.fromisoformat(s["starts_at"]) >= soon)
+
+
+async def unconsenting_patient(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
+    """A patient registered now by the doctor, who has recorded no consent yet."""
+    response = await client.post(
+        "/api/patients",
+        json={"full_name": "Trần Văn Chưa Đồng Ý", "gender": "male", "birth_date": "1961-07-02"},
+        headers=headers,
+    )
+    assert response.status_code == 201, response.text
+    patient: str = response.json()["id"]
+    return patient

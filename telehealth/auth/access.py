@@ -65,6 +65,17 @@ def check_patient_registration(principal: Principal, organization_id: uuid.UUID)
         raise PermissionDenied("You can only register patients at your own facility")
 
 
+def check_consent_write(principal: Principal, patient_organization_id: uuid.UUID) -> None:
+    """A patient's consent is recorded or withdrawn by a doctor of the patient's facility, who
+    speaks with the patient; specialists read it through their consults but never write it,
+    and system clients only read it (FHIR ``Consent``)."""
+    if principal.kind == "client":
+        raise PermissionDenied("System clients cannot record or withdraw a patient's consent")
+    require_role(principal, Role.REQUESTER)
+    if not patient_visibility(principal, "u").covers(patient_organization_id):
+        raise NotFound("No such patient, or not one you have access to")
+
+
 def check_directory_read(principal: Principal, resource: str) -> None:
     if principal.kind == "client":
         require_scope(principal, resource, "r")

@@ -26,6 +26,7 @@ from telehealth.auth.models import UserAccount
 from telehealth.auth.principal import Caller
 from telehealth.availability.models import Slot, SlotStatus
 from telehealth.availability.service import SLOT_TAKEN, search_slots
+from telehealth.consent.service import require_consent_for
 from telehealth.consults import rules
 from telehealth.consults.booking_effects import write_appointment_side_effects
 from telehealth.consults.models import (
@@ -99,6 +100,7 @@ async def book_slot(
     services = await caller_services(session, principal)
     check_consult_action(principal, "book", parties(request), services)
     rules.next_status("schedule", request.status)
+    await require_consent_for(session, request.patient_id, "schedule")
     now = utcnow()
     slot = await claim_slot(session, slot_id, request.id, now)
     reassignment = rules.slot_fit(request, slot)
@@ -140,6 +142,7 @@ async def _load_appointment(
         check_consult_read(caller.principal, parties(request), services)
     else:
         check_consult_action(caller.principal, action, parties(request), services)
+        await require_consent_for(session, request.patient_id, action)
     return appointment, request
 
 

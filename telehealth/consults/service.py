@@ -27,6 +27,7 @@ from telehealth.auth.access import (
 from telehealth.auth.models import Role, UserAccount
 from telehealth.auth.principal import Caller, Principal
 from telehealth.availability.models import Slot, SlotStatus
+from telehealth.consent.service import require_consent_for
 from telehealth.consults import rules
 from telehealth.consults.models import (
     Appointment,
@@ -152,6 +153,8 @@ async def create_request(
     if patient is None:
         raise NotFound("No such patient, or not one you have access to")
     check_patient_access(principal, patient.organization_id, "r")
+    if data.submit:  # a draft may wait for the consent; sending it may not
+        await require_consent_for(session, patient.id, "submit")
     specialty = await specialty_by_code(session, data.specialty_code)
     if data.target_organization_id is not None:
         target = await session.get(Organization, data.target_organization_id)
@@ -271,6 +274,7 @@ async def act_on_request(
     caller.note(action, "ConsultRequest", request_id, patient_id=request.patient_id, detail=reason)
     services = await caller_services(session, principal)
     check_consult_action(principal, action, parties(request), services)
+    await require_consent_for(session, request.patient_id, action)
     now = utcnow()
     if action in ("submit", "resubmit"):
         await transition(

@@ -80,6 +80,13 @@ async def register_patient(session: AsyncSession, caller: Caller, data: PatientC
 async def get_patient(session: AsyncSession, caller: Caller, patient_id: uuid.UUID) -> Patient:
     """A patient of the caller's facility, or (read only) of a consult visible to the caller."""
     caller.note("read", "Patient", patient_id, patient_id=patient_id)
+    return await readable_patient(session, caller, patient_id)
+
+
+async def readable_patient(session: AsyncSession, caller: Caller, patient_id: uuid.UUID) -> Patient:
+    """The patient if the caller may read their record: their facility's doctors, or (read
+    only) those a consult of the patient is queued or assigned to. The caller's last audit
+    note says which consult opened it."""
     patient = await load(session, Patient, patient_id, NO_SUCH_PATIENT)
     if patient_visibility(caller.principal, "r").covers(patient.organization_id):
         return patient

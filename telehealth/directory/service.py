@@ -14,6 +14,7 @@ from telehealth.directory.organizations import (
 )
 from telehealth.directory.patients import (
     get_patient,
+    readable_patient,
     register_patient,
     search_patients,
     update_patient,
@@ -42,6 +43,7 @@ __all__ = [
     "list_specialties",
     "name_matches",
     "practitioner_roles",
+    "readable_patient",
     "register_patient",
     "search_organizations",
     "search_patients",

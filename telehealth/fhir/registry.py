@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from telehealth.availability.models import Slot
+from telehealth.consent.models import PatientConsent
 from telehealth.consults.models import (
     Appointment,
     ConsultAttachment,
@@ -28,6 +29,7 @@ from telehealth.directory.models import PractitionerRole
 from telehealth.fhir import mapping_consults as consults
 from telehealth.fhir import mapping_record as record
 from telehealth.fhir.mapping import DIRECTORY_MAPPINGS, ResourceMapping
+from telehealth.fhir.mapping_consent import consent_resource
 from telehealth.fhir.models import FhirSubscription
 from telehealth.fhir.subscriptions import subscription_resource
 from telehealth.rtc.models import (
@@ -64,6 +66,7 @@ MAPPINGS: dict[type[Any], tuple[ResourceMapping, ...]] = {
     ConsultDiagnosis: (ResourceMapping("Condition", record.condition_resource),),
     FhirSubscription: (ResourceMapping("Subscription", subscription_resource),),
     Recording: (ResourceMapping("DocumentReference", record.recording_resource),),
+    PatientConsent: (ResourceMapping("Consent", consent_resource),),
 }
 
 

@@ -364,6 +364,17 @@ SEARCH_PARAMS.update(
                 "words of the criteria",
             ),
         ),
+        "Consent": _params(
+            SearchParam("patient", "reference", _reference("patient"), _PATIENT, target="Patient"),
+            SearchParam("status", "token", _plain("status"), "active | inactive (withdrawn)"),
+            SearchParam("scope", "token", _code("scope"), "treatment | patient-privacy"),
+            SearchParam(
+                "action",
+                "token",
+                lambda r: _codes("action")(r.get("provision") or {}),
+                "use (remote consultation) | collect (recording) | disclose (record sharing)",
+            ),
+        ),
         "DocumentReference": _params(
             SearchParam("patient", "reference", _reference("subject"), _PATIENT, target="Patient"),
             SearchParam(

@@ -34,6 +34,11 @@ from telehealth.errors import (
     PreconditionFailed,
 )
 from telehealth.fhir import cache, store
+from telehealth.fhir.consent_access import (
+    CONSENT_TYPES,
+    check_consent_resource,
+    restrict_consent_search,
+)
 from telehealth.fhir.consult_access import (
     AVAILABILITY_TYPES,
     CONSULT_TYPES,
@@ -92,7 +97,7 @@ def check_type_access(caller: Caller, resource_type: str, permission: str) -> No
         require_scope(caller.principal, resource_type, permission)
     elif resource_type in DIRECTORY_TYPES | AVAILABILITY_TYPES:
         check_directory_read(caller.principal, resource_type)
-    elif resource_type in CONSULT_TYPES and permission in ("r", "s"):
+    elif resource_type in CONSULT_TYPES | CONSENT_TYPES and permission in ("r", "s"):
         check_person_may_use(caller)
     else:
         raise PermissionDenied(f"{resource_type} is open to system clients only, for now")
@@ -132,6 +137,8 @@ async def _current(
         _check_patient(caller, current, "r")
     elif resource_type in CONSULT_TYPES:
         await check_consult_resource(session, caller, current)
+    elif resource_type in CONSENT_TYPES:
+        await check_consent_resource(session, caller, current)
     return current
 
 
@@ -183,7 +190,7 @@ async def history(
             raise BadRequest(
                 "Patient/_history is open to system clients only; read one patient's history"
             )
-        if resource_type in CONSULT_TYPES and caller.principal.kind != "client":
+        if resource_type in CONSULT_TYPES | CONSENT_TYPES and caller.principal.kind != "client":
             raise BadRequest(
                 f"{resource_type}/_history is open to system clients only; "
                 "read one resource's history"
@@ -235,6 +242,8 @@ async def search(
         check_type_access(caller, included, "r")
     if resource_type in CONSULT_TYPES:
         await restrict_consult_search(session, caller, query)
+    elif resource_type in CONSENT_TYPES:
+        await restrict_consent_search(session, caller, query, params)
     result = await run_search(session, query)
     if resource_type == "Patient":
         caller.notes[-1].detail = f"{len(result.matches)} shown"

@@ -57,6 +57,7 @@ class Leg:
     path: Path | None = None
     room_id: uuid.UUID | None = None
     user_id: uuid.UUID | None = None
+    patient_id: uuid.UUID | None = None  # of a recording: whose consent it runs under
     measured: tuple[float, int] = field(default_factory=lambda: (time.monotonic(), 0))
 
 
@@ -152,11 +153,18 @@ class MediaPeers:
         }
 
     async def record(
-        self, connection_id: str, room_id: uuid.UUID, user_id: uuid.UUID, sdp: str
+        self,
+        connection_id: str,
+        room_id: uuid.UUID,
+        user_id: uuid.UUID,
+        sdp: str,
+        patient_id: uuid.UUID,
     ) -> str:
-        """Record what this participant sends, to a file under the data directory."""
+        """Record what this participant sends, to a file under the data directory; it stops
+        when ``patient_id`` withdraws consent (``stop_recordings_of``)."""
         pc = self._reserve(connection_id, "record")
         leg = self.legs[(connection_id, "record")]
+        leg.patient_id = patient_id
         folder = private_dir(self.settings.data_dir / "recordings" / str(room_id))
         leg.path = folder / f"{user_id}-{utcnow():%Y%m%dT%H%M%S}-{connection_id}.mkv"
         os.close(create_private_file(leg.path))  # made 0600 here: the recorder keeps the mode
@@ -235,6 +243,18 @@ class MediaPeers:
     async def stop_recordings(self, room_id: uuid.UUID) -> None:
         for (connection_id, kind), leg in list(self.legs.items()):
             if kind == "record" and leg.room_id == room_id:
+                await self._end(connection_id, kind)
+
+    def recorded_patients(self) -> set[uuid.UUID]:
+        return {
+            leg.patient_id
+            for leg in self.legs.values()
+            if leg.kind == "record" and leg.patient_id is not None
+        }
+
+    async def stop_recordings_of(self, patient_id: uuid.UUID) -> None:
+        for (connection_id, kind), leg in list(self.legs.items()):
+            if kind == "record" and leg.patient_id == patient_id:
                 await self._end(connection_id, kind)
 
     async def release(self, connection_id: str) -> None:

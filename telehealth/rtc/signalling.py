@@ -22,6 +22,8 @@ from typing import Any
 
 from litestar.channels import ChannelsPlugin
 
+from telehealth.consent.models import ConsentPurpose
+from telehealth.consent.rules import missing_consent
 from telehealth.db import Database
 from telehealth.errors import NotAuthenticated, PermissionDenied, TelehealthError
 from telehealth.events import room_channel
@@ -337,7 +339,19 @@ class RoomConnection:
             )
             await self.io.send({"type": "relay_answer", "sdp": answer})
 
+    async def _patient_consenting(self) -> uuid.UUID:
+        """The room's patient, if they consent to recording now; refused otherwise."""
+        async with self.db.unit_of_work() as session:
+            patient = await presence.patient_of_room(session, self.room_id)
+            consents = await presence.patient_consents_to_recording(session, patient)
+        if not consents:
+            raise MediaRefused(
+                "patient_consent_missing", missing_consent(ConsentPurpose.SESSION_RECORDING)
+            )
+        return patient
+
     async def _start_recording(self, claims: JoinClaims, sdp: str) -> None:
+        patient = await self._patient_consenting()
         async with self.db.unit_of_work() as session:
             people = await presence.roster(session, self.room_id)
         if not presence.recording_permitted(people):
@@ -346,7 +360,16 @@ class RoomConnection:
                 "Chỉ ghi hình khi mọi người trong phòng đồng ý. / "
                 "Recording needs the consent of everyone in the room.",
             )
-        answer = await self.media.record(self.connection_id, self.room_id, claims.user_id, sdp)
+        answer = await self.media.record(
+            self.connection_id, self.room_id, claims.user_id, sdp, patient
+        )
+        try:
+            # Checked again once it runs: a withdrawal that committed after the first check,
+            # before the recording could hear of it, still stops it.
+            await self._patient_consenting()
+        except MediaRefused:
+            await self.media.stop_recordings_of(patient)
+            raise
         await self.io.send({"type": "record_answer", "sdp": answer})
 
     async def _record(

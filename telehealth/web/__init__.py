@@ -25,6 +25,7 @@ from telehealth.web.cookies import csrf_config
 from telehealth.web.errors import handle_page_exception
 from telehealth.web.live import live_updates
 from telehealth.web.pages.conclusion import ConclusionPages
+from telehealth.web.pages.consent import ConsentPages
 from telehealth.web.pages.consults import ConsultPages
 from telehealth.web.pages.desk import DeskPages
 from telehealth.web.pages.facilities import FacilityPages
@@ -41,6 +42,7 @@ PAGE_CONTROLLERS: list[ControllerRouterHandler] = [
     SessionPages,
     HomePage,
     PatientPages,
+    ConsentPages,
     ConsultPages,
     DeskPages,
     ConclusionPages,

@@ -12,11 +12,14 @@ import httpx
 import pytest
 from sqlmodel import col, select
 
+from telehealth.consults.models import Appointment
 from telehealth.db import Database
 from telehealth.rtc.models import Recording, SessionEvent, SessionEventKind
 from telehealth.rtc.testclient import MediaLeg, SignallingClient
 from telehealth.settings import Settings
 from tests.conftest import RunningServer
+from tests.consult_support import consent_to
+from tests.helpers import login
 from tests.rtc_support import join_token, loopback_ice, make_room
 
 
@@ -153,3 +156,60 @@ async def test_recording_only_with_everyones_consent(
         ).all()
     assert kinds.count(SessionEventKind.RECORDING_START) == 1
     assert kinds.count(SessionEventKind.RECORDING_STOP) == 1
+
+
+async def _recording_stopped(db: Database, room_id: uuid.UUID) -> Recording:
+    for _ in range(300):
+        async with db.unit_of_work() as session:
+            row = (
+                await session.exec(select(Recording).where(col(Recording.room_id) == room_id))
+            ).one()
+        if row.stopped_at is not None:
+            return row
+        await asyncio.sleep(0.1)
+    raise AssertionError("the recording did not stop")
+
+
+async def test_recording_needs_the_patients_own_consent_and_stops_at_its_withdrawal(
+    server: RunningServer, client: httpx.AsyncClient, db: Database, settings: Settings
+) -> None:
+    made = await make_room(db, settings)
+    doctor = await login(client, "bs.xa1")
+    async with db.unit_of_work() as session:
+        appointment = await session.get(Appointment, made.appointment_id)
+        assert appointment is not None
+    patient = str(appointment.patient_id)
+    consents = f"/api/patients/{patient}/consents"
+    given = next(
+        c
+        for c in (await client.get(consents, headers=doctor)).json()
+        if c["purpose"] == "session_recording" and c["active"]
+    )
+    withdrawn = await client.post(f"{consents}/{given['id']}/withdraw", json={}, headers=doctor)
+    assert withdrawn.status_code == 200, withdrawn.text
+
+    a, _ = await _connect(server, client, made.room_id, "bs.xa1")
+    b, _ = await _connect(server, client, made.room_id, "bs.tim")
+    await a.send({"type": "consent", "record": True})
+    await a.expect("consent")
+    await b.send({"type": "consent", "record": True})
+    await a.expect("consent")
+    # Both clinicians agree, the patient does not: nothing is recorded.
+    refused = MediaLeg(a, [])
+    reply = await refused.start("record_offer", "record_answer")
+    assert reply["reason"] == "patient_consent_missing", reply
+    assert "not enough" in str(reply["message"])
+    await refused.close()
+
+    anew = (await consent_to(client, doctor, patient, "session_recording"))[0]
+    leg = MediaLeg(a, [])
+    assert (await leg.start("record_offer", "record_answer"))["type"] == "record_answer"
+    assert await leg.wait_delivered(50) >= 50
+    # The patient withdraws while the session is recorded: it stops at once.
+    stop = await client.post(f"{consents}/{anew['id']}/withdraw", json={}, headers=doctor)
+    assert stop.status_code == 200, stop.text
+    row = await _recording_stopped(db, made.room_id)
+    assert row.size_bytes is not None and row.size_bytes > 0
+    await leg.close()
+    await a.close()
+    await b.close()

@@ -29,6 +29,7 @@ async def test_every_stored_version_is_valid_r4b(db: Database) -> None:
         "Patient",
         "HealthcareService",
         "Schedule",
+        "Consent",  # the demo patients' consents
     }
     for version in versions:
         resource = json.loads(version.text)

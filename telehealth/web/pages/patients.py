@@ -1,4 +1,5 @@
-"""Patients: find (diacritics optional), register, view, edit — the directory's use cases."""
+"""Patients: find (diacritics optional), register, view (with their consents), edit — the
+directory's use cases."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ from typing import Annotated, Any
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect, Template
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.api.dependencies import CallerDep, DatabaseDep, SessionDep
 from telehealth.auth.audit import audited_unit_of_work
+from telehealth.auth.principal import Caller
+from telehealth.consent import service as consent
+from telehealth.consent.models import ConsentMethod, ConsentPurpose
 from telehealth.directory import service
 from telehealth.directory.identifiers import CCCD_PROVINCE_CODES
 from telehealth.directory.models import Gender, Patient
@@ -50,6 +55,32 @@ def _form_page(
         patient=patient,
         genders=list(Gender),
         province_codes=" ".join(sorted(CCCD_PROVINCE_CODES)),
+    )
+
+
+async def patient_page(
+    request: Request[Any, Any, Any],
+    session: AsyncSession,
+    caller: Caller,
+    patient_id: uuid.UUID,
+    consent_form: FormState,
+    status: int = 200,
+) -> Template:
+    """The patient's record with their consents and the form to record one."""
+    patient = await service.get_patient(session, caller, patient_id)
+    facility = await service.get_organization(session, caller, patient.organization_id)
+    return page(
+        request,
+        "patients/view.html",
+        status_code=status,
+        patient=patient,
+        facility=facility,
+        saved=bool(request.query_params.get("saved")),
+        consents=await consent.list_consents(session, caller, patient_id),
+        scans=[(s.id, s.filename) for s in await consent.scans_of(session, patient_id)],
+        purposes=list(ConsentPurpose),
+        methods=list(ConsentMethod),
+        consent_form=consent_form,
     )
 
 
@@ -122,15 +153,7 @@ class PatientPages(Controller):
         session: SessionDep,
         caller: CallerDep,
     ) -> Template:
-        patient = await service.get_patient(session, caller, patient_id)
-        facility = await service.get_organization(session, caller, patient.organization_id)
-        return page(
-            request,
-            "patients/view.html",
-            patient=patient,
-            facility=facility,
-            saved=bool(request.query_params.get("saved")),
-        )
+        return await patient_page(request, session, caller, patient_id, FormState())
 
     @get("/{patient_id:uuid}/edit")
     async def edit_form(

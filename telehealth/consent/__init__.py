@@ -1,0 +1,1 @@
+"""The patient's consent, per purpose: recorded, checked before what it allows, withdrawn."""
