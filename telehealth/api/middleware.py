@@ -16,9 +16,9 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from telehealth.auth.principal import Principal
 from telehealth.auth.tokens import read_access_token
-from telehealth.errors import NotAuthenticated
+from telehealth.errors import NotAuthenticated, PasswordChangeRequired
 from telehealth.web.cookies import ACCESS_COOKIE
-from telehealth.web.paths import PUBLIC_PAGE_PATHS
+from telehealth.web.paths import CHANGE_PASSWORD_PAGE, PUBLIC_PAGE_PATHS
 
 access_log = logging.getLogger("telehealth.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,40}$")
@@ -36,6 +36,23 @@ PUBLIC_PATHS = [
     "^/ws/rooms/",  # the join token authenticates (telehealth.rtc)
     "^/room/",
 ]
+
+CHANGE_PASSWORD_ENDPOINT = "/api/auth/password"  # noqa: S105  (a path, not a secret)
+# All a session whose password someone else chose may reach: change it, see who it is, leave.
+CHANGE_PASSWORD_PATHS = frozenset(
+    {CHANGE_PASSWORD_ENDPOINT, CHANGE_PASSWORD_PAGE, "/api/auth/me", "/api/auth/logout"}
+)
+
+
+def refuse_until_password_changed(principal: Principal, path: str) -> None:
+    """A password chosen by someone else (a new account, an administrator's reset) is known to
+    them: until the owner chooses one, the session serves only to change it."""
+    if principal.must_change_password and path not in CHANGE_PASSWORD_PATHS:
+        raise PasswordChangeRequired(
+            "Your password was set by someone else: choose your own first with "
+            f"POST {CHANGE_PASSWORD_ENDPOINT} (current_password, new_password), "
+            "then log in again"
+        )
 
 
 def request_id(scope: Scope) -> str:
@@ -125,4 +142,5 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         principal = read_access_token(
             token.strip(), state.settings.signing_key, state.get("session_resets")
         )
+        refuse_until_password_changed(principal, connection.scope["path"])
         return AuthenticationResult(user=principal, auth=token)

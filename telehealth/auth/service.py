@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -22,12 +22,20 @@ from telehealth.auth.access import (
 from telehealth.auth.models import (
     AuditEvent,
     AuditOutcome,
+    PasswordHistory,
     RefreshToken,
     Role,
     SystemClient,
     UserAccount,
 )
-from telehealth.auth.passwords import hash_password, hash_secret, verify_password
+from telehealth.auth.passwords import (
+    check_new_password,
+    check_not_reused,
+    has_two_factor,
+    hash_password,
+    hash_secret,
+    verify_password,
+)
 from telehealth.auth.principal import Caller, Principal, RequestOrigin
 from telehealth.auth.revocation import reset_sessions
 from telehealth.auth.scopes import parse_scopes
@@ -73,6 +81,7 @@ def principal_of(user: UserAccount) -> Principal:
         organization_id=user.organization_id,
         practitioner_id=user.practitioner_id,
         language=user.language,
+        must_change_password=user.must_change_password,
     )
 
 
@@ -80,6 +89,8 @@ async def _issue_user_tokens(
     session: AsyncSession, settings: Settings, user: UserAccount
 ) -> TokenPair:
     principal = principal_of(user)
+    user.last_active_at = utcnow()  # the idle-account clock (telehealth.auth.idle)
+    session.add(user)
     refresh, refresh_hash = new_refresh_token()
     session.add(
         RefreshToken(
@@ -196,7 +207,61 @@ async def log_out(session: AsyncSession, token: str, *, owner: uuid.UUID | None 
     await session.exec(statement.values(revoked_at=utcnow()))
 
 
-async def change_password(session: AsyncSession, caller: Caller, current: str, new: str) -> None:
+async def _recent_hashes(session: AsyncSession, settings: Settings, user: UserAccount) -> list[str]:
+    """The current hash and the earlier ones that ``password_history`` still covers."""
+    earlier = await session.exec(
+        select(PasswordHistory.password_hash)
+        .where(PasswordHistory.user_id == user.id)
+        .order_by(col(PasswordHistory.replaced_at).desc())
+        .limit(settings.password_history - 1)
+    )
+    return [user.password_hash, *earlier.all()]
+
+
+async def _forget_older_passwords(
+    session: AsyncSession, settings: Settings, user: UserAccount
+) -> None:
+    kept = (
+        select(PasswordHistory.id)
+        .where(PasswordHistory.user_id == user.id)
+        .order_by(col(PasswordHistory.replaced_at).desc())
+        .limit(settings.password_history - 1)
+    )
+    await session.exec(
+        delete(PasswordHistory)
+        .where(col(PasswordHistory.user_id) == user.id)
+        .where(col(PasswordHistory.id).not_in(kept))
+    )
+
+
+async def set_password(
+    session: AsyncSession,
+    settings: Settings,
+    user: UserAccount,
+    new: str,
+    *,
+    chosen_by_owner: bool,
+    field: str = "new_password",
+) -> None:
+    """Give an existing account a new password, if it meets the rules and is not one of its
+    recent ones. One chosen by someone else (an administrator's reset) must be changed by the
+    owner at their next login."""
+    check_new_password(
+        settings, new, username=user.username, two_factor=has_two_factor(user), field=field
+    )
+    check_not_reused(settings, new, await _recent_hashes(session, settings, user), field=field)
+    session.add(PasswordHistory(user_id=user.id, password_hash=user.password_hash))
+    await session.flush()
+    await _forget_older_passwords(session, settings, user)
+    user.password_hash = hash_password(new)
+    user.password_changed_at = utcnow()
+    user.must_change_password = not chosen_by_owner
+
+
+async def change_password(
+    session: AsyncSession, settings: Settings, caller: Caller, current: str, new: str
+) -> None:
+    """The owner chooses a new password; every session of the account ends."""
     if caller.principal.kind != "user":
         raise PermissionDenied("System clients have secrets, not passwords")
     user = await session.get(UserAccount, caller.principal.id)
@@ -206,8 +271,7 @@ async def change_password(session: AsyncSession, caller: Caller, current: str, n
         raise InvalidInput.for_field("current_password", "is not your current password")
     if new == current:
         raise InvalidInput.for_field("new_password", "must differ from the current password")
-    user.password_hash = hash_password(new, field="new_password")
-    user.password_changed_at = utcnow()
+    await set_password(session, settings, user, new, chosen_by_owner=True)
     await reset_sessions(session, user)
     session.add(user)
     await session.exec(
@@ -265,14 +329,20 @@ class NewAccount:
     practitioner_id: uuid.UUID | None = None
     language: str = "vi"
     email: str | None = None
+    # Someone other than the person chose the password (an administrator, the command
+    # line): it must be changed at the first login. Only the demo data says otherwise.
+    must_change_password: bool = True
 
 
 async def create_account(
-    session: AsyncSession, caller: Caller | None, new: NewAccount
+    session: AsyncSession, settings: Settings, caller: Caller | None, new: NewAccount
 ) -> UserAccount:
     """Create a person's account; ``caller`` is None only for the command line."""
     if caller is not None:
         check_account_admin(caller.principal)
+    check_new_password(
+        settings, new.password, username=new.username, two_factor=has_two_factor(None)
+    )
     if await session.get(Organization, new.organization_id) is None:
         raise InvalidInput.for_field("organization_id", "no such organization")
     if (
@@ -287,6 +357,7 @@ async def create_account(
     user = UserAccount(
         username=new.username,
         password_hash=hash_password(new.password),
+        must_change_password=new.must_change_password,
         display_name=new.display_name,
         role=new.role,
         organization_id=new.organization_id,
@@ -336,6 +407,7 @@ async def _keep_an_administrator(session: AsyncSession, leaving: uuid.UUID) -> N
 
 async def update_account(
     session: AsyncSession,
+    settings: Settings,
     caller: Caller,
     user_id: uuid.UUID,
     *,
@@ -359,6 +431,8 @@ async def update_account(
         or new_password is not None
     ):
         await reset_sessions(session, user)
+    if active and not user.active:
+        user.last_active_at = utcnow()  # enabled again: not idle, or the daily job disables it
     if active is not None:
         user.active = active
     if role is not None:
@@ -369,8 +443,7 @@ async def update_account(
         user.locked_until = None
         await throttle.unlock(session, user.username)
     if new_password is not None:
-        user.password_hash = hash_password(new_password, field="new_password")
-        user.password_changed_at = utcnow()
+        await set_password(session, settings, user, new_password, chosen_by_owner=False)
     if active is False or new_password is not None:
         await session.exec(
             update(RefreshToken)

@@ -100,7 +100,7 @@ async def test_admin_unlocks_a_locked_account(client: httpx.AsyncClient) -> None
     for _ in range(5):
         await client.post("/api/auth/login", json={"username": "bs.xa4", "password": "wrong"})
     locked = await client.post(
-        "/api/auth/login", json={"username": "bs.xa4", "password": "telehealth-demo"}
+        "/api/auth/login", json={"username": "bs.xa4", "password": "telehealth-demo-only"}
     )
     assert locked.status_code == 401
     assert (await page_login(client, "quantri")).status_code == 303
@@ -112,7 +112,7 @@ async def test_admin_unlocks_a_locked_account(client: httpx.AsyncClient) -> None
     token = await csrf_token(client, "/admin/accounts")
     assert (await client.post(unlock.group(1), data={"_csrf_token": token})).status_code == 303
     unlocked = await client.post(
-        "/api/auth/login", json={"username": "bs.xa4", "password": "telehealth-demo"}
+        "/api/auth/login", json={"username": "bs.xa4", "password": "telehealth-demo-only"}
     )
     assert unlocked.status_code == 200
 
