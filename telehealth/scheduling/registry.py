@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import time
 
+from telehealth.auth.idle import JOB_NAME as DISABLE_IDLE_ACCOUNTS
+from telehealth.auth.idle import disable_idle_accounts
 from telehealth.auth.throttle import forget_old_failures
 from telehealth.consults.escalation import escalate_request
 from telehealth.consults.jobs import (
@@ -38,6 +40,7 @@ DAILY_JOBS: list[DailyJob] = [
     DailyJob("expire_stale_drafts", time(2, 30), Configured(expire_stale_drafts)),
     DailyJob("close_expired_rooms", time(3, 0), close_expired_rooms_daily),
     DailyJob("forget_old_login_failures", time(3, 30), Configured(forget_old_failures)),
+    DailyJob(DISABLE_IDLE_ACCOUNTS, time(4, 0), Configured(disable_idle_accounts)),
 ]
 
 
