@@ -66,6 +66,7 @@ from telehealth.scheduling.runner import scheduler_lifespan
 from telehealth.settings import Settings
 from telehealth.storage import private_data_dir
 from telehealth.web import create_web
+from telehealth.web.cookies import renew_activity
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -142,7 +143,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "caller": Provide(provide_caller, sync_to_thread=False),
             "session": Provide(provide_session),
         },
-        before_send=[add_request_id],
+        before_send=[add_request_id, renew_activity],
         middleware=[
             RequestLogMiddleware,
             DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS),

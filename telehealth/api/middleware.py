@@ -17,7 +17,12 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from telehealth.auth.principal import Principal
 from telehealth.auth.tokens import read_access_token
 from telehealth.errors import NotAuthenticated, PasswordChangeRequired
-from telehealth.web.cookies import ACCESS_COOKIE
+from telehealth.web.cookies import (
+    ACCESS_COOKIE,
+    ACTIVE_ACCOUNT_STATE,
+    ACTIVITY_COOKIE,
+    idle_for,
+)
 from telehealth.web.paths import CHANGE_PASSWORD_PAGE, PUBLIC_PAGE_PATHS
 
 access_log = logging.getLogger("telehealth.access")
@@ -131,16 +136,32 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         if not token and connection.scope["type"] == ScopeType.WEBSOCKET:
             token = connection.query_params.get("access_token", "")
             scheme = "Bearer"
+        page_session = False
         if not token and not connection.scope["path"].startswith(("/api/", "/fhir")):
             # Pages (and their WebSocket) carry the token in the session cookie; /api and /fhir
             # never do, so a cross-site form cannot act there with a browser's cookie.
             token = connection.cookies.get(ACCESS_COOKIE, "")
             scheme = "Bearer"
+            page_session = bool(token)
         if scheme.lower() != "bearer" or not token:
             raise NotAuthenticated("Log in first: send 'Authorization: Bearer <access token>'")
         state = connection.app.state
         principal = read_access_token(
             token.strip(), state.settings.signing_key, state.get("session_resets")
         )
+        if page_session:
+            self._note_page_activity(connection, principal)
         refuse_until_password_changed(principal, connection.scope["path"])
         return AuthenticationResult(user=principal, auth=token)
+
+    @staticmethod
+    def _note_page_activity(
+        connection: ASGIConnection[Any, Any, Any, Any], principal: Principal
+    ) -> None:
+        """A page session idle too long has ended (``telehealth.web.cookies``); otherwise this
+        request is its latest activity (a WebSocket cannot set cookies, and is not one)."""
+        settings = connection.app.state.settings
+        if idle_for(settings, connection.cookies.get(ACTIVITY_COOKIE), principal.id):
+            raise NotAuthenticated("The session ended after a time without activity; log in")
+        if connection.scope["type"] == ScopeType.HTTP:
+            connection.scope.setdefault("state", {})[ACTIVE_ACCOUNT_STATE] = principal.id

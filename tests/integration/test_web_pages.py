@@ -151,7 +151,8 @@ async def test_live_socket_needs_the_session_and_our_origin(
         async with websockets.connect(ws_url):
             pass
     assert (await page_login(client, "bs.xa1")).status_code == 303
-    cookie = f"th_access={client.cookies.get('th_access')}"
+    # As a browser sends them: the session and the moment of its last page (the idle rule).
+    cookie = f"th_access={client.cookies.get('th_access')}; th_seen={client.cookies.get('th_seen')}"
     host = server.url.removeprefix("http://")
     async with websockets.connect(
         ws_url, additional_headers={"Cookie": cookie}, origin=f"http://{host}"

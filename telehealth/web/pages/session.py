@@ -15,9 +15,12 @@ from telehealth.auth.audit import audited_unit_of_work
 from telehealth.auth.passwords import has_two_factor, minimum_length
 from telehealth.errors import AccountLocked, TelehealthError
 from telehealth.web.cookies import (
+    ACTIVITY_COOKIE,
     LANGUAGE_COOKIE,
     REFRESH_COOKIE,
+    activity_cookie,
     cleared_session_cookies,
+    idle_for,
     language_cookie,
     session_cookies,
 )
@@ -80,6 +83,7 @@ class SessionPages(Controller):
             return page(request, "login.html", status_code=401, form=state, next=target)
         tokens = outcome.tokens
         cookies = session_cookies(settings, tokens.access_token, tokens.refresh_token)
+        cookies.append(activity_cookie(settings, tokens.principal.id))
         if LANGUAGE_COOKIE not in request.cookies:
             cookies.append(language_cookie(settings, tokens.principal.language))
         return Redirect(target, status_code=303, cookies=cookies)
@@ -94,12 +98,18 @@ class SessionPages(Controller):
     ) -> Redirect:
         target = safe_next(next)
         token = request.cookies.get(REFRESH_COOKIE, "")
-        try:
-            if not token:
-                raise TelehealthError("no refresh cookie")
-            async with db.unit_of_work() as session:
-                pair = await service.refresh(session, settings, token)
-        except TelehealthError:
+        pair = None
+        if token:
+            try:
+                async with db.unit_of_work() as session:
+                    if idle_for(settings, request.cookies.get(ACTIVITY_COOKIE)):
+                        # Idle too long: the session ends for good (telehealth.web.cookies).
+                        await service.log_out(session, token)
+                    else:
+                        pair = await service.refresh(session, settings, token)
+            except TelehealthError:
+                pair = None
+        if pair is None:
             return Redirect(
                 f"/login?next={target}", status_code=303, cookies=cleared_session_cookies(settings)
             )
