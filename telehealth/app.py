@@ -14,6 +14,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin, YamlRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from telehealth import __version__
@@ -36,11 +37,15 @@ from telehealth.api.directory import (
     SpecialtyController,
 )
 from telehealth.api.health import health
+from telehealth.api.metrics import metrics
 from telehealth.api.middleware import (
     PUBLIC_PATHS,
     BearerTokenMiddleware,
+    DepthCheckedRequest,
     RequestLogMiddleware,
     add_request_id,
+    add_security_headers,
+    count_request,
 )
 from telehealth.api.notifications import (
     NotificationController,
@@ -48,7 +53,7 @@ from telehealth.api.notifications import (
     live_notifications,
 )
 from telehealth.api.problems import handle_exception
-from telehealth.api.rooms import RoomController, room_page, room_script, room_socket
+from telehealth.api.rooms import RoomController, room_page, room_script, room_socket, room_style
 from telehealth.api.terminology import search_icd10
 from telehealth.auth.revocation import SessionResets
 from telehealth.db import Database
@@ -107,6 +112,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app = Litestar(
         route_handlers=[
             health,
+            metrics,
             AuthController,
             AdminController,
             OrganizationController,
@@ -124,6 +130,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             room_socket,
             room_page,
             room_script,
+            room_style,
             AvailabilityController,
             SlotController,
             ConsultController,
@@ -143,7 +150,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "caller": Provide(provide_caller, sync_to_thread=False),
             "session": Provide(provide_session),
         },
-        before_send=[add_request_id, renew_activity],
+        request_class=DepthCheckedRequest,
+        before_send=[add_request_id, add_security_headers, count_request, renew_activity],
         middleware=[
             RequestLogMiddleware,
             DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS),
@@ -162,6 +170,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 }
             ),
             security=[{"bearer": []}],
+            # Swagger UI alone: the one interactive page whose CDN the security policy names.
+            render_plugins=[SwaggerRenderPlugin(), JsonRenderPlugin(), YamlRenderPlugin()],
         ),
         cors_config=None
         if not settings.public_base_url

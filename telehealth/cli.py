@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import os
+import shutil
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 import click
@@ -17,6 +20,7 @@ from sqlmodel import select
 from telehealth.app import configure_logging
 from telehealth.auth.models import Role
 from telehealth.auth.service import NewAccount, create_account, create_client
+from telehealth.backup import BackupError, backup, restore
 from telehealth.db import Database
 from telehealth.demo import (
     DEMO_CLIENT_ID,
@@ -83,6 +87,8 @@ def serve(
     configure_logging(settings.log_level)
     if workers > 1 and settings.is_sqlite:
         raise click.UsageError("several workers need PostgreSQL (set TELEHEALTH_DATABASE_URL)")
+    if workers > 1:
+        _share_metrics(settings)
     if apply_migrations if apply_migrations is not None else settings.is_sqlite:
         upgrade(settings.resolved_database_url)
     state = _with_db(settings, schema_state)
@@ -109,6 +115,18 @@ def serve(
         # browser's live-update socket, a stalled client) are closed rather than waited on.
         timeout_graceful_shutdown=30,
     )
+
+
+def _share_metrics(settings: Settings) -> None:
+    """Worker processes count into one directory, which a scrape of any of them sums
+    (prometheus-client's multiprocess mode). Emptied at each start, so that the counts of an
+    earlier run's processes do not carry over, unless the operator named a directory."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    directory = settings.data_dir / "metrics"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True, mode=0o700)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
 
 
 def _seed_and_show(settings: Settings) -> None:
@@ -217,6 +235,38 @@ def create_client_command(client_id: str, name: str, scopes: str, moh_code: str 
         raise click.ClickException(exc.detail) from exc
     click.echo(
         f"client_id={client_id}\nclient_secret={secret}\n(store the secret now; it is not shown again)"
+    )
+
+
+@main.command("backup")
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+def backup_command(directory: Path) -> None:
+    """Copy the database (pg_dump or SQLite's backup API) and every stored file into a new
+    DIRECTORY, with a manifest of row counts and file hashes; safe while the service runs."""
+    try:
+        manifest = asyncio.run(backup(Settings(), directory))
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(
+        f"backed up {sum(manifest.rows.values())} rows in {len(manifest.rows)} tables and "
+        f"{len(manifest.files)} files to {directory}"
+    )
+    if manifest.secret_key_from_environment:
+        click.echo("the signing key comes from TELEHEALTH_SECRET_KEY: keep it with the backup")
+
+
+@main.command("restore")
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False, exists=True))
+def restore_command(directory: Path) -> None:
+    """Restore a backup DIRECTORY into an empty database and data directory, then check every
+    table's row count and every file's hash against the backup's manifest."""
+    try:
+        report = asyncio.run(restore(Settings(), directory))
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(
+        f"restored {report.rows} rows in {report.tables} tables and {report.files} files; "
+        "all match the backup"
     )
 
 

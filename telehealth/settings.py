@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     web_idle_timeout_s: int = Field(
         default=30 * 60, ge=1, description="a browser session without a page this long ends"
     )
+    metrics_token: str = Field(
+        default="",
+        description="bearer token Prometheus sends to /metrics; empty: administrators only",
+    )
 
     slot_horizon_weeks: int = Field(default=8, ge=1, le=52)
     slot_hold_s: int = Field(default=300, ge=30, le=3600)

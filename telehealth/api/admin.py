@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from telehealth.api.dependencies import CallerDep, SessionDep, SettingsDep
 from telehealth.api.directory import Limit, Offset
+from telehealth.api.guards import administrators
 from telehealth.auth import service
 from telehealth.auth.audit import AuditQuery, search_audit
 from telehealth.auth.models import AuditOutcome, Role
@@ -90,6 +91,7 @@ class AuditEventRead(BaseModel):
 class AdminController(Controller):
     path = "/api/admin"
     tags = ["administration"]
+    guards = [administrators]
 
     @post("/accounts")
     async def create_account(

@@ -14,6 +14,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from pydantic import BaseModel
 
 from telehealth.api.dependencies import CallerDep, SessionDep
+from telehealth.api.guards import directory_writers
 from telehealth.directory import service
 from telehealth.directory.models import FacilityLevel
 from telehealth.directory.schemas import (
@@ -98,7 +99,7 @@ class OrganizationController(Controller):
     path = "/api/organizations"
     tags = ["directory"]
 
-    @post("/")
+    @post("/", guards=[directory_writers("Organization")])
     async def create(
         self, data: JSONBody[OrganizationCreate], session: SessionDep, caller: CallerDep
     ) -> OrganizationRead:
@@ -124,7 +125,7 @@ class OrganizationController(Controller):
             await service.get_organization(session, caller, org_id)
         )
 
-    @patch("/{org_id:uuid}")
+    @patch("/{org_id:uuid}", guards=[directory_writers("Organization")])
     async def update(
         self,
         org_id: FromPath[uuid.UUID],
@@ -150,7 +151,7 @@ class PractitionerController(Controller):
     path = "/api/practitioners"
     tags = ["directory"]
 
-    @post("/")
+    @post("/", guards=[directory_writers("Practitioner")])
     async def create(
         self, data: JSONBody[PractitionerCreate], session: SessionDep, caller: CallerDep
     ) -> PractitionerRead:
@@ -176,7 +177,7 @@ class PractitionerController(Controller):
             await service.get_practitioner(session, caller, practitioner_id)
         )
 
-    @patch("/{practitioner_id:uuid}")
+    @patch("/{practitioner_id:uuid}", guards=[directory_writers("Practitioner")])
     async def update(
         self,
         practitioner_id: FromPath[uuid.UUID],
@@ -192,7 +193,7 @@ class PractitionerRoleController(Controller):
     path = "/api/practitioner-roles"
     tags = ["directory"]
 
-    @post("/")
+    @post("/", guards=[directory_writers("PractitionerRole")])
     async def create(
         self, data: JSONBody[PractitionerRoleCreate], session: SessionDep, caller: CallerDep
     ) -> PractitionerRoleRead:

@@ -1,4 +1,5 @@
-"""Request id, one structured log line per request, and bearer-token authentication."""
+"""Request id, one structured log line per request, bearer-token authentication, and the
+request class that checks a JSON body's depth before litestar parses it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import secrets
 import time
 from typing import Any
 
+from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.enums import ScopeType
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
@@ -17,6 +19,8 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from telehealth.auth.principal import Principal
 from telehealth.auth.tokens import read_access_token
 from telehealth.errors import NotAuthenticated, PasswordChangeRequired
+from telehealth.jsondepth import check_depth
+from telehealth.metrics import observe_request
 from telehealth.web.cookies import (
     ACCESS_COOKIE,
     ACTIVE_ACCOUNT_STATE,
@@ -31,6 +35,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,40}$")
 # Reachable without a token: login and token endpoints, health, discovery and API docs.
 PUBLIC_PATHS = [
     "^/health$",
+    "^/metrics$",  # its own token or an administrator's (telehealth.api.health)
     "^/api/auth/(login|refresh|token)$",
     "^/schema",
     "^/fhir/metadata$",
@@ -84,6 +89,87 @@ async def add_request_id(message: Message, scope: Scope) -> None:
         scope["state"]["response_status"] = message["status"]
 
 
+async def count_request(message: Message, scope: Scope) -> None:
+    """Litestar's ``before_send`` hook for the metrics, so that a request is counted before its
+    answer leaves: a client that got the answer finds it counted. Its latency is the time to
+    the answer's start, from ``RequestLogMiddleware``'s clock; a request no route matched (an
+    unknown path) passes no route's middleware and is counted without one."""
+    if message["type"] != "http.response.start":
+        return
+    started = scope["state"].get("started")
+    observe_request(
+        str(scope.get("method", "GET")),
+        scope.get("path_template"),
+        message["status"],
+        None if started is None else time.perf_counter() - started,
+    )
+
+
+# Pages run only the service's own scripts and styles, connect only to the service (its
+# WebSockets included), and may not be framed. See docs/security.md.
+_CONTENT_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data: blob:",
+        "media-src 'self' blob:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+# The interactive API description (/schema/swagger) is litestar's page: its bootstrap script is
+# inline and Swagger UI comes from a CDN. It shows no patient data and reflects no input.
+_API_DOCS_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net",
+        "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net",
+        "img-src 'self' data: https://cdn.jsdelivr.net",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    )
+)
+_SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+    # The consult room uses the camera and microphone; nothing else, and no framed page, may.
+    (
+        b"permissions-policy",
+        b"camera=(self), microphone=(self), display-capture=(self), "
+        b"geolocation=(), payment=(), usb=(), serial=(), bluetooth=()",
+    ),
+    (b"cross-origin-opener-policy", b"same-origin"),
+)
+_HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+
+
+def _is_api_docs_page(path: str) -> bool:
+    return path.startswith("/schema") and not path.endswith((".json", ".yaml", ".yml"))
+
+
+async def add_security_headers(message: Message, scope: Scope) -> None:
+    """Litestar's ``before_send`` hook: the security headers on every answer, errors too.
+    HSTS only over TLS (``https`` here, or from a trusted proxy's ``X-Forwarded-Proto``)."""
+    if message["type"] != "http.response.start":
+        return
+    policy = _API_DOCS_POLICY if _is_api_docs_page(scope["path"]) else _CONTENT_POLICY
+    headers = [
+        *message.get("headers", ()),
+        *_SECURITY_HEADERS,
+        (b"content-security-policy", policy.encode()),
+    ]
+    if scope.get("scheme") == "https":
+        headers.append(_HSTS)
+    message["headers"] = headers
+
+
 class RequestLogMiddleware:
     """Logs each request once, with its id, without query strings or bodies, so that no
     patient data reaches the logs."""
@@ -97,6 +183,7 @@ class RequestLogMiddleware:
             return
         started = time.perf_counter()
         request_id(scope)  # decided before anything (the audit rows) reads it
+        scope["state"]["started"] = started
         failure: BaseException | None = None
         try:
             await self.app(scope, receive, send)
@@ -108,15 +195,17 @@ class RequestLogMiddleware:
             status = scope.get("state", {}).get("response_status") or (
                 getattr(failure, "status_code", 500) if failure is not None else 0
             )
+            elapsed = time.perf_counter() - started
+            method = str(scope.get("method", "WS"))
             access_log.info(
                 json.dumps(
                     {
                         "event": "request",
                         "request_id": request_id(scope),
-                        "method": scope.get("method", "WS"),
+                        "method": method,
                         "path": scope["path"],
                         "status": status,
-                        "ms": round((time.perf_counter() - started) * 1000, 1),
+                        "ms": round(elapsed * 1000, 1),
                         "actor": str(user.id) if isinstance(user, Principal) else None,
                     }
                 )
@@ -165,3 +254,12 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
             raise NotAuthenticated("The session ended after a time without activity; log in")
         if connection.scope["type"] == ScopeType.HTTP:
             connection.scope.setdefault("state", {})[ACTIVE_ACCOUNT_STATE] = principal.id
+
+
+class DepthCheckedRequest(Request[Any, Any, Any]):
+    """Litestar parses every JSON body a handler takes (``data``) through ``json()``; whatever
+    the content type said, a body nested too deep is refused there with a 400."""
+
+    async def json(self) -> Any:
+        check_depth(await self.body())
+        return await super().json()

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from telehealth.api.dependencies import CallerDep, ChannelsDep, SessionDep, SettingsDep
 from telehealth.api.directory import Limit, Offset
+from telehealth.api.guards import administrators
 from telehealth.auth.principal import Principal
 from telehealth.events import user_channel
 from telehealth.notifications import service
@@ -95,6 +96,7 @@ async def live_notifications(socket: WebSocket[Principal, Any, Any], channels: C
 class TimerAdminController(Controller):
     path = "/api/admin"
     tags = ["administration"]
+    guards = [administrators]
 
     @post("/webhooks")
     async def create_webhook(

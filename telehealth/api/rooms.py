@@ -28,6 +28,7 @@ from telehealth.rtc.signalling import RoomConnection, Transport
 WEB = Path(__file__).resolve().parent.parent / "web"
 PAGE = WEB / "templates" / "room.html"
 SCRIPT = WEB / "static" / "room.js"
+STYLE = WEB / "static" / "room.css"
 
 
 def _room_read(room: Room, people: list[RoomParticipant]) -> RoomRead:
@@ -125,3 +126,8 @@ async def room_page(room_id: FromPath[uuid.UUID]) -> File:
 @get("/room/assets/room.js", include_in_schema=False)
 async def room_script() -> File:
     return File(SCRIPT, content_disposition_type="inline", media_type="text/javascript")
+
+
+@get("/room/assets/room.css", include_in_schema=False)
+async def room_style() -> File:
+    return File(STYLE, content_disposition_type="inline", media_type="text/css")

@@ -125,7 +125,7 @@ def _login_event(
     )
 
 
-def too_many_failures(now: datetime, until: datetime) -> AccountLocked:
+def _too_many_failures(now: datetime, until: datetime) -> AccountLocked:
     """The one answer while shut out, whether or not the name exists."""
     wait = math.ceil((until - now).total_seconds())
     return AccountLocked(
@@ -159,7 +159,7 @@ async def log_in(
     until = await throttle.shut_out_until(session, source, username, now)
     if until is not None:
         session.add(_login_event(user_id, username, AuditOutcome.DENIED, where, "throttled"))
-        return LoginOutcome(refusal=too_many_failures(now, until))
+        return LoginOutcome(refusal=_too_many_failures(now, until))
     password_hash = None if known is None else known.password_hash
     if not verify_password(password_hash, password) or known is None:
         await throttle.count_failure(session, settings, source, username, now)

@@ -57,6 +57,7 @@ from telehealth.fhir.search_params import SEARCH_PARAMS
 from telehealth.fhir.store import StoredVersion
 from telehealth.fhir.subscriptions import create_subscription
 from telehealth.fhir.writethrough import expect_version, flush_versions
+from telehealth.jsondepth import check_depth
 from telehealth.settings import Settings
 from telehealth.timeutil import as_utc
 
@@ -385,6 +386,7 @@ async def patch(
 
 
 def decode_json(body: bytes) -> Resource:
+    check_depth(body)
     try:
         value = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:

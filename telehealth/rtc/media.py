@@ -27,6 +27,7 @@ from aiortc import (
 from aiortc.contrib.media import MediaRecorder, MediaRelay
 
 from telehealth.db import Database
+from telehealth.metrics import MEDIA_LEGS
 from telehealth.rtc.models import Recording, SessionEventKind
 from telehealth.rtc.relay import (
     ForwardedTrack,
@@ -89,6 +90,7 @@ class MediaPeers:
             )
         pc = RTCPeerConnection(self._configuration())
         self.legs[(connection_id, kind)] = Leg(kind, pc)
+        MEDIA_LEGS.labels(kind).inc()
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
@@ -244,6 +246,7 @@ class MediaPeers:
         leg = self.legs.pop((connection_id, kind), None)
         if leg is None:
             return
+        MEDIA_LEGS.labels(kind).dec()
         if leg.kind == "relay" and leg.room_id is not None and leg.user_id is not None:
             received = [t.receiver.track for t in leg.pc.getTransceivers()]
             await self.hub.withdraw(leg.room_id, leg.user_id, received)

@@ -11,6 +11,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from telehealth.metrics import TIMER_LAG
 from telehealth.scheduling.models import Timer, TimerState
 from telehealth.scheduling.rules import is_late, lag_s
 
@@ -29,7 +30,9 @@ class LoopMetrics:
 
     def record_fired(self, due_at: datetime, fired_at: datetime, late_after_s: float) -> None:
         self.fired += 1
-        self.recent_lags_s.append(lag_s(due_at, fired_at))
+        lag = lag_s(due_at, fired_at)
+        self.recent_lags_s.append(lag)
+        TIMER_LAG.observe(lag)
         if is_late(due_at, fired_at, late_after_s):
             self.late += 1
 

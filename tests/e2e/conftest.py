@@ -53,9 +53,28 @@ async def context(browser: Browser, server: RunningServer) -> AsyncIterator[Brow
     await made.close()
 
 
+def policy_violations(page: Page) -> list[str]:
+    """What the page's Content-Security-Policy blocked (chromium reports it on the console),
+    collected from now on: an inline script or style, a foreign origin."""
+    blocked: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            blocked.append(message.text)
+            if message.type == "error" and "Content Security Policy" in message.text
+            else None
+        ),
+    )
+    return blocked
+
+
 @pytest.fixture
-async def page(context: BrowserContext) -> Page:
-    return await context.new_page()
+async def page(context: BrowserContext) -> AsyncIterator[Page]:
+    """A page in the fresh profile; the test fails if the security policy blocked anything."""
+    opened = await context.new_page()
+    blocked = policy_violations(opened)
+    yield opened
+    assert not blocked, blocked
 
 
 UNLABELLED_FIELDS = """() => [...document.querySelectorAll('input, select, textarea')]

@@ -202,3 +202,43 @@ def test_sqlite_refuses_several_workers(tmp_path: Path) -> None:
     done = run(["serve", "--workers", "2"], cli_env("", tmp_path))
     assert done.returncode == 2
     assert "PostgreSQL" in done.stderr
+
+
+def test_metrics_of_several_workers_add_up(database_url: str, backend: str, tmp_path: Path) -> None:
+    """Whichever worker answers the scrape, it counts every worker's requests."""
+    if backend != "postgresql":
+        pytest.skip("several workers need PostgreSQL")
+    env = cli_env(database_url, tmp_path) | {"TELEHEALTH_METRICS_TOKEN": "scraper-token-1234"}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    port = free_port()
+    log = tmp_path / "workers.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [TELEHEALTH, "serve", "--port", str(port), "--workers", "2"],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_health(url, process, log)
+        for _ in range(12):  # a fresh connection each time: either worker may answer
+            with httpx.Client(base_url=url) as http:
+                assert http.get("/api/auth/me").status_code == 401
+        seen = set()
+        for _ in range(6):
+            with httpx.Client(base_url=url) as http:
+                page = http.get("/metrics", headers={"Authorization": "Bearer scraper-token-1234"})
+            assert page.status_code == 200, page.text
+            line = next(
+                line
+                for line in page.text.splitlines()
+                if line.startswith("telehealth_http_requests_total{")
+                and 'route="/api/auth/me"' in line
+            )
+            seen.add(float(line.rsplit(" ", 1)[1]))
+        assert seen == {12.0}
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert any((tmp_path / "metrics").iterdir())  # the workers' shared counts

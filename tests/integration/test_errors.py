@@ -194,3 +194,59 @@ async def test_every_answer_carries_a_request_id(client: httpx.AsyncClient) -> N
         assert answer.status_code == 401
         generated = answer.headers["x-request-id"]
         assert re.fullmatch(r"[0-9a-f]{16}", generated), generated
+
+
+DEEP_ARRAY = b"[" * 1000 + b"]" * 1000
+DEEP_OBJECT = b'{"a":' * 1000 + b"1" + b"}" * 1000
+
+
+@pytest.mark.parametrize("body", [DEEP_ARRAY, DEEP_OBJECT], ids=["arrays", "objects"])
+async def test_deeply_nested_json_is_400_not_500(client: httpx.AsyncClient, body: bytes) -> None:
+    """Python's parsers recurse per level: a few kilobytes nested a thousand deep are refused
+    as bad input, before and after logging in, whatever the content type claims."""
+    for content_type in ("application/json", "text/plain"):
+        for path in ("/api/auth/login", "/api/auth/refresh"):
+            response = await client.post(path, content=body, headers={"Content-Type": content_type})
+            assert "nests deeper" in str(assert_problem(response, 400)["detail"])
+    headers = await login(client, "bs.xa1")
+    registered = len((await client.get("/api/patients", headers=headers)).json())
+    response = await client.post(
+        "/api/patients", content=body, headers=headers | {"Content-Type": "application/json"}
+    )
+    assert "nests deeper" in str(assert_problem(response, 400)["detail"])
+    response = await client.post(
+        "/fhir/Patient", content=body, headers=headers | {"Content-Type": "application/fhir+json"}
+    )
+    assert response.status_code == 400, response.text
+    outcome = response.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert "nests deeper" in outcome["issue"][0]["diagnostics"]
+    assert len((await client.get("/api/patients", headers=headers)).json()) == registered
+
+
+ADMIN_WRITES = [
+    ("POST", "/api/admin/accounts"),
+    ("PATCH", f"/api/admin/accounts/{ORG}"),
+    ("POST", "/api/admin/clients"),
+    ("POST", "/api/admin/webhooks"),
+    ("POST", "/api/organizations"),
+    ("PATCH", f"/api/organizations/{ORG}"),
+    ("POST", "/api/practitioners"),
+    ("PATCH", f"/api/practitioners/{ORG}"),
+    ("POST", "/api/practitioner-roles"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), ADMIN_WRITES)
+async def test_role_is_checked_before_the_body(
+    client: httpx.AsyncClient, method: str, path: str
+) -> None:
+    """A doctor posting nonsense to an administrator's endpoint is refused for who they are
+    (403), not told what the body lacks; the administrator is told what the body lacks."""
+    nonsense = {"nonsense": True}
+    doctor = await login(client, "bs.xa1")
+    refused = await client.request(method, path, json=nonsense, headers=doctor)
+    assert "roles: administrator" in str(assert_problem(refused, 403)["detail"])
+    assert "errors" not in refused.json()
+    admin = await login(client, "quantri")
+    assert_problem(await client.request(method, path, json=nonsense, headers=admin), 400)

@@ -35,8 +35,10 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("login_throttle", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_login_throttle_username"), ["username"], unique=False)
-    with op.batch_alter_table("user_account", schema=None) as batch_op:
-        batch_op.drop_column("failed_logins")
+    # Not in batch mode: on SQLite that copies the table and drops the old one, which the
+    # foreign keys to existing accounts (refresh tokens, ...) refuse. SQLite 3.35+ drops a
+    # plain column in place.
+    op.drop_column("user_account", "failed_logins")
 
 
 def downgrade() -> None:
