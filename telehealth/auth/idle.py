@@ -31,10 +31,10 @@ async def _idle_accounts(session: AsyncSession, cutoff: datetime) -> list[uuid.U
         .where(col(UserAccount.active).is_(True))
         .order_by(col(UserAccount.last_active_at).desc())
     )
-    rows = active.all()
+    rows = [(account, role, used) for account, role, used in active.all() if used is not None]
     idle = [row for row in rows if row[2] < cutoff]
     administrators = [row for row in rows if row[1] == Role.ADMINISTRATOR]
-    if administrators and all(row[2] < cutoff for row in administrators):
+    if administrators and all(row in idle for row in administrators):
         idle.remove(administrators[0])  # the most recently active one stays
     return [row[0] for row in idle]
 

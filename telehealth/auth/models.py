@@ -44,7 +44,8 @@ class UserAccount(Entity, table=True):
     must_change_password: bool = False
     # The last login or token refresh (or re-activation); accounts idle for
     # ``account_idle_days`` are disabled by a daily job (telehealth.auth.idle).
-    last_active_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Nullable only so that the column could be added in place; every row has one.
+    last_active_at: datetime | None = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class PasswordHistory(SQLModel, table=True):

@@ -39,28 +39,26 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("password_history", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_password_history_user_id"), ["user_id"], unique=False)
-    with op.batch_alter_table("user_account", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column(
-                "must_change_password", sa.Boolean(), nullable=False, server_default=sa.false()
-            )
-        )
-        batch_op.add_column(
-            sa.Column("last_active_at", telehealth.db.UTCDateTime(timezone=True), nullable=True)
-        )
+    # Not in batch mode: on SQLite that copies the table and drops the old one, which the
+    # foreign keys to existing accounts (refresh tokens, ...) refuse. Added in place instead,
+    # so the flag keeps its server default and the moment stays nullable in the schema.
+    op.add_column(
+        "user_account",
+        sa.Column("must_change_password", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
+    op.add_column(
+        "user_account",
+        sa.Column("last_active_at", telehealth.db.UTCDateTime(timezone=True), nullable=True),
+    )
     accounts = sa.table(
         "user_account", sa.column("last_active_at", telehealth.db.UTCDateTime(timezone=True))
     )
     op.execute(accounts.update().values(last_active_at=utcnow()))
-    with op.batch_alter_table("user_account", schema=None) as batch_op:
-        batch_op.alter_column("must_change_password", server_default=None)
-        batch_op.alter_column("last_active_at", nullable=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("user_account", schema=None) as batch_op:
-        batch_op.drop_column("last_active_at")
-        batch_op.drop_column("must_change_password")
+    op.drop_column("user_account", "last_active_at")
+    op.drop_column("user_account", "must_change_password")
     with op.batch_alter_table("password_history", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_password_history_user_id"))
     op.drop_table("password_history")
