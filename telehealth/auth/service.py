@@ -288,9 +288,6 @@ async def create_account(
     """Create a person's account; ``caller`` is None only for the command line."""
     if caller is not None:
         check_account_admin(caller.principal)
-    check_new_password(
-        settings, new.password, username=new.username, two_factor=has_two_factor(None)
-    )
     if await session.get(Organization, new.organization_id) is None:
         raise InvalidInput.for_field("organization_id", "no such organization")
     if (
@@ -302,6 +299,9 @@ async def create_account(
         await session.exec(select(UserAccount.id).where(UserAccount.username == new.username))
     ).first():
         raise DuplicateEntry(f"The username '{new.username}' is taken")
+    check_new_password(
+        settings, new.password, username=new.username, two_factor=has_two_factor(None)
+    )
     user = UserAccount(
         username=new.username,
         password_hash=hash_password(new.password),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 from litestar.channels import ChannelsPlugin
 from playwright.async_api import Page, expect
@@ -30,8 +32,8 @@ async def test_admin_creates_a_user_who_then_logs_in(page: Page) -> None:
     # (logged in again with one's own) to the pages.
     await log_in(page, "bs.xa7", "mat-khau-moi-cua-ban-2026")
     await page.wait_for_url("**/account/password")
-    await page.goto("/consults")
-    await page.wait_for_url("**/account/password")
+    await page.goto("/patients")
+    await expect(page).to_have_url(re.compile(r"/account/password$"))
     await page.fill("#f-current_password", "mat-khau-moi-cua-ban-2026")
     await page.fill("#f-new_password", "mat-khau-cua-chinh-toi-7")
     await page.fill("#f-confirm_password", "mat-khau-cua-chinh-toi-7")
