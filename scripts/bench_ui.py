@@ -98,7 +98,7 @@ async def measure(base: str, form: str, runs: int) -> dict[str, Any]:
         page = await context.new_page()
         await page.goto(f"{base}/login")
         await page.fill("#f-username", "bs.xa1")
-        await page.fill("#f-password", "telehealth-demo")
+        await page.fill("#f-password", "telehealth-demo-only")
         await page.click("main button[type=submit]")
         await page.wait_for_url(f"{base}/")
         cdp = await context.new_cdp_session(page)

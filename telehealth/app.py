@@ -76,6 +76,7 @@ from telehealth.scheduling.runner import scheduler_lifespan
 from telehealth.settings import Settings
 from telehealth.storage import private_data_dir
 from telehealth.web import create_web
+from telehealth.web.cookies import renew_activity
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -163,7 +164,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "idempotent": Provide(provide_idempotent, sync_to_thread=False),
         },
         request_class=DepthCheckedRequest,
-        before_send=[add_request_id, add_security_headers, count_request],
+        before_send=[add_request_id, add_security_headers, count_request, renew_activity],
         middleware=[
             RequestLogMiddleware,
             DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS),

@@ -137,7 +137,7 @@ def _share_metrics(settings: Settings) -> None:
 def _seed_and_show(settings: Settings) -> None:
     async def work(db: Database) -> None:
         async with db.unit_of_work() as session:
-            created = await seed_demo(session)
+            created = await seed_demo(session, settings)
             logins = created if created is not None else await demo_accounts(session)
         click.echo(f"Demo logins (password for all: {DEMO_PASSWORD}):")
         for login in logins:
@@ -192,11 +192,14 @@ def create_user(
         if getpass.getpass("Again: ") != password:
             raise click.ClickException("the two passwords differ")
 
+    settings = Settings()
+
     async def work(db: Database) -> None:
         org_id = await _organization_id(db, moh_code)
         async with db.unit_of_work() as session:
             await create_account(
                 session,
+                settings,
                 None,
                 NewAccount(
                     username=username,
@@ -209,7 +212,7 @@ def create_user(
             )
 
     try:
-        _with_db(Settings(), work)
+        _with_db(settings, work)
     except TelehealthError as exc:
         raise click.ClickException(exc.detail) from exc
     click.echo(f"created {role} account {username}")

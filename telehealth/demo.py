@@ -28,8 +28,10 @@ from telehealth.directory.models import (
     PractitionerRole,
     Specialty,
 )
+from telehealth.settings import Settings
 
-DEMO_PASSWORD = "telehealth-demo"  # noqa: S105  (demo data only)
+# As long as the password rules ask of an account without two-factor sign-in (16).
+DEMO_PASSWORD = "telehealth-demo-only"  # noqa: S105  (demo data only)
 DEMO_CLIENT_ID = "his-bvdk-dongthap"
 DEMO_CLIENT_SECRET = "demo-client-secret"  # noqa: S105  (demo data only)
 
@@ -158,8 +160,15 @@ async def _consenting(session: AsyncSession, doctor: UserAccount, patients: list
     )
 
 
-async def seed_demo(session: AsyncSession) -> list[DemoLogin] | None:
-    """Load the demo network once; returns the logins, or None if it was there already."""
+async def seed_demo(
+    session: AsyncSession, settings: Settings | None = None
+) -> list[DemoLogin] | None:
+    """Load the demo network once; returns the logins, or None if it was there already.
+
+    Its accounts must meet the password rules (``settings``, or the defaults), but are not
+    made to change their password at the first login: the password is published for trying
+    the service, and a forced change would end every demo and test at the first page."""
+    rules = settings or Settings()
     if (
         await session.exec(
             select(Organization.id).where(Organization.moh_code == _PROVINCIAL[0][0])
@@ -192,6 +201,7 @@ async def seed_demo(session: AsyncSession) -> list[DemoLogin] | None:
     ) -> UserAccount:
         created = await create_account(
             session,
+            rules,
             None,
             NewAccount(
                 username=username,
@@ -200,6 +210,7 @@ async def seed_demo(session: AsyncSession) -> list[DemoLogin] | None:
                 role=role,
                 organization_id=org.id,
                 practitioner_id=practitioner.id if practitioner else None,
+                must_change_password=False,
             ),
         )
         logins.append(DemoLogin(username, role, org.name))

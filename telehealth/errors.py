@@ -10,6 +10,7 @@ status, so a service never thinks about HTTP::
     ├── NotAuthenticated            401  no credentials, bad or expired token
     │   └── AccountLocked           401  too many failed logins from this address; retry later
     ├── PermissionDenied            403  authenticated, but not allowed to do this
+    │   └── PasswordChangeRequired  403  someone else chose the password: change it first
     ├── NotFound                    404  no such thing, or not one the caller may know of
     │   └── Gone                    410  it existed but was deleted (its history is kept)
     ├── Conflict                    409  the current state forbids the change
@@ -65,6 +66,12 @@ class AccountLocked(NotAuthenticated):
 class PermissionDenied(TelehealthError):
     status_code = 403
     title = "Forbidden"
+
+
+class PasswordChangeRequired(PermissionDenied):
+    """The session may only change the password (``CHANGE_PASSWORD_PATHS`` name where)."""
+
+    title = "Password change required"
 
 
 class NotFound(TelehealthError):

@@ -47,6 +47,21 @@ class Settings(BaseSettings):
     login_lockout_s: int = Field(
         default=15 * 60, ge=1, description="how long a lock lasts, and failures are remembered"
     )
+    password_min_length: int = Field(
+        default=12, ge=8, description="fewest characters of a password with two-factor sign-in"
+    )
+    password_min_length_without_2fa: int = Field(
+        default=16, ge=8, description="fewest characters of a password without two-factor"
+    )
+    password_history: int = Field(
+        default=5, ge=1, le=24, description="a new password may not be one of the last N"
+    )
+    account_idle_days: int = Field(
+        default=45, ge=1, description="a person's account unused this long is disabled"
+    )
+    web_idle_timeout_s: int = Field(
+        default=30 * 60, ge=1, description="a browser session without a page this long ends"
+    )
     metrics_token: str = Field(
         default="",
         description="bearer token Prometheus sends to /metrics; empty: administrators only",

@@ -20,6 +20,18 @@ async def login(
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
+async def first_login(
+    client: httpx.AsyncClient, username: str, given: str, own: str
+) -> dict[str, str]:
+    """Log in to an account someone else made (password ``given``), choose ``own`` as the
+    password must be changed first, and log in again with it."""
+    headers = await login(client, username, given)
+    body = {"current_password": given, "new_password": own}
+    changed = await client.post("/api/auth/password", json=body, headers=headers)
+    assert changed.status_code == 204, changed.text
+    return await login(client, username, own)
+
+
 def assert_problem(
     response: httpx.Response, status: int, *, field: str | None = None
 ) -> dict[str, object]:

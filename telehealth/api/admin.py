@@ -10,7 +10,7 @@ from litestar import Controller, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from pydantic import BaseModel, ConfigDict, Field
 
-from telehealth.api.dependencies import CallerDep, SessionDep
+from telehealth.api.dependencies import CallerDep, SessionDep, SettingsDep
 from telehealth.api.directory import Limit, Offset
 from telehealth.api.guards import administrators
 from telehealth.auth import service
@@ -95,10 +95,14 @@ class AdminController(Controller):
 
     @post("/accounts")
     async def create_account(
-        self, data: JSONBody[AccountCreate], session: SessionDep, caller: CallerDep
+        self,
+        data: JSONBody[AccountCreate],
+        session: SessionDep,
+        caller: CallerDep,
+        settings: SettingsDep,
     ) -> AccountRead:
         account = await service.create_account(
-            session, caller, service.NewAccount(**data.model_dump())
+            session, settings, caller, service.NewAccount(**data.model_dump())
         )
         return AccountRead.model_validate(account)
 
@@ -116,8 +120,11 @@ class AdminController(Controller):
         data: JSONBody[AccountUpdate],
         session: SessionDep,
         caller: CallerDep,
+        settings: SettingsDep,
     ) -> AccountRead:
-        account = await service.update_account(session, caller, account_id, **data.model_dump())
+        account = await service.update_account(
+            session, settings, caller, account_id, **data.model_dump()
+        )
         return AccountRead.model_validate(account)
 
     @post("/clients")

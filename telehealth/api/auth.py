@@ -171,6 +171,12 @@ class AuthController(Controller):
         description="Ends every session of the account, this one included: log in again.",
     )
     async def change_password(
-        self, data: JSONBody[PasswordChange], session: SessionDep, caller: CallerDep
+        self,
+        data: JSONBody[PasswordChange],
+        session: SessionDep,
+        caller: CallerDep,
+        settings: SettingsDep,
     ) -> None:
-        await service.change_password(session, caller, data.current_password, data.new_password)
+        await service.change_password(
+            session, settings, caller, data.current_password, data.new_password
+        )

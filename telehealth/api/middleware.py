@@ -18,11 +18,16 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from telehealth.auth.principal import Principal
 from telehealth.auth.tokens import read_access_token
-from telehealth.errors import NotAuthenticated
+from telehealth.errors import NotAuthenticated, PasswordChangeRequired
 from telehealth.jsondepth import check_depth
 from telehealth.metrics import observe_request
-from telehealth.web.cookies import ACCESS_COOKIE
-from telehealth.web.paths import PUBLIC_PAGE_PATHS
+from telehealth.web.cookies import (
+    ACCESS_COOKIE,
+    ACTIVE_ACCOUNT_STATE,
+    ACTIVITY_COOKIE,
+    idle_for,
+)
+from telehealth.web.paths import CHANGE_PASSWORD_PAGE, PUBLIC_PAGE_PATHS
 
 access_log = logging.getLogger("telehealth.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,40}$")
@@ -41,6 +46,23 @@ PUBLIC_PATHS = [
     "^/ws/rooms/",  # the join token authenticates (telehealth.rtc)
     "^/room/",
 ]
+
+CHANGE_PASSWORD_ENDPOINT = "/api/auth/password"  # noqa: S105  (a path, not a secret)
+# All a session whose password someone else chose may reach: change it, see who it is, leave.
+CHANGE_PASSWORD_PATHS = frozenset(
+    {CHANGE_PASSWORD_ENDPOINT, CHANGE_PASSWORD_PAGE, "/api/auth/me", "/api/auth/logout"}
+)
+
+
+def refuse_until_password_changed(principal: Principal, path: str) -> None:
+    """A password chosen by someone else (a new account, an administrator's reset) is known to
+    them: until the owner chooses one, the session serves only to change it."""
+    if principal.must_change_password and path not in CHANGE_PASSWORD_PATHS:
+        raise PasswordChangeRequired(
+            "Your password was set by someone else: choose your own first with "
+            f"POST {CHANGE_PASSWORD_ENDPOINT} (current_password, new_password), "
+            "then log in again"
+        )
 
 
 class QueryStringsOut(logging.Filter):
@@ -219,18 +241,35 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         if not token and connection.scope["type"] == ScopeType.WEBSOCKET:
             token = connection.query_params.get("access_token", "")
             scheme = "Bearer"
+        page_session = False
         if not token and not connection.scope["path"].startswith(("/api/", "/fhir")):
             # Pages (and their WebSocket) carry the token in the session cookie; /api and /fhir
             # never do, so a cross-site form cannot act there with a browser's cookie.
             token = connection.cookies.get(ACCESS_COOKIE, "")
             scheme = "Bearer"
+            page_session = bool(token)
         if scheme.lower() != "bearer" or not token:
             raise NotAuthenticated("Log in first: send 'Authorization: Bearer <access token>'")
         state = connection.app.state
         principal = read_access_token(
             token.strip(), state.settings.signing_key, state.get("session_resets")
         )
+        if page_session:
+            self._note_page_activity(connection, principal)
+        refuse_until_password_changed(principal, connection.scope["path"])
         return AuthenticationResult(user=principal, auth=token)
+
+    @staticmethod
+    def _note_page_activity(
+        connection: ASGIConnection[Any, Any, Any, Any], principal: Principal
+    ) -> None:
+        """A page session idle too long has ended (``telehealth.web.cookies``); otherwise this
+        request is its latest activity (a WebSocket cannot set cookies, and is not one)."""
+        settings = connection.app.state.settings
+        if idle_for(settings, connection.cookies.get(ACTIVITY_COOKIE), principal.id):
+            raise NotAuthenticated("The session ended after a time without activity; log in")
+        if connection.scope["type"] == ScopeType.HTTP:
+            connection.scope.setdefault("state", {})[ACTIVE_ACCOUNT_STATE] = principal.id
 
 
 class DepthCheckedRequest(Request[Any, Any, Any]):

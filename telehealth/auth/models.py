@@ -39,6 +39,24 @@ class UserAccount(Entity, table=True):
     password_changed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     # Access tokens issued before this are refused (deactivated, role or password changed).
     sessions_reset_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Set when someone else chose the password (an administrator's account or reset): until
+    # the owner picks their own, a session may only change it (telehealth.auth.passwords).
+    must_change_password: bool = False
+    # The last login or token refresh (or re-activation); accounts idle for
+    # ``account_idle_days`` are disabled by a daily job (telehealth.auth.idle).
+    # Nullable only so that the column could be added in place; every row has one.
+    last_active_at: datetime | None = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class PasswordHistory(SQLModel, table=True):
+    """An account's earlier password hashes, so that the last few are not chosen again."""
+
+    __tablename__ = "password_history"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    user_id: uuid.UUID = Field(foreign_key="user_account.id", index=True)
+    password_hash: str = Field(max_length=200)
+    replaced_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class LoginThrottle(SQLModel, table=True):

@@ -19,6 +19,8 @@ class Principal:
     practitioner_id: uuid.UUID | None = None
     scopes: frozenset[str] = field(default_factory=frozenset)
     language: str = "vi"
+    # Someone else chose the password: this session may only change it.
+    must_change_password: bool = False
 
     @property
     def is_user(self) -> bool:

@@ -27,7 +27,14 @@ from telehealth.auth.models import (
     SystemClient,
     UserAccount,
 )
-from telehealth.auth.passwords import hash_password, hash_secret, verify_password
+from telehealth.auth.password_changes import set_password
+from telehealth.auth.passwords import (
+    check_new_password,
+    has_two_factor,
+    hash_password,
+    hash_secret,
+    verify_password,
+)
 from telehealth.auth.principal import Caller, Principal, RequestOrigin
 from telehealth.auth.revocation import reset_sessions
 from telehealth.auth.scopes import parse_scopes
@@ -73,6 +80,7 @@ def principal_of(user: UserAccount) -> Principal:
         organization_id=user.organization_id,
         practitioner_id=user.practitioner_id,
         language=user.language,
+        must_change_password=user.must_change_password,
     )
 
 
@@ -80,6 +88,8 @@ async def _issue_user_tokens(
     session: AsyncSession, settings: Settings, user: UserAccount
 ) -> TokenPair:
     principal = principal_of(user)
+    user.last_active_at = utcnow()  # the idle-account clock (telehealth.auth.idle)
+    session.add(user)
     refresh, refresh_hash = new_refresh_token()
     session.add(
         RefreshToken(
@@ -200,7 +210,10 @@ async def log_out(session: AsyncSession, token: str, *, owner: uuid.UUID | None 
     await session.exec(statement.values(revoked_at=utcnow()))
 
 
-async def change_password(session: AsyncSession, caller: Caller, current: str, new: str) -> None:
+async def change_password(
+    session: AsyncSession, settings: Settings, caller: Caller, current: str, new: str
+) -> None:
+    """The owner chooses a new password; every session of the account ends."""
     if caller.principal.kind != "user":
         raise PermissionDenied("System clients have secrets, not passwords")
     user = await session.get(UserAccount, caller.principal.id)
@@ -210,8 +223,7 @@ async def change_password(session: AsyncSession, caller: Caller, current: str, n
         raise InvalidInput.for_field("current_password", "is not your current password")
     if new == current:
         raise InvalidInput.for_field("new_password", "must differ from the current password")
-    user.password_hash = hash_password(new, field="new_password")
-    user.password_changed_at = utcnow()
+    await set_password(session, settings, user, new, chosen_by_owner=True)
     await reset_sessions(session, user)
     session.add(user)
     await session.exec(
@@ -269,10 +281,13 @@ class NewAccount:
     practitioner_id: uuid.UUID | None = None
     language: str = "vi"
     email: str | None = None
+    # Someone other than the person chose the password (an administrator, the command
+    # line): it must be changed at the first login. Only the demo data says otherwise.
+    must_change_password: bool = True
 
 
 async def create_account(
-    session: AsyncSession, caller: Caller | None, new: NewAccount
+    session: AsyncSession, settings: Settings, caller: Caller | None, new: NewAccount
 ) -> UserAccount:
     """Create a person's account; ``caller`` is None only for the command line."""
     if caller is not None:
@@ -288,9 +303,13 @@ async def create_account(
         await session.exec(select(UserAccount.id).where(UserAccount.username == new.username))
     ).first():
         raise DuplicateEntry(f"The username '{new.username}' is taken")
+    check_new_password(
+        settings, new.password, username=new.username, two_factor=has_two_factor(None)
+    )
     user = UserAccount(
         username=new.username,
         password_hash=hash_password(new.password),
+        must_change_password=new.must_change_password,
         display_name=new.display_name,
         role=new.role,
         organization_id=new.organization_id,
@@ -340,6 +359,7 @@ async def _keep_an_administrator(session: AsyncSession, leaving: uuid.UUID) -> N
 
 async def update_account(
     session: AsyncSession,
+    settings: Settings,
     caller: Caller,
     user_id: uuid.UUID,
     *,
@@ -363,6 +383,8 @@ async def update_account(
         or new_password is not None
     ):
         await reset_sessions(session, user)
+    if active and not user.active:
+        user.last_active_at = utcnow()  # enabled again: not idle, or the daily job disables it
     if active is not None:
         user.active = active
     if role is not None:
@@ -373,8 +395,7 @@ async def update_account(
         user.locked_until = None
         await throttle.unlock(session, user.username)
     if new_password is not None:
-        user.password_hash = hash_password(new_password, field="new_password")
-        user.password_changed_at = utcnow()
+        await set_password(session, settings, user, new_password, chosen_by_owner=False)
     if active is False or new_password is not None:
         await session.exec(
             update(RefreshToken)

@@ -52,6 +52,8 @@ def issue_access_token(principal: Principal, key: str, ttl_s: int) -> str:
         claims["prac"] = str(principal.practitioner_id)
     if principal.scopes:
         claims["scope"] = " ".join(sorted(principal.scopes))
+    if principal.must_change_password:
+        claims["pwc"] = True
     return jwt.encode(claims, key, algorithm=_ALGORITHM)
 
 
@@ -90,6 +92,7 @@ def _verified(token: str, key: str) -> tuple[Principal, float, float]:
             practitioner_id=uuid.UUID(str(claims["prac"])) if "prac" in claims else None,
             scopes=frozenset(str(claims.get("scope", "")).split()),
             language=str(claims.get("lang", "vi")),
+            must_change_password=claims.get("pwc") is True,
         )
         return principal, float(claims.get("iat", 0)), float(claims["exp"])
     except (KeyError, ValueError, TypeError) as exc:

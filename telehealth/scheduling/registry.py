@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from datetime import time
 
 from telehealth.auth.audit_keeping import prune_audit_daily
+from telehealth.auth.idle import JOB_NAME as DISABLE_IDLE_ACCOUNTS
+from telehealth.auth.idle import disable_idle_accounts
 from telehealth.auth.throttle import forget_old_failures
 from telehealth.consults.escalation import escalate_request
 from telehealth.consults.jobs import (
@@ -42,6 +44,7 @@ DAILY_JOBS: list[DailyJob] = [
     DailyJob("purge_idempotency_keys", time(3, 30), purge_expired_keys),
     DailyJob("forget_old_login_failures", time(3, 45), Configured(forget_old_failures)),
     DailyJob("prune_audit", time(4, 0), Configured(prune_audit_daily)),
+    DailyJob(DISABLE_IDLE_ACCOUNTS, time(4, 15), Configured(disable_idle_accounts)),
 ]
 
 

@@ -14,8 +14,9 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
 from litestar.response import Redirect
 
-from telehealth.errors import NotAuthenticated, TelehealthError
+from telehealth.errors import NotAuthenticated, PasswordChangeRequired, TelehealthError
 from telehealth.web.cookies import ACCESS_COOKIE
+from telehealth.web.paths import CHANGE_PASSWORD_PAGE
 from telehealth.web.render import here, page
 
 log = logging.getLogger("telehealth.errors")
@@ -43,6 +44,8 @@ def _login_redirect(request: Request[Any, Any, Any]) -> Response[Any]:
 def handle_page_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if isinstance(exc, NotAuthenticated | NotAuthorizedException):
         return _login_redirect(request)
+    if isinstance(exc, PasswordChangeRequired):
+        return Redirect(CHANGE_PASSWORD_PAGE, status_code=303)
     if isinstance(exc, TelehealthError) and exc.status_code < 500:
         status, detail = exc.status_code, exc.detail
     elif isinstance(exc, PermissionDeniedException):

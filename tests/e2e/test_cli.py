@@ -94,6 +94,10 @@ def test_create_user_reads_the_password_from_stdin_and_can_log_in(
         json={"username": "bs.cli", "password": "Mat-khau-dong-lenh-1"},
     )
     assert login.status_code == 200, login.text
+    # Whoever ran the command chose the password: the owner must change it before anything.
+    bearer = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    refused = httpx.get(f"{served.url}/api/patients", headers=bearer)
+    assert refused.status_code == 403 and "/api/auth/password" in refused.json()["detail"]
 
     again = run(args, env, stdin="Mat-khau-dong-lenh-1\n")
     assert again.returncode == 1 and "taken" in again.stderr
@@ -135,7 +139,7 @@ def test_serve_answers_health_and_logs_one_json_line_per_request(served: Served)
     assert health.json()["status"] == "ok"
     login = httpx.post(
         f"{served.url}/api/auth/login",
-        json={"username": "bs.xa1", "password": "telehealth-demo"},
+        json={"username": "bs.xa1", "password": "telehealth-demo-only"},
         headers={"X-Request-ID": "cli-log-probe"},
     )
     assert login.headers["x-request-id"] == "cli-log-probe"
@@ -158,7 +162,7 @@ def test_serve_answers_health_and_logs_one_json_line_per_request(served: Served)
     assert logged["actor"] == login.json()["identity"]["id"]
     text = served.log.read_text()
     assert "nguyen" not in text and "082185001234" not in text
-    assert "telehealth-demo" not in text and token not in text
+    assert "telehealth-demo-only" not in text and token not in text
 
 
 @contextmanager
@@ -193,7 +197,7 @@ def test_serve_with_several_workers_shares_one_generated_key(
     with two_workers(env, tmp_path) as url:
         with httpx.Client(base_url=url) as http:
             token = http.post(
-                "/api/auth/login", json={"username": "bs.xa1", "password": "telehealth-demo"}
+                "/api/auth/login", json={"username": "bs.xa1", "password": "telehealth-demo-only"}
             ).json()["access_token"]
         for _ in range(12):  # a fresh connection each time: either worker may answer
             with httpx.Client(base_url=url) as http:

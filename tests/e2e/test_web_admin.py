@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 from litestar.channels import ChannelsPlugin
 from playwright.async_api import Page, expect
@@ -18,7 +20,7 @@ async def test_admin_creates_a_user_who_then_logs_in(page: Page) -> None:
     await page.click("details.card > summary")
     await page.fill("#f-username", "bs.xa7")
     await page.fill("#f-display_name", "BS. Đoàn Thị Mai")
-    await page.fill("#f-password", "mat-khau-moi-2026")
+    await page.fill("#f-password", "mat-khau-moi-cua-ban-2026")
     await page.select_option("#f-role", "requester")
     await page.select_option("#f-organization_id", label="Trạm Y tế phường Mỹ Phong")
     await screenshot(page, "accounts-create")
@@ -26,7 +28,18 @@ async def test_admin_creates_a_user_who_then_logs_in(page: Page) -> None:
     await expect(page.locator("#account-bs\\.xa7")).to_contain_text("BS. Đoàn Thị Mai")
     await log_out(page)
 
-    await log_in(page, "bs.xa7", "mat-khau-moi-2026")
+    # The administrator chose the password: the first login leads to changing it, and only then
+    # (logged in again with one's own) to the pages.
+    await log_in(page, "bs.xa7", "mat-khau-moi-cua-ban-2026")
+    await page.wait_for_url("**/account/password")
+    await page.goto("/patients")
+    await expect(page).to_have_url(re.compile(r"/account/password$"))
+    await page.fill("#f-current_password", "mat-khau-moi-cua-ban-2026")
+    await page.fill("#f-new_password", "mat-khau-cua-chinh-toi-7")
+    await page.fill("#f-confirm_password", "mat-khau-cua-chinh-toi-7")
+    await page.click("main button[type=submit]")
+    await page.wait_for_url("**/login?changed=1")
+    await log_in(page, "bs.xa7", "mat-khau-cua-chinh-toi-7")
     await expect(page.locator("h1")).to_have_text("Xin chào, BS. Đoàn Thị Mai")
     await expect(page.locator("main")).to_contain_text("Trạm Y tế phường Mỹ Phong")
 
@@ -51,7 +64,7 @@ async def test_admin_refusal_keeps_input_and_deactivation_ends_logins(page: Page
     await log_out(page)
     await page.goto("/login")
     await page.fill("#f-username", "bs.xa6")
-    await page.fill("#f-password", "telehealth-demo")
+    await page.fill("#f-password", "telehealth-demo-only")
     await page.click("main button[type=submit]")
     await expect(page.locator("#form-message")).to_have_text("Sai tên đăng nhập hoặc mật khẩu.")
 

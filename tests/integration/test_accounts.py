@@ -42,7 +42,7 @@ async def test_admin_creates_lists_updates_and_deactivates_an_account(
     station = await _organization_id(client, admin, "82103")
     new = {
         "username": "bs.moi",
-        "password": "Mat-khau-2026",
+        "password": "Mat-khau-bs-moi-2026",
         "display_name": "BS. Trần Thị Mới",
         "role": "requester",
         "organization_id": station,
@@ -58,7 +58,7 @@ async def test_admin_creates_lists_updates_and_deactivates_an_account(
 
     tokens = (
         await client.post(
-            "/api/auth/login", json={"username": "bs.moi", "password": "Mat-khau-2026"}
+            "/api/auth/login", json={"username": "bs.moi", "password": "Mat-khau-bs-moi-2026"}
         )
     ).json()
     assert tokens["identity"]["organization_id"] == station
@@ -77,7 +77,7 @@ async def test_admin_creates_lists_updates_and_deactivates_an_account(
     assert off.status_code == 200 and off.json()["active"] is False
     assert_problem(
         await client.post(
-            "/api/auth/login", json={"username": "bs.moi", "password": "Mat-khau-2026"}
+            "/api/auth/login", json={"username": "bs.moi", "password": "Mat-khau-bs-moi-2026"}
         ),
         401,
     )
@@ -92,7 +92,7 @@ async def test_account_input_is_checked(client: httpx.AsyncClient) -> None:
     station = await _organization_id(client, admin, "82103")
     base = {
         "username": "bs.kiemtra",
-        "password": "Mat-khau-2026",
+        "password": "Mat-khau-bs-moi-2026",
         "display_name": "BS. Kiểm Tra",
         "role": "requester",
         "organization_id": station,

@@ -12,10 +12,11 @@ from sqlmodel import col, select
 
 from telehealth.auth.models import Role, UserAccount
 from telehealth.db import Database
-from tests.helpers import assert_problem, login
+from tests.helpers import assert_problem, first_login, login
 from tests.integration.test_web_session import csrf_token, page_login
 
 PASSWORD = "Mat-khau-quan-tri-2026"
+GIVEN = "Mat-khau-tam-thoi-2026"
 
 
 async def _station(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
@@ -34,7 +35,7 @@ async def _new_administrators(
             "/api/admin/accounts",
             json={
                 "username": f"quantri.{number}",
-                "password": PASSWORD,
+                "password": GIVEN,
                 "display_name": f"Quản trị {number}",
                 "role": "administrator",
                 "organization_id": organization,
@@ -42,7 +43,8 @@ async def _new_administrators(
             headers=admin,
         )
         assert created.status_code == 201, created.text
-        made.append((created.json()["id"], await login(client, f"quantri.{number}", PASSWORD)))
+        headers = await first_login(client, f"quantri.{number}", GIVEN, PASSWORD)
+        made.append((created.json()["id"], headers))
     return made
 
 
@@ -153,7 +155,7 @@ async def test_the_accounts_page_shows_the_refusal(client: httpx.AsyncClient) ->
     alert = re.search(r'id="account-refusal">(.*?)</p>', refused.text, re.S)
     assert alert and "Bạn không thể vô hiệu hóa tài khoản của chính mình" in alert.group(1)
     still = await client.post(
-        "/api/auth/login", json={"username": "quantri", "password": "telehealth-demo"}
+        "/api/auth/login", json={"username": "quantri", "password": "telehealth-demo-only"}
     )
     assert still.status_code == 200
     # Other refusals of an account action are said there too, naming what to fix.
@@ -166,4 +168,4 @@ async def test_the_accounts_page_shows_the_refusal(client: httpx.AsyncClient) ->
     weak = await client.post(doctor.group(1), data={"_csrf_token": token, "new_password": "abc"})
     assert weak.status_code == 422
     alert = re.search(r'id="account-refusal">(.*?)</p>', weak.text, re.S)
-    assert alert and alert.group(1) == "Mật khẩu mới: phải có ít nhất 10 ký tự"
+    assert alert and alert.group(1) == "Mật khẩu mới: phải có ít nhất 16 ký tự"

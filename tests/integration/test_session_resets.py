@@ -74,7 +74,7 @@ async def test_an_administrator_setting_a_password_ends_the_sessions(
     account_id = (await _me(client, doctor)).json()["id"]
     reset = await client.patch(
         f"/api/admin/accounts/{account_id}",
-        json={"new_password": "Đặt-lại-2026-11"},
+        json={"new_password": "Đặt-lại-mật-khẩu-2026-11"},
         headers=admin,
     )
     assert reset.status_code == 200, reset.text

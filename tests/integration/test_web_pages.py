@@ -100,7 +100,7 @@ async def test_admin_unlocks_a_locked_account(client: httpx.AsyncClient) -> None
     for _ in range(5):
         await client.post("/api/auth/login", json={"username": "bs.xa4", "password": "wrong"})
     locked = await client.post(
-        "/api/auth/login", json={"username": "bs.xa4", "password": "telehealth-demo"}
+        "/api/auth/login", json={"username": "bs.xa4", "password": "telehealth-demo-only"}
     )
     assert locked.status_code == 401
     assert (await page_login(client, "quantri")).status_code == 303
@@ -112,7 +112,7 @@ async def test_admin_unlocks_a_locked_account(client: httpx.AsyncClient) -> None
     token = await csrf_token(client, "/admin/accounts")
     assert (await client.post(unlock.group(1), data={"_csrf_token": token})).status_code == 303
     unlocked = await client.post(
-        "/api/auth/login", json={"username": "bs.xa4", "password": "telehealth-demo"}
+        "/api/auth/login", json={"username": "bs.xa4", "password": "telehealth-demo-only"}
     )
     assert unlocked.status_code == 200
 
@@ -151,7 +151,8 @@ async def test_live_socket_needs_the_session_and_our_origin(
         async with websockets.connect(ws_url):
             pass
     assert (await page_login(client, "bs.xa1")).status_code == 303
-    cookie = f"th_access={client.cookies.get('th_access')}"
+    # As a browser sends them: the session and the moment of its last page (the idle rule).
+    cookie = f"th_access={client.cookies.get('th_access')}; th_seen={client.cookies.get('th_seen')}"
     host = server.url.removeprefix("http://")
     async with websockets.connect(
         ws_url, additional_headers={"Cookie": cookie}, origin=f"http://{host}"

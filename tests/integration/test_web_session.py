@@ -26,7 +26,7 @@ async def page_login(client: httpx.AsyncClient, username: str) -> httpx.Response
     token = await csrf_token(client)
     return await client.post(
         "/login",
-        data={"_csrf_token": token, "username": username, "password": "telehealth-demo"},
+        data={"_csrf_token": token, "username": username, "password": "telehealth-demo-only"},
     )
 
 
@@ -50,7 +50,7 @@ def test_cookies_are_secure_behind_https(settings: Settings) -> None:
 
 async def test_form_without_csrf_token_is_refused(client: httpx.AsyncClient) -> None:
     refused = await client.post(
-        "/login", data={"username": "bs.xa1", "password": "telehealth-demo"}
+        "/login", data={"username": "bs.xa1", "password": "telehealth-demo-only"}
     )
     assert refused.status_code == 403
     assert "text/html" in refused.headers["content-type"]
@@ -72,7 +72,7 @@ async def test_login_never_redirects_off_site(client: httpx.AsyncClient) -> None
         data={
             "_csrf_token": token,
             "username": "bs.xa1",
-            "password": "telehealth-demo",
+            "password": "telehealth-demo-only",
             "next": "//evil.example/steal",
         },
     )
@@ -125,8 +125,8 @@ async def test_change_password_ends_the_session(client: httpx.AsyncClient) -> No
         data={
             "_csrf_token": token,
             "current_password": "nope",
-            "new_password": "a-new-password",
-            "confirm_password": "a-new-password",
+            "new_password": "a-new-password-of-mine",
+            "confirm_password": "a-new-password-of-mine",
         },
     )
     assert wrong.status_code == 422
@@ -135,18 +135,18 @@ async def test_change_password_ends_the_session(client: httpx.AsyncClient) -> No
         "/account/password",
         data={
             "_csrf_token": token,
-            "current_password": "telehealth-demo",
-            "new_password": "a-new-password",
-            "confirm_password": "a-new-password",
+            "current_password": "telehealth-demo-only",
+            "new_password": "a-new-password-of-mine",
+            "confirm_password": "a-new-password-of-mine",
         },
     )
     assert changed.status_code == 303 and changed.headers["location"] == "/login?changed=1"
     old = await client.post(
-        "/api/auth/login", json={"username": "bs.xa2", "password": "telehealth-demo"}
+        "/api/auth/login", json={"username": "bs.xa2", "password": "telehealth-demo-only"}
     )
     assert_problem(old, 401)
     new = await client.post(
-        "/api/auth/login", json={"username": "bs.xa2", "password": "a-new-password"}
+        "/api/auth/login", json={"username": "bs.xa2", "password": "a-new-password-of-mine"}
     )
     assert new.status_code == 200
 

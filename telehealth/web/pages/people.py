@@ -10,7 +10,7 @@ from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect, Template
 
 from telehealth.api.admin import AccountCreate
-from telehealth.api.dependencies import CallerDep, DatabaseDep, SessionDep
+from telehealth.api.dependencies import CallerDep, DatabaseDep, SessionDep, SettingsDep
 from telehealth.auth import service as accounts
 from telehealth.auth.access import check_account_admin, check_directory_write
 from telehealth.auth.audit import audited_unit_of_work
@@ -252,7 +252,11 @@ class AccountPages(Controller):
 
     @post("/")
     async def create(
-        self, request: Request[Any, Any, Any], db: DatabaseDep, caller: CallerDep
+        self,
+        request: Request[Any, Any, Any],
+        db: DatabaseDep,
+        caller: CallerDep,
+        settings: SettingsDep,
     ) -> Template | Redirect:
         language = page_language(request)
         data, form = to_schema(AccountCreate, await posted(request), ACCOUNT_FIELDS, language)
@@ -261,7 +265,7 @@ class AccountPages(Controller):
             try:
                 async with audited_unit_of_work(db, caller) as session:
                     await accounts.create_account(
-                        session, caller, accounts.NewAccount(**data.model_dump())
+                        session, settings, caller, accounts.NewAccount(**data.model_dump())
                     )
                 return Redirect("/admin/accounts?done=created", status_code=303)
             except TelehealthError as exc:
@@ -276,6 +280,7 @@ class AccountPages(Controller):
         action: FromPath[str],
         db: DatabaseDep,
         caller: CallerDep,
+        settings: SettingsDep,
     ) -> Template | Redirect:
         check_account_admin(caller.principal)
         values = await posted(request)
@@ -294,7 +299,7 @@ class AccountPages(Controller):
             return await self._list(request, db, caller, state, status=422)
         try:
             async with audited_unit_of_work(db, caller) as session:
-                await accounts.update_account(session, caller, account_id, **changes)
+                await accounts.update_account(session, settings, caller, account_id, **changes)
         except (Conflict, InvalidInput) as exc:
             # Deactivating one's own account, the last administrator, a weak new password:
             # said on the accounts page itself, in the person's language.

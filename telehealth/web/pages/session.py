@@ -12,11 +12,15 @@ from litestar.response import Redirect, Template
 from telehealth.api.dependencies import CallerDep, DatabaseDep, SettingsDep
 from telehealth.auth import service
 from telehealth.auth.audit import audited_unit_of_work
+from telehealth.auth.passwords import has_two_factor, minimum_length
 from telehealth.errors import AccountLocked, TelehealthError
 from telehealth.web.cookies import (
+    ACTIVITY_COOKIE,
     LANGUAGE_COOKIE,
     REFRESH_COOKIE,
+    activity_cookie,
     cleared_session_cookies,
+    idle_for,
     language_cookie,
     session_cookies,
 )
@@ -30,6 +34,13 @@ def safe_next(target: str | None) -> str:
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/"
     return target
+
+
+def _password_page(
+    request: Request[Any, Any, Any], settings: SettingsDep, form: FormState, status_code: int = 200
+) -> Template:
+    least = minimum_length(settings, two_factor=has_two_factor(None))
+    return page(request, "password.html", status_code=status_code, form=form, min_length=least)
 
 
 class SessionPages(Controller):
@@ -72,6 +83,7 @@ class SessionPages(Controller):
             return page(request, "login.html", status_code=401, form=state, next=target)
         tokens = outcome.tokens
         cookies = session_cookies(settings, tokens.access_token, tokens.refresh_token)
+        cookies.append(activity_cookie(settings, tokens.principal.id))
         if LANGUAGE_COOKIE not in request.cookies:
             cookies.append(language_cookie(settings, tokens.principal.language))
         return Redirect(target, status_code=303, cookies=cookies)
@@ -86,12 +98,18 @@ class SessionPages(Controller):
     ) -> Redirect:
         target = safe_next(next)
         token = request.cookies.get(REFRESH_COOKIE, "")
-        try:
-            if not token:
-                raise TelehealthError("no refresh cookie")
-            async with db.unit_of_work() as session:
-                pair = await service.refresh(session, settings, token)
-        except TelehealthError:
+        pair = None
+        if token:
+            try:
+                async with db.unit_of_work() as session:
+                    if idle_for(settings, request.cookies.get(ACTIVITY_COOKIE)):
+                        # Idle too long: the session ends for good (telehealth.web.cookies).
+                        await service.log_out(session, token)
+                    else:
+                        pair = await service.refresh(session, settings, token)
+            except TelehealthError:
+                pair = None
+        if pair is None:
             return Redirect(
                 f"/login?next={target}", status_code=303, cookies=cleared_session_cookies(settings)
             )
@@ -121,8 +139,10 @@ class SessionPages(Controller):
         )
 
     @get("/account/password")
-    async def password_form(self, request: Request[Any, Any, Any]) -> Template:
-        return page(request, "password.html", form=FormState())
+    async def password_form(
+        self, request: Request[Any, Any, Any], settings: SettingsDep
+    ) -> Template:
+        return _password_page(request, settings, FormState())
 
     @post("/account/password")
     async def change_password(
@@ -144,12 +164,16 @@ class SessionPages(Controller):
             try:
                 async with audited_unit_of_work(db, caller) as session:
                     await service.change_password(
-                        session, caller, values.get("current_password", "")[:200], new[:200]
+                        session,
+                        settings,
+                        caller,
+                        values.get("current_password", "")[:200],
+                        new[:200],
                     )
             except TelehealthError as exc:
                 refused(state, exc, language)
         if state:
-            return page(request, "password.html", status_code=422, form=state)
+            return _password_page(request, settings, state, status_code=422)
         # Every session of this account was ended; log in again with the new password.
         return Redirect(
             "/login?changed=1", status_code=303, cookies=cleared_session_cookies(settings)
