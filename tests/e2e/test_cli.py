@@ -16,6 +16,7 @@ import pytest
 from tests.conftest import PG_ADMIN_DSN, REQUIRE_PG, _pg_admin, _pg_reachable, _pg_url, free_port
 from tests.e2e import cli_support
 from tests.e2e.cli_support import TELEHEALTH, Served, cli_env, wait_for_health
+from tests.e2e.conftest import ONE_AT_A_TIME
 
 served = cli_support.served  # the fixture, bound here (see cli_support)
 
@@ -186,6 +187,7 @@ def two_workers(env: dict[str, str], tmp_path: Path) -> Iterator[str]:
         process.wait(timeout=30)
 
 
+@ONE_AT_A_TIME  # two service processes each: not beside the other heavy tests
 def test_serve_with_several_workers_shares_one_generated_key(
     database_url: str, backend: str, tmp_path: Path
 ) -> None:
@@ -212,6 +214,7 @@ def test_sqlite_refuses_several_workers(tmp_path: Path) -> None:
     assert "PostgreSQL" in done.stderr
 
 
+@ONE_AT_A_TIME  # two service processes each: not beside the other heavy tests
 def test_metrics_of_several_workers_add_up(database_url: str, backend: str, tmp_path: Path) -> None:
     """Whichever worker answers the scrape, it counts every worker's requests."""
     if backend != "postgresql":
