@@ -30,6 +30,7 @@ from sqlalchemy.engine import URL, make_url
 
 from telehealth import __version__
 from telehealth.settings import Settings
+from telehealth.storage import DIR_MODE, create_private_file, private_dir
 from telehealth.timeutil import utcnow
 
 MANIFEST = "manifest.json"
@@ -89,8 +90,8 @@ def _stored_files(settings: Settings) -> Iterator[tuple[str, Path]]:
 
 
 def _copy_private(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    private_dir(target.parent)
+    descriptor = create_private_file(target)
     with os.fdopen(descriptor, "wb") as out, source.open("rb") as stream:
         shutil.copyfileobj(stream, out, _CHUNK)
 
@@ -259,8 +260,7 @@ def _sqlite_revision(connection: sqlite3.Connection, rows: dict[str, int]) -> st
 
 def _sqlite_copy(source: Path, target: Path) -> None:
     """SQLite's online backup: a consistent image even while the service writes."""
-    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    os.close(descriptor)
+    os.close(create_private_file(target))
     with sqlite3.connect(source) as reading, sqlite3.connect(target) as writing:
         reading.backup(writing)
     reading.close()
@@ -288,7 +288,7 @@ def _sqlite_restore(settings: Settings, copy: Path) -> dict[str, int]:
         if tables:
             raise BackupError(f"{target} already has tables: restore into an empty database")
         target.unlink()
-    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(target.parent)
     _sqlite_copy(copy, target)
     with sqlite3.connect(target) as restored:
         rows = _sqlite_rows(restored)
@@ -304,8 +304,8 @@ def _new_backup_directory(settings: Settings, directory: Path) -> None:
         raise BackupError(f"{directory} is inside the data directory: back up somewhere else")
     if directory.exists() and any(directory.iterdir()):
         raise BackupError(f"{directory} is not empty: back up into a new directory")
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    directory.chmod(0o700)
+    private_dir(directory)
+    directory.chmod(DIR_MODE)
 
 
 async def backup(settings: Settings, directory: Path) -> Manifest:
@@ -323,9 +323,8 @@ async def backup(settings: Settings, directory: Path) -> Manifest:
         files=await asyncio.to_thread(_copy_files, settings, directory / FILES),
         secret_key_from_environment=bool(settings.secret_key),
     )
-    written = directory / MANIFEST
-    written.write_text(json.dumps(asdict(manifest), indent=2, sort_keys=True))
-    written.chmod(0o600)
+    with os.fdopen(create_private_file(directory / MANIFEST), "w") as written:
+        written.write(json.dumps(asdict(manifest), indent=2, sort_keys=True))
     return manifest
 
 
