@@ -21,6 +21,7 @@ from telehealth.settings import Settings
 from telehealth.timeutil import utcnow
 from tests.consult_support import (
     accepted_request,
+    consent_to,
     own_patients,
     publish_week,
     request_body,
@@ -97,6 +98,7 @@ async def test_each_creating_request_replays_its_first_answer(
     assert (replayed.status_code, replayed.content) == (201, patient.content)
     assert await _count(db, Patient, col(Patient.full_name) == NEW_PATIENT["full_name"]) == 1
 
+    await consent_to(client, doctor, patient.json()["id"], "remote_consultation")
     body = request_body(patient.json()["id"])
     consult = await client.post("/api/consults", json=body, headers=_keyed(doctor, "consult-1"))
     assert consult.status_code == 201, consult.text
