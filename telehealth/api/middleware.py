@@ -165,6 +165,9 @@ _SECURITY_HEADERS = (
     (b"cross-origin-opener-policy", b"same-origin"),
 )
 _HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+# Encoded once: these go on every answer.
+_PAGE_HEADERS = (*_SECURITY_HEADERS, (b"content-security-policy", _CONTENT_POLICY.encode()))
+_API_DOCS_HEADERS = (*_SECURITY_HEADERS, (b"content-security-policy", _API_DOCS_POLICY.encode()))
 
 
 def _is_api_docs_page(path: str) -> bool:
@@ -176,10 +179,8 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
     HSTS only over TLS (``https`` here, or from a trusted proxy's ``X-Forwarded-Proto``)."""
     if message["type"] != "http.response.start":
         return
-    policy = _API_DOCS_POLICY if _is_api_docs_page(scope["path"]) else _CONTENT_POLICY
-    added = [*_SECURITY_HEADERS, (b"content-security-policy", policy.encode())]
-    if scope.get("scheme") == "https":
-        added.append(_HSTS)
+    page = _API_DOCS_HEADERS if _is_api_docs_page(scope["path"]) else _PAGE_HEADERS
+    added = (*page, _HSTS) if scope.get("scheme") == "https" else page
     headers = list(message.get("headers", ()))
     # A route's own value stands (a download's stricter sandbox policy): no header twice.
     own = {bytes(name).lower() for name, _ in headers}

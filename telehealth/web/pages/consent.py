@@ -4,11 +4,14 @@ purpose an unticked box, how it was given, the witness or the scan) and records 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from litestar import Controller, Request, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.api.dependencies import CallerDep, DatabaseDep
 from telehealth.auth.audit import audited_unit_of_work
@@ -35,14 +38,26 @@ class ConsentPages(Controller):
     path = "/patients/{patient_id:uuid}/consents"
     include_in_schema = False
 
-    async def _refused_page(
+    async def _saved_or_refused(
         self,
         request: Request[Any, Any, Any],
         db: DatabaseDep,
         caller: CallerDep,
         patient_id: uuid.UUID,
         form: FormState,
-    ) -> Template:
+        change: Callable[[AsyncSession], Awaitable[object]] | None,
+    ) -> Template | Redirect:
+        """Back to the patient's consents once ``change`` is saved; the patient's page again,
+        with the refusal, when the form or the service refuses (not when access does)."""
+        if change is not None:
+            try:
+                async with audited_unit_of_work(db, caller) as session:
+                    await change(session)
+                return Redirect(f"/patients/{patient_id}?saved=1#consent", status_code=303)
+            except TelehealthError as exc:
+                if exc.status_code in (403, 404):
+                    raise
+                refused(form, exc, page_language(request))
         async with audited_unit_of_work(db, caller) as session:
             return await patient_page(request, session, caller, patient_id, form, status=422)
 
@@ -57,16 +72,12 @@ class ConsentPages(Controller):
         language = page_language(request)
         values = await posted(request)
         data, form = validate(ConsentCreate, _consent_data(values), values, language)
-        if data is not None:
-            try:
-                async with audited_unit_of_work(db, caller) as session:
-                    await service.record_consents(session, caller, patient_id, data)
-                return Redirect(f"/patients/{patient_id}?saved=1#consent", status_code=303)
-            except TelehealthError as exc:
-                if exc.status_code in (403, 404):
-                    raise
-                refused(form, exc, language)
-        return await self._refused_page(request, db, caller, patient_id, form)
+        change = (
+            None
+            if data is None
+            else partial(service.record_consents, caller=caller, patient_id=patient_id, data=data)
+        )
+        return await self._saved_or_refused(request, db, caller, patient_id, form, change)
 
     @post("/{consent_id:uuid}/withdraw")
     async def withdraw(
@@ -81,15 +92,15 @@ class ConsentPages(Controller):
         values = await posted(request)
         reason = values.get("reason") or None
         data, form = validate(WithdrawalInput, {"reason": reason}, values, language)
-        if data is not None:
-            try:
-                async with audited_unit_of_work(db, caller) as session:
-                    await service.withdraw_consent(
-                        session, caller, patient_id, consent_id, data.reason
-                    )
-                return Redirect(f"/patients/{patient_id}?saved=1#consent", status_code=303)
-            except TelehealthError as exc:
-                if exc.status_code in (403, 404):
-                    raise
-                refused(form, exc, language)
-        return await self._refused_page(request, db, caller, patient_id, form)
+        change = (
+            None
+            if data is None
+            else partial(
+                service.withdraw_consent,
+                caller=caller,
+                patient_id=patient_id,
+                consent_id=consent_id,
+                reason=data.reason,
+            )
+        )
+        return await self._saved_or_refused(request, db, caller, patient_id, form, change)
