@@ -21,8 +21,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import select
 
 from telehealth.app import configure_logging
+from telehealth.auth import two_factor
+from telehealth.auth.audit import Actor, append_audit, audit_row
 from telehealth.auth.audit_keeping import export_lines, verify_chain
-from telehealth.auth.models import Role
+from telehealth.auth.models import AuditOutcome, Role, UserAccount
 from telehealth.auth.service import NewAccount, create_account, create_client
 from telehealth.backup import BackupError, backup, restore
 from telehealth.db import Database
@@ -34,7 +36,7 @@ from telehealth.demo import (
     seed_demo,
 )
 from telehealth.directory.models import Organization
-from telehealth.errors import TelehealthError
+from telehealth.errors import NotFound, TelehealthError
 from telehealth.migrate import head_revision, schema_state, upgrade
 from telehealth.settings import Settings
 from telehealth.timeutil import as_utc
@@ -216,6 +218,41 @@ def create_user(
     except TelehealthError as exc:
         raise click.ClickException(exc.detail) from exc
     click.echo(f"created {role} account {username}")
+
+
+@main.command("reset-two-factor")
+@click.argument("username")
+def reset_two_factor_command(username: str) -> None:
+    """Remove a person's authenticator (a lost phone and lost recovery codes, with no other
+    administrator to do it); their sessions end, and they enrol again at the next login."""
+    settings = Settings()
+
+    async def work(db: Database) -> None:
+        async with db.unit_of_work() as session:
+            account = (
+                await session.exec(select(UserAccount).where(UserAccount.username == username))
+            ).first()
+            if account is None:
+                raise NotFound(f"No account named '{username}'")
+            await two_factor.reset(session, account)
+            await append_audit(
+                session,
+                [
+                    audit_row(
+                        Actor("system", None, "cli.reset-two-factor"),
+                        "two-factor-reset",
+                        "UserAccount",
+                        str(account.id),
+                        AuditOutcome.SUCCESS,
+                    )
+                ],
+            )
+
+    try:
+        _with_db(settings, work)
+    except TelehealthError as exc:
+        raise click.ClickException(exc.detail) from exc
+    click.echo(f"two-factor sign-in of {username} reset: they enrol again at the next login")
 
 
 @main.command("create-client")

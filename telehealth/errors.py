@@ -10,7 +10,8 @@ status, so a service never thinks about HTTP::
     ├── NotAuthenticated            401  no credentials, bad or expired token
     │   └── AccountLocked           401  too many failed logins from this address; retry later
     ├── PermissionDenied            403  authenticated, but not allowed to do this
-    │   └── PasswordChangeRequired  403  someone else chose the password: change it first
+    │   ├── PasswordChangeRequired  403  someone else chose the password: change it first
+    │   └── TwoFactorEnrolmentRequired 403  the role needs a second factor: enrol one first
     ├── NotFound                    404  no such thing, or not one the caller may know of
     │   └── Gone                    410  it existed but was deleted (its history is kept)
     ├── Conflict                    409  the current state forbids the change
@@ -72,6 +73,12 @@ class PasswordChangeRequired(PermissionDenied):
     """The session may only change the password (``CHANGE_PASSWORD_PATHS`` name where)."""
 
     title = "Password change required"
+
+
+class TwoFactorEnrolmentRequired(PermissionDenied):
+    """The session may only enrol a second factor (``ENROL_TWO_FACTOR_PATHS`` name where)."""
+
+    title = "Two-factor enrolment required"
 
 
 class NotFound(TelehealthError):

@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     password_history: int = Field(
         default=5, ge=1, le=24, description="a new password may not be one of the last N"
     )
+    two_factor_required_for: str = Field(
+        default="administrator,coordinator",
+        pattern=r"^\s*(all|((requester|specialist|coordinator|administrator)\s*(,\s*|$))*)\s*$",
+        description="roles that must sign in with a second factor (comma-separated), or 'all'",
+    )
     account_idle_days: int = Field(
         default=45, ge=1, description="a person's account unused this long is disabled"
     )

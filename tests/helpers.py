@@ -3,21 +3,91 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
 
 import httpx
+import pyotp
 
 from telehealth.demo import DEMO_PASSWORD
+
+
+@dataclass
+class Authenticator:
+    """What a person's phone app holds for an account: the secret, the recovery codes shown
+    at enrolment, and the last time step whose code was used (a server refuses a code twice)."""
+
+    secret: str
+    recovery_codes: list[str]
+    last_step: int = 0
+
+    def next_code(self) -> str:
+        """A code the server has not seen: from the current time step or the next (both are
+        accepted), else a recovery code; never a sleep until the next step."""
+        now = int(time.time() // 30)
+        for step in (now, now + 1):
+            if step > self.last_step:
+                self.last_step = step
+                return pyotp.TOTP(self.secret).at(step * 30)
+        return self.recovery_codes.pop()
+
+
+# By username: the latest enrolment made in this process (each test's database is new, so an
+# account enrolled in this test is the one enrolled last).
+AUTHENTICATORS: dict[str, Authenticator] = {}
 
 
 async def login(
     client: httpx.AsyncClient, username: str, password: str = DEMO_PASSWORD
 ) -> dict[str, str]:
-    """Authorization headers for a demo (or test-made) account."""
+    """Authorization headers for a demo (or test-made) account, through the whole sign-in a
+    person goes through: the password, a code from the app where the account has one, and,
+    where the role must use one and none is enrolled, the enrolment first."""
+    tokens = await login_tokens(client, username, password)
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+async def login_tokens(
+    client: httpx.AsyncClient, username: str, password: str = DEMO_PASSWORD
+) -> dict[str, Any]:
+    """The token response of a whole sign-in (see ``login``)."""
     response = await client.post(
         "/api/auth/login", json={"username": username, "password": password}
     )
     assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+    body: dict[str, Any] = response.json()
+    if body.get("second_factor_required"):
+        code = AUTHENTICATORS[username].next_code()
+        response = await client.post(
+            "/api/auth/login/second-factor", json={"challenge": body["challenge"], "code": code}
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+    identity = body["identity"]
+    if identity["must_enrol_two_factor"] and not identity["must_change_password"]:
+        await enrol_two_factor(
+            client, username, {"Authorization": f"Bearer {body['access_token']}"}
+        )
+        return await login_tokens(client, username, password)
+    return body
+
+
+async def enrol_two_factor(
+    client: httpx.AsyncClient, username: str, headers: dict[str, str]
+) -> Authenticator:
+    """Add the account to an authenticator (kept in ``AUTHENTICATORS``), as a person scanning
+    the QR code would, and confirm it with a first code."""
+    started = await client.post("/api/auth/two-factor", headers=headers)
+    assert started.status_code == 200, started.text
+    app = Authenticator(started.json()["secret"], [])
+    confirmed = await client.post(
+        "/api/auth/two-factor/confirm", json={"code": app.next_code()}, headers=headers
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    app.recovery_codes = confirmed.json()["recovery_codes"]
+    AUTHENTICATORS[username] = app
+    return app
 
 
 async def first_login(

@@ -38,6 +38,10 @@ class AccountUpdate(BaseModel):
     unlock: bool = False
     new_password: str | None = Field(default=None, min_length=1, max_length=200)
     language: str | None = Field(default=None, pattern="^(vi|en)$")
+    reset_two_factor: bool = Field(
+        default=False,
+        description="remove the account's authenticator (a lost phone without recovery codes)",
+    )
 
 
 class AccountRead(BaseModel):

@@ -18,7 +18,11 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from telehealth.auth.principal import Principal
 from telehealth.auth.tokens import read_access_token
-from telehealth.errors import NotAuthenticated, PasswordChangeRequired
+from telehealth.errors import (
+    NotAuthenticated,
+    PasswordChangeRequired,
+    TwoFactorEnrolmentRequired,
+)
 from telehealth.jsondepth import check_depth
 from telehealth.metrics import observe_request
 from telehealth.web.cookies import (
@@ -27,7 +31,7 @@ from telehealth.web.cookies import (
     ACTIVITY_COOKIE,
     idle_for,
 )
-from telehealth.web.paths import CHANGE_PASSWORD_PAGE, PUBLIC_PAGE_PATHS
+from telehealth.web.paths import CHANGE_PASSWORD_PAGE, PUBLIC_PAGE_PATHS, TWO_FACTOR_PAGE
 
 access_log = logging.getLogger("telehealth.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,40}$")
@@ -36,7 +40,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,40}$")
 PUBLIC_PATHS = [
     "^/health$",
     "^/metrics$",  # its own token or an administrator's (telehealth.api.health)
-    "^/api/auth/(login|refresh|token)$",
+    "^/api/auth/(login|login/second-factor|refresh|token)$",
     "^/schema",
     "^/fhir/metadata$",
     "^/fhir/\\.well-known/smart-configuration$",
@@ -48,20 +52,34 @@ PUBLIC_PATHS = [
 ]
 
 CHANGE_PASSWORD_ENDPOINT = "/api/auth/password"  # noqa: S105  (a path, not a secret)
-# All a session whose password someone else chose may reach: change it, see who it is, leave.
-CHANGE_PASSWORD_PATHS = frozenset(
-    {CHANGE_PASSWORD_ENDPOINT, CHANGE_PASSWORD_PAGE, "/api/auth/me", "/api/auth/logout"}
-)
+TWO_FACTOR_ENDPOINT = "/api/auth/two-factor"
+# All a restricted session may reach besides its one task: see who it is, leave.
+_ALWAYS = frozenset({"/api/auth/me", "/api/auth/logout", "/session/logout"})
+# Someone else chose the password: change it.
+CHANGE_PASSWORD_PATHS = _ALWAYS | {CHANGE_PASSWORD_ENDPOINT, CHANGE_PASSWORD_PAGE}
+# The role needs a second factor and none is enrolled: enrol one.
+ENROL_TWO_FACTOR_PATHS = _ALWAYS | {
+    TWO_FACTOR_ENDPOINT,
+    f"{TWO_FACTOR_ENDPOINT}/confirm",
+    TWO_FACTOR_PAGE,
+}
 
 
-def refuse_until_password_changed(principal: Principal, path: str) -> None:
+def refuse_restricted_session(principal: Principal, path: str) -> None:
     """A password chosen by someone else (a new account, an administrator's reset) is known to
-    them: until the owner chooses one, the session serves only to change it."""
+    them: until the owner chooses one, the session serves only to change it. Then, for a role
+    that must sign in with a second factor, the session serves only to enrol one."""
     if principal.must_change_password and path not in CHANGE_PASSWORD_PATHS:
         raise PasswordChangeRequired(
             "Your password was set by someone else: choose your own first with "
             f"POST {CHANGE_PASSWORD_ENDPOINT} (current_password, new_password), "
             "then log in again"
+        )
+    if principal.must_enrol_two_factor and path not in ENROL_TWO_FACTOR_PATHS:
+        raise TwoFactorEnrolmentRequired(
+            "Your role must sign in with a second factor: enrol an authenticator app first "
+            f"with POST {TWO_FACTOR_ENDPOINT}, then POST {TWO_FACTOR_ENDPOINT}/confirm with a "
+            "code from it, then log in again"
         )
 
 
@@ -257,7 +275,7 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         )
         if page_session:
             self._note_page_activity(connection, principal)
-        refuse_until_password_changed(principal, connection.scope["path"])
+        refuse_restricted_session(principal, connection.scope["path"])
         return AuthenticationResult(user=principal, auth=token)
 
     @staticmethod

@@ -59,6 +59,32 @@ class PasswordHistory(SQLModel, table=True):
     replaced_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+class TwoFactor(SQLModel, table=True):
+    """An account's authenticator (TOTP, RFC 6238): its secret, encrypted with a key derived
+    from the service's signing key, and the last time step accepted, so that no code is
+    accepted twice. Unconfirmed (``confirmed_at`` None) until the owner types a first code."""
+
+    __tablename__ = "two_factor"
+
+    user_id: uuid.UUID = Field(foreign_key="user_account.id", primary_key=True)
+    secret: str = Field(max_length=300)
+    confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_step: int | None = Field(default=None, sa_type=BigInteger)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class RecoveryCode(SQLModel, table=True):
+    """One single-use recovery code, for a lost phone; stored only as a SHA-256 hash (the
+    codes are random, so a slow hash adds nothing)."""
+
+    __tablename__ = "recovery_code"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    user_id: uuid.UUID = Field(foreign_key="user_account.id", index=True)
+    code_hash: str = Field(max_length=64, unique=True)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
 class LoginThrottle(SQLModel, table=True):
     """Recent failed logins from one source address, to one name or to any (``username``
     None). A row, not process memory, so that every process counts the same failures."""

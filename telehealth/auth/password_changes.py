@@ -7,11 +7,11 @@ from sqlalchemy import delete
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from telehealth.auth import two_factor
 from telehealth.auth.models import PasswordHistory, UserAccount
 from telehealth.auth.passwords import (
     check_new_password,
     check_not_reused,
-    has_two_factor,
     hash_password,
 )
 from telehealth.settings import Settings
@@ -57,9 +57,8 @@ async def set_password(
     """Give an existing account a new password, if it meets the rules and is not one of its
     recent ones. One chosen by someone else (an administrator's reset) must be changed by the
     owner at their next login."""
-    check_new_password(
-        settings, new, username=user.username, two_factor=has_two_factor(user), field=field
-    )
+    with_code = await two_factor.signs_in_with_it(session, settings, user.id, user.role)
+    check_new_password(settings, new, username=user.username, two_factor=with_code, field=field)
     check_not_reused(settings, new, await _recent_hashes(session, settings, user), field=field)
     session.add(PasswordHistory(user_id=user.id, password_hash=user.password_hash))
     await session.flush()

@@ -20,7 +20,6 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from telehealth.auth.models import UserAccount
 from telehealth.errors import InvalidInput
 from telehealth.settings import Settings
 
@@ -53,19 +52,10 @@ def minimum_length(settings: Settings, *, two_factor: bool) -> int:
     """The fewest characters a new password may have: ``password_min_length`` for an account
     that signs in with a second factor, ``password_min_length_without_2fa`` for one without
     (a password alone must resist guessing by itself). Callers pass the account's state from
-    ``has_two_factor``."""
+    ``telehealth.auth.two_factor.signs_in_with_it``."""
     if two_factor:
         return settings.password_min_length
     return max(settings.password_min_length, settings.password_min_length_without_2fa)
-
-
-def has_two_factor(account: UserAccount | None) -> bool:
-    """Whether the account (None: one being created) signs in with a second factor.
-    Two-factor sign-in is not built yet (issue #13), so no account has it and every account
-    gets the longer minimum; when it is, this answers from the account's enrolment, and
-    ``minimum_length`` follows."""
-    del account
-    return False
 
 
 @cache

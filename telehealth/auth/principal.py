@@ -21,6 +21,9 @@ class Principal:
     language: str = "vi"
     # Someone else chose the password: this session may only change it.
     must_change_password: bool = False
+    # The role must sign in with a second factor and none is enrolled: this session may only
+    # enrol one (telehealth.auth.two_factor).
+    must_enrol_two_factor: bool = False
 
     @property
     def is_user(self) -> bool:

@@ -22,10 +22,11 @@ import time
 import uuid
 from datetime import timedelta
 
+from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from telehealth.auth.models import UserAccount
+from telehealth.auth.models import RefreshToken, UserAccount
 from telehealth.db import Database
 from telehealth.notices import CatchingUp, announce
 from telehealth.settings import Settings
@@ -42,6 +43,18 @@ async def reset_sessions(session: AsyncSession, user: UserAccount) -> None:
     now = utcnow()
     user.sessions_reset_at = now
     await session.run_sync(announce, CHANNEL, f"{user.id} {now.timestamp()}")
+
+
+async def end_sessions(session: AsyncSession, user: UserAccount) -> None:
+    """Every session of the account ends: its access tokens are refused and its refresh
+    tokens revoked, so that each device logs in again."""
+    await reset_sessions(session, user)
+    await session.exec(
+        update(RefreshToken)
+        .where(col(RefreshToken.user_id) == user.id)
+        .where(col(RefreshToken.revoked_at).is_(None))
+        .values(revoked_at=utcnow())
+    )
 
 
 class SessionResets(CatchingUp):

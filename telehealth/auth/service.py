@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-import math
 import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
 from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from telehealth.auth import throttle
+from telehealth.auth import throttle, two_factor
 from telehealth.auth.access import (
     check_account_admin,
     check_own_account_change,
     leaves_administration,
 )
-from telehealth.auth.audit import Actor, append_audit, audit_row
+from telehealth.auth.login import TokenPair
 from telehealth.auth.models import (
-    AuditOutcome,
     RefreshToken,
     Role,
     SystemClient,
@@ -30,184 +27,25 @@ from telehealth.auth.models import (
 from telehealth.auth.password_changes import set_password
 from telehealth.auth.passwords import (
     check_new_password,
-    has_two_factor,
     hash_password,
     hash_secret,
     verify_password,
 )
-from telehealth.auth.principal import Caller, Principal, RequestOrigin
-from telehealth.auth.revocation import reset_sessions
+from telehealth.auth.principal import Caller, Principal
+from telehealth.auth.revocation import end_sessions, reset_sessions
 from telehealth.auth.scopes import parse_scopes
-from telehealth.auth.tokens import hash_refresh_token, issue_access_token, new_refresh_token
+from telehealth.auth.tokens import issue_access_token
 from telehealth.directory.models import Organization, Practitioner
 from telehealth.errors import (
-    AccountLocked,
     Conflict,
     DuplicateEntry,
     InvalidInput,
     NotAuthenticated,
     NotFound,
     PermissionDenied,
-    TelehealthError,
 )
 from telehealth.settings import Settings
 from telehealth.timeutil import utcnow
-
-
-@dataclass(frozen=True)
-class TokenPair:
-    access_token: str
-    expires_in: int
-    refresh_token: str | None
-    principal: Principal
-
-
-@dataclass(frozen=True)
-class LoginOutcome:
-    """A login either gives tokens or a refusal; a refusal must still be committed
-    (it counts toward lockout), so it is returned rather than raised."""
-
-    tokens: TokenPair | None = None
-    refusal: TelehealthError | None = None
-
-
-def principal_of(user: UserAccount) -> Principal:
-    return Principal(
-        kind="user",
-        id=user.id,
-        name=user.display_name,
-        role=user.role,
-        organization_id=user.organization_id,
-        practitioner_id=user.practitioner_id,
-        language=user.language,
-        must_change_password=user.must_change_password,
-    )
-
-
-async def _issue_user_tokens(
-    session: AsyncSession, settings: Settings, user: UserAccount
-) -> TokenPair:
-    principal = principal_of(user)
-    user.last_active_at = utcnow()  # the idle-account clock (telehealth.auth.idle)
-    session.add(user)
-    refresh, refresh_hash = new_refresh_token()
-    session.add(
-        RefreshToken(
-            token_hash=refresh_hash,
-            user_id=user.id,
-            expires_at=utcnow() + timedelta(seconds=settings.refresh_token_ttl_s),
-        )
-    )
-    access = issue_access_token(principal, settings.signing_key, settings.access_token_ttl_s)
-    return TokenPair(access, settings.access_token_ttl_s, refresh, principal)
-
-
-def _login_event(
-    user_id: uuid.UUID | None,
-    name: str,
-    outcome: AuditOutcome,
-    where: RequestOrigin,
-    detail: str | None = None,
-) -> list[dict[str, object]]:
-    """A login's audit row, for ``append_audit``."""
-    account = None if user_id is None else str(user_id)
-    return [
-        audit_row(
-            Actor("user", account, name),
-            "login",
-            "UserAccount",
-            account,
-            outcome,
-            origin=where,
-            detail=detail,
-        )
-    ]
-
-
-def _too_many_failures(now: datetime, until: datetime) -> AccountLocked:
-    """The one answer while shut out, whether or not the name exists."""
-    wait = math.ceil((until - now).total_seconds())
-    return AccountLocked(
-        f"Too many failed logins from your address: try again in {math.ceil(wait / 60)} "
-        "minute(s), or ask an administrator",
-        retry_after_s=wait,
-    )
-
-
-async def log_in(
-    session: AsyncSession,
-    settings: Settings,
-    username: str,
-    password: str,
-    *,
-    ip: str | None = None,
-    user_agent: str | None = None,
-    request_id: str | None = None,
-) -> LoginOutcome:
-    """Check a password, backing off by source address (see ``telehealth.auth.throttle``).
-
-    Unknown names, inactive accounts and wrong passwords get the same answer after the same
-    work (a hash is verified for each), and are counted the same way.
-    """
-    now = utcnow()
-    where = RequestOrigin(ip, user_agent, request_id)
-    source = throttle.source_of(ip)
-    user = (await session.exec(select(UserAccount).where(UserAccount.username == username))).first()
-    known = user if user is not None and user.active else None
-    user_id = None if known is None else known.id
-    until = await throttle.shut_out_until(session, source, username, now)
-    if until is not None:
-        await append_audit(
-            session, _login_event(user_id, username, AuditOutcome.DENIED, where, "throttled")
-        )
-        return LoginOutcome(refusal=_too_many_failures(now, until))
-    password_hash = None if known is None else known.password_hash
-    if not verify_password(password_hash, password) or known is None:
-        await throttle.count_failure(session, settings, source, username, now)
-        reason = "wrong password" if known else "unknown or inactive account"
-        await append_audit(
-            session, _login_event(user_id, username, AuditOutcome.DENIED, where, reason)
-        )
-        return LoginOutcome(refusal=NotAuthenticated("Wrong username or password"))
-    await throttle.forget_failures(session, source, username)
-    await append_audit(session, _login_event(known.id, username, AuditOutcome.SUCCESS, where))
-    return LoginOutcome(tokens=await _issue_user_tokens(session, settings, known))
-
-
-async def refresh(session: AsyncSession, settings: Settings, token: str) -> TokenPair:
-    """Exchange a refresh token for new tokens; the old one is spent (rotation)."""
-    now = utcnow()
-    spent = (
-        await session.exec(
-            update(RefreshToken)
-            .where(col(RefreshToken.token_hash) == hash_refresh_token(token))
-            .where(col(RefreshToken.revoked_at).is_(None))
-            .where(col(RefreshToken.expires_at) > now)
-            .values(revoked_at=now)
-            .returning(col(RefreshToken.user_id))
-        )
-    ).scalar_one_or_none()
-    if spent is None:
-        raise NotAuthenticated("The refresh token is expired, revoked or unknown; log in again")
-    user = await session.get(UserAccount, spent)
-    # Not refused while some address is shut out of the account: that is someone else's
-    # guessing, and must not end the owner's sessions.
-    if user is None or not user.active:
-        raise NotAuthenticated("The account is disabled; log in again")
-    return await _issue_user_tokens(session, settings, user)
-
-
-async def log_out(session: AsyncSession, token: str, *, owner: uuid.UUID | None = None) -> None:
-    """Revoke a refresh token. Over the API the caller names it, so only their own is revoked
-    (``owner``); a page's session cookie is proof of possession by itself."""
-    statement = (
-        update(RefreshToken)
-        .where(col(RefreshToken.token_hash) == hash_refresh_token(token))
-        .where(col(RefreshToken.revoked_at).is_(None))
-    )
-    if owner is not None:
-        statement = statement.where(col(RefreshToken.user_id) == owner)
-    await session.exec(statement.values(revoked_at=utcnow()))
 
 
 async def change_password(
@@ -224,14 +62,8 @@ async def change_password(
     if new == current:
         raise InvalidInput.for_field("new_password", "must differ from the current password")
     await set_password(session, settings, user, new, chosen_by_owner=True)
-    await reset_sessions(session, user)
+    await end_sessions(session, user)
     session.add(user)
-    await session.exec(
-        update(RefreshToken)
-        .where(col(RefreshToken.user_id) == user.id)
-        .where(col(RefreshToken.revoked_at).is_(None))
-        .values(revoked_at=utcnow())
-    )
 
 
 async def client_token(
@@ -304,7 +136,10 @@ async def create_account(
     ).first():
         raise DuplicateEntry(f"The username '{new.username}' is taken")
     check_new_password(
-        settings, new.password, username=new.username, two_factor=has_two_factor(None)
+        settings,
+        new.password,
+        username=new.username,
+        two_factor=await two_factor.signs_in_with_it(session, settings, None, new.role),
     )
     user = UserAccount(
         username=new.username,
@@ -368,6 +203,7 @@ async def update_account(
     unlock: bool = False,
     new_password: str | None = None,
     language: str | None = None,
+    reset_two_factor: bool = False,
 ) -> UserAccount:
     check_account_admin(caller.principal)
     check_own_account_change(caller.principal, user_id, active, role)
@@ -396,6 +232,8 @@ async def update_account(
         await throttle.unlock(session, user.username)
     if new_password is not None:
         await set_password(session, settings, user, new_password, chosen_by_owner=False)
+    if reset_two_factor:
+        await two_factor.reset(session, user)
     if active is False or new_password is not None:
         await session.exec(
             update(RefreshToken)

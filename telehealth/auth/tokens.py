@@ -54,6 +54,8 @@ def issue_access_token(principal: Principal, key: str, ttl_s: int) -> str:
         claims["scope"] = " ".join(sorted(principal.scopes))
     if principal.must_change_password:
         claims["pwc"] = True
+    if principal.must_enrol_two_factor:
+        claims["tfe"] = True
     return jwt.encode(claims, key, algorithm=_ALGORITHM)
 
 
@@ -82,6 +84,8 @@ def _verified(token: str, key: str) -> tuple[Principal, float, float]:
         raise NotAuthenticated("The access token has expired; log in or refresh it") from exc
     except jwt.PyJWTError as exc:
         raise NotAuthenticated("The access token is not valid") from exc
+    if claims.get("typ") not in ("user", "client"):  # e.g. a sign-in challenge
+        raise NotAuthenticated("The access token is not valid")
     try:
         principal = Principal(
             kind="client" if claims.get("typ") == "client" else "user",
@@ -93,6 +97,7 @@ def _verified(token: str, key: str) -> tuple[Principal, float, float]:
             scopes=frozenset(str(claims.get("scope", "")).split()),
             language=str(claims.get("lang", "vi")),
             must_change_password=claims.get("pwc") is True,
+            must_enrol_two_factor=claims.get("tfe") is True,
         )
         return principal, float(claims.get("iat", 0)), float(claims["exp"])
     except (KeyError, ValueError, TypeError) as exc:

@@ -27,9 +27,9 @@ from telehealth.auth.access import (
     check_room_read,
     may_be_invited,
 )
+from telehealth.auth.login import principal_of
 from telehealth.auth.models import UserAccount
 from telehealth.auth.principal import Caller, Principal
-from telehealth.auth.service import principal_of
 from telehealth.consults.models import Appointment, ConsultRequest
 from telehealth.consults.parties import caller_services, parties
 from telehealth.db import core_connection, insert_rows, table_of

@@ -34,12 +34,14 @@ from telehealth.web.pages.patients import PatientPages
 from telehealth.web.pages.people import AccountPages, PractitionerPages
 from telehealth.web.pages.session import SessionPages
 from telehealth.web.pages.system import AuditPages, ClientPages
+from telehealth.web.pages.two_factor import TwoFactorPages
 
 HERE = Path(__file__).parent
 
 # Page controllers, in menu order. Consult pages are added here (see docs/web.md).
 PAGE_CONTROLLERS: list[ControllerRouterHandler] = [
     SessionPages,
+    TwoFactorPages,
     HomePage,
     PatientPages,
     ConsentPages,

@@ -14,9 +14,14 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
 from litestar.response import Redirect
 
-from telehealth.errors import NotAuthenticated, PasswordChangeRequired, TelehealthError
+from telehealth.errors import (
+    NotAuthenticated,
+    PasswordChangeRequired,
+    TelehealthError,
+    TwoFactorEnrolmentRequired,
+)
 from telehealth.web.cookies import ACCESS_COOKIE
-from telehealth.web.paths import CHANGE_PASSWORD_PAGE
+from telehealth.web.paths import CHANGE_PASSWORD_PAGE, TWO_FACTOR_PAGE
 from telehealth.web.render import here, page
 
 log = logging.getLogger("telehealth.errors")
@@ -46,6 +51,8 @@ def handle_page_exception(request: Request[Any, Any, Any], exc: Exception) -> Re
         return _login_redirect(request)
     if isinstance(exc, PasswordChangeRequired):
         return Redirect(CHANGE_PASSWORD_PAGE, status_code=303)
+    if isinstance(exc, TwoFactorEnrolmentRequired):
+        return Redirect(TWO_FACTOR_PAGE, status_code=303)
     if isinstance(exc, TelehealthError) and exc.status_code < 500:
         status, detail = exc.status_code, exc.detail
     elif isinstance(exc, PermissionDeniedException):

@@ -16,6 +16,7 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from telehealth.demo import DEMO_PASSWORD
 from tests.conftest import RunningServer
+from tests.helpers import AUTHENTICATORS, Authenticator
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -103,11 +104,40 @@ async def screenshot(page: Page, name: str) -> None:
 
 
 async def log_in(page: Page, username: str, password: str = DEMO_PASSWORD) -> None:
+    """Sign in as a person does: the password, then the code from the phone where the account
+    has an authenticator; where the role must have one and has none, enrol it first (reading
+    the key printed under the QR code, as someone whose camera fails would) and sign in again."""
     await page.goto("/login")
     await page.fill("#f-username", username)
     await page.fill("#f-password", password)
-    await page.click("main button[type=submit]")
-    await page.wait_for_url(lambda url: "/login" not in url)
+    async with page.expect_navigation():
+        await page.click("main button[type=submit]")
+    if await page.locator("form[action='/login/second-factor']").count():
+        await page.fill("#f-code", AUTHENTICATORS[username].next_code())
+        await page.click("main button[type=submit]")
+        await page.wait_for_url(lambda url: "/login" not in url)
+    elif "/account/two-factor" in page.url:
+        await enrol_in_page(page, username)
+        await log_in(page, username, password)
+    else:
+        await page.wait_for_url(lambda url: "/login" not in url)
+
+
+async def enrol_in_page(page: Page, username: str) -> list[str]:
+    """On the enrolment page: add the key to an authenticator, confirm with its code, keep
+    the recovery codes shown; ends on the login page."""
+    secret = "".join((await page.locator("#totp-secret").inner_text()).split())
+    app = Authenticator(secret, [])
+    await page.fill("#f-code", app.next_code())
+    await page.click("main form button[type=submit]")
+    await page.wait_for_selector("#recovery-codes")
+    app.recovery_codes = [
+        text.strip() for text in await page.locator("#recovery-codes code").all_inner_texts()
+    ]
+    AUTHENTICATORS[username] = app
+    await page.click("main a.button.primary")
+    await page.wait_for_url("**/login?**")
+    return list(app.recovery_codes)
 
 
 async def log_out(page: Page) -> None:

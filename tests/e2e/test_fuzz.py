@@ -8,6 +8,7 @@ per operation and mode, so the whole run stays around a minute per backend.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 
@@ -25,9 +26,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from telehealth.demo import DEMO_PASSWORD
 from tests.e2e import cli_support
 from tests.e2e.cli_support import Served
+from tests.helpers import login_tokens
 
 served = cli_support.served  # the fixture, bound here (see cli_support)
 
@@ -41,11 +42,14 @@ CHECKS = [
 
 
 def _token(url: str, username: str) -> str:
-    response = httpx.post(
-        f"{url}/api/auth/login", json={"username": username, "password": DEMO_PASSWORD}
-    )
-    response.raise_for_status()
-    return str(response.json()["access_token"])
+    """A full session's token, through the second factor (and its enrolment) where the role
+    needs one: a session that may only enrol would leave most operations unfuzzed."""
+
+    async def signed_in() -> str:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            return str((await login_tokens(client, username))["access_token"])
+
+    return asyncio.run(signed_in())
 
 
 def _fuzz(

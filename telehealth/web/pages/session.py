@@ -1,4 +1,5 @@
-"""Logging in and out, renewing the session, switching language, changing one's password."""
+"""Logging in (password, then a code where the account has an authenticator) and out,
+renewing the session, switching language, changing one's password."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from telehealth.api.dependencies import CallerDep, DatabaseDep, SettingsDep
-from telehealth.auth import service
+from telehealth.auth import login as sign_in
+from telehealth.auth import service, two_factor
 from telehealth.auth.audit import audited_unit_of_work
-from telehealth.auth.passwords import has_two_factor, minimum_length
+from telehealth.auth.login import LoginOutcome
+from telehealth.auth.passwords import minimum_length
+from telehealth.auth.principal import Caller
 from telehealth.errors import AccountLocked, TelehealthError
 from telehealth.web.cookies import (
     ACTIVITY_COOKIE,
@@ -36,11 +40,48 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-def _password_page(
-    request: Request[Any, Any, Any], settings: SettingsDep, form: FormState, status_code: int = 200
+async def _password_page(
+    request: Request[Any, Any, Any],
+    db: DatabaseDep,
+    caller: Caller,
+    form: FormState,
+    status_code: int = 200,
 ) -> Template:
-    least = minimum_length(settings, two_factor=has_two_factor(None))
+    settings = request.app.state.settings
+    principal = caller.principal
+    async with db.unit_of_work() as session:
+        with_code = await two_factor.signs_in_with_it(
+            session, settings, principal.id, principal.role
+        )
+    least = minimum_length(settings, two_factor=with_code)
     return page(request, "password.html", status_code=status_code, form=form, min_length=least)
+
+
+def _refusal_text(language: str, exc: TelehealthError | None) -> str:
+    if isinstance(exc, AccountLocked):
+        return translate(
+            language,
+            "Too many failed logins from your address. Try again in {minutes} minute(s) or ask an administrator to unlock it.",
+            minutes=math.ceil(exc.retry_after_s / 60),
+        )
+    if exc is not None and exc.detail.startswith("Wrong or already used code"):
+        return translate(
+            language,
+            "Wrong or already used code. Type the six digits the app shows now, or a recovery code.",
+        )
+    return translate(language, "Wrong username or password.")
+
+
+def _signed_in(
+    request: Request[Any, Any, Any], settings: SettingsDep, outcome: LoginOutcome, target: str
+) -> Redirect:
+    assert outcome.tokens is not None
+    tokens = outcome.tokens
+    cookies = session_cookies(settings, tokens.access_token, tokens.refresh_token)
+    cookies.append(activity_cookie(settings, tokens.principal.id))
+    if LANGUAGE_COOKIE not in request.cookies:
+        cookies.append(language_cookie(settings, tokens.principal.language))
+    return Redirect(target, status_code=303, cookies=cookies)
 
 
 class SessionPages(Controller):
@@ -50,7 +91,9 @@ class SessionPages(Controller):
     async def login_form(
         self, request: Request[Any, Any, Any], next: FromQuery[str] = "/"
     ) -> Template:
-        notice = "password_changed" if request.query_params.get("changed") else None
+        notice = request.query_params.get("notice")
+        if request.query_params.get("changed"):
+            notice = "password_changed"
         return page(request, "login.html", form=FormState(), next=safe_next(next), notice=notice)
 
     @post("/login")
@@ -61,7 +104,7 @@ class SessionPages(Controller):
         language = page_language(request)
         target = safe_next(values.get("next"))
         async with db.unit_of_work() as session:
-            outcome = await service.log_in(
+            outcome = await sign_in.log_in(
                 session,
                 settings,
                 values.get("username", "")[:64],
@@ -69,24 +112,52 @@ class SessionPages(Controller):
                 ip=request.client.host if request.client else None,
                 user_agent=request.headers.get("user-agent"),
             )
-        if outcome.refusal is not None or outcome.tokens is None:
-            exc = outcome.refusal
-            if isinstance(exc, AccountLocked):
-                text = translate(
-                    language,
-                    "Too many failed logins from your address. Try again in {minutes} minute(s) or ask an administrator to unlock it.",
-                    minutes=math.ceil(exc.retry_after_s / 60),
-                )
-            else:
-                text = translate(language, "Wrong username or password.")
+        if outcome.challenge is not None:
+            return page(
+                request,
+                "second_factor.html",
+                form=FormState(),
+                challenge=outcome.challenge,
+                next=target,
+            )
+        if outcome.tokens is None:
+            text = _refusal_text(language, outcome.refusal)
             state = FormState(values={"username": values.get("username", "")}, message=text)
             return page(request, "login.html", status_code=401, form=state, next=target)
-        tokens = outcome.tokens
-        cookies = session_cookies(settings, tokens.access_token, tokens.refresh_token)
-        cookies.append(activity_cookie(settings, tokens.principal.id))
-        if LANGUAGE_COOKIE not in request.cookies:
-            cookies.append(language_cookie(settings, tokens.principal.language))
-        return Redirect(target, status_code=303, cookies=cookies)
+        return _signed_in(request, settings, outcome, target)
+
+    @post("/login/second-factor")
+    async def second_factor(
+        self, request: Request[Any, Any, Any], db: DatabaseDep, settings: SettingsDep
+    ) -> Template | Redirect:
+        values = await posted(request)
+        language = page_language(request)
+        target = safe_next(values.get("next"))
+        challenge = values.get("challenge", "")[:1000]
+        try:
+            async with db.unit_of_work() as session:
+                outcome = await sign_in.complete_login(
+                    session,
+                    settings,
+                    challenge,
+                    values.get("code", "")[:40],
+                    ip=request.client.host if request.client else None,
+                    user_agent=request.headers.get("user-agent"),
+                )
+        except TelehealthError as exc:  # the challenge expired or is not one: start again
+            state = FormState(message=translate(language, exc.detail))
+            return page(request, "login.html", status_code=401, form=state, next=target)
+        if outcome.tokens is None:
+            state = FormState(message=_refusal_text(language, outcome.refusal))
+            return page(
+                request,
+                "second_factor.html",
+                status_code=401,
+                form=state,
+                challenge=challenge,
+                next=target,
+            )
+        return _signed_in(request, settings, outcome, target)
 
     @get("/session/refresh")
     async def refresh(
@@ -104,9 +175,9 @@ class SessionPages(Controller):
                 async with db.unit_of_work() as session:
                     if idle_for(settings, request.cookies.get(ACTIVITY_COOKIE)):
                         # Idle too long: the session ends for good (telehealth.web.cookies).
-                        await service.log_out(session, token)
+                        await sign_in.log_out(session, token)
                     else:
-                        pair = await service.refresh(session, settings, token)
+                        pair = await sign_in.refresh(session, settings, token)
             except TelehealthError:
                 pair = None
         if pair is None:
@@ -123,7 +194,7 @@ class SessionPages(Controller):
         token = request.cookies.get(REFRESH_COOKIE)
         if token:
             async with db.unit_of_work() as session:
-                await service.log_out(session, token)
+                await sign_in.log_out(session, token)
         return Redirect("/login", status_code=303, cookies=cleared_session_cookies(settings))
 
     @get("/lang/{language:str}")
@@ -140,9 +211,9 @@ class SessionPages(Controller):
 
     @get("/account/password")
     async def password_form(
-        self, request: Request[Any, Any, Any], settings: SettingsDep
+        self, request: Request[Any, Any, Any], db: DatabaseDep, caller: CallerDep
     ) -> Template:
-        return _password_page(request, settings, FormState())
+        return await _password_page(request, db, caller, FormState())
 
     @post("/account/password")
     async def change_password(
@@ -173,7 +244,7 @@ class SessionPages(Controller):
             except TelehealthError as exc:
                 refused(state, exc, language)
         if state:
-            return _password_page(request, settings, state, status_code=422)
+            return await _password_page(request, db, caller, state, status_code=422)
         # Every session of this account was ended; log in again with the new password.
         return Redirect(
             "/login?changed=1", status_code=303, cookies=cleared_session_cookies(settings)
