@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from telehealth.api.dependencies import CallerDep, SessionDep, SettingsDep
 from telehealth.api.directory import Limit, Offset
 from telehealth.api.guards import administrators
-from telehealth.auth import service
+from telehealth.auth import service, two_factor
 from telehealth.auth.audit import AuditQuery, search_audit
 from telehealth.auth.models import AuditOutcome, Role
 from telehealth.directory.schemas import Email, Name
@@ -55,6 +55,7 @@ class AccountRead(BaseModel):
     language: str
     active: bool
     locked_until: datetime | None
+    two_factor_enrolled: bool = False
 
 
 class ClientCreate(BaseModel):
@@ -115,7 +116,13 @@ class AdminController(Controller):
         self, session: SessionDep, caller: CallerDep, limit: Limit = 50, offset: Offset = 0
     ) -> list[AccountRead]:
         rows = await service.list_accounts(session, caller, limit=limit, offset=offset)
-        return [AccountRead.model_validate(r) for r in rows]
+        with_code = await two_factor.enrolled_among(session, [row.id for row in rows])
+        return [
+            AccountRead.model_validate(r).model_copy(
+                update={"two_factor_enrolled": r.id in with_code}
+            )
+            for r in rows
+        ]
 
     @patch("/accounts/{account_id:uuid}")
     async def update_account(

@@ -69,7 +69,9 @@ def refuse_restricted_session(principal: Principal, path: str) -> None:
     """A password chosen by someone else (a new account, an administrator's reset) is known to
     them: until the owner chooses one, the session serves only to change it. Then, for a role
     that must sign in with a second factor, the session serves only to enrol one."""
-    if principal.must_change_password and path not in CHANGE_PASSWORD_PATHS:
+    if principal.must_change_password:
+        if path in CHANGE_PASSWORD_PATHS:
+            return  # the password first; enrolment at the next login
         raise PasswordChangeRequired(
             "Your password was set by someone else: choose your own first with "
             f"POST {CHANGE_PASSWORD_ENDPOINT} (current_password, new_password), "

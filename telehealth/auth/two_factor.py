@@ -140,6 +140,18 @@ async def is_enrolled(session: AsyncSession, user_id: uuid.UUID) -> bool:
     return found.first() is not None
 
 
+async def enrolled_among(session: AsyncSession, user_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these accounts sign in with a second factor (for administrators' lists)."""
+    if not user_ids:
+        return set()
+    found = await session.exec(
+        select(TwoFactor.user_id)
+        .where(col(TwoFactor.user_id).in_(user_ids))
+        .where(col(TwoFactor.confirmed_at).is_not(None))
+    )
+    return set(found.all())
+
+
 async def signs_in_with_it(
     session: AsyncSession, settings: Settings, user_id: uuid.UUID | None, role: Role | None
 ) -> bool:

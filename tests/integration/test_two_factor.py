@@ -206,11 +206,18 @@ async def test_an_administrator_resets_a_lost_phone_and_others_may_not(
     assert (await _password(client, "dieuphoi"))["second_factor_required"] is True
 
     admin = await login(client, "quantri")
+
+    async def listed() -> bool:
+        rows = (await client.get("/api/admin/accounts", headers=admin)).json()
+        return next(r["two_factor_enrolled"] for r in rows if r["username"] == "dieuphoi")
+
+    assert await listed() is True
     reset = await client.patch(
         f"/api/admin/accounts/{me}", json={"reset_two_factor": True}, headers=admin
     )
     assert reset.status_code == 200, reset.text
     assert (await client.get("/api/auth/me", headers=coordinator)).status_code == 401
+    assert await listed() is False
     again = await _password(client, "dieuphoi")
     assert again["identity"]["must_enrol_two_factor"] is True  # type: ignore[index]
     async with db.unit_of_work() as session:

@@ -12,6 +12,7 @@ from litestar.response import Redirect, Template
 from telehealth.api.admin import AccountCreate
 from telehealth.api.dependencies import CallerDep, DatabaseDep, SessionDep, SettingsDep
 from telehealth.auth import service as accounts
+from telehealth.auth import two_factor
 from telehealth.auth.access import check_account_admin, check_directory_write
 from telehealth.auth.audit import audited_unit_of_work
 from telehealth.auth.models import Role
@@ -228,12 +229,14 @@ class AccountPages(Controller):
     ) -> Template:
         async with audited_unit_of_work(db, caller) as session:
             rows = await accounts.list_accounts(session, caller, limit=ALL, offset=0)
+            with_code = await two_factor.enrolled_among(session, [row.id for row in rows])
             facilities, _ = await directory.search_organizations(session, caller, limit=ALL)
         return page(
             request,
             "admin/accounts.html",
             status_code=status,
             rows=rows,
+            with_code=with_code,
             facilities=facilities,
             facility_names={f.id: f.name for f in facilities},
             roles=list(Role),
@@ -288,6 +291,7 @@ class AccountPages(Controller):
             "deactivate": {"active": False},
             "activate": {"active": True},
             "unlock": {"unlock": True},
+            "two-factor-reset": {"reset_two_factor": True},
             "password": {"new_password": values.get("new_password", "")[:200]},
         }
         changes = actions.get(action)
