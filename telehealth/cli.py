@@ -143,7 +143,12 @@ def _seed_and_show(settings: Settings) -> None:
             logins = created if created is not None else await demo_accounts(session)
         click.echo(f"Demo logins (password for all: {DEMO_PASSWORD}):")
         for login in logins:
-            click.echo(f"  {login.username:<12} {login.role.value:<14} {login.facility}")
+            code = " (+ app code)" if two_factor.required_for(settings, login.role) else ""
+            click.echo(f"  {login.username:<12} {login.role.value:<14} {login.facility}{code}")
+        click.echo(
+            "(+ app code): a second factor is required: the first login shows a QR code to scan "
+            "with an authenticator app on a phone"
+        )
         click.echo(f"Demo system client: {DEMO_CLIENT_ID} / {DEMO_CLIENT_SECRET}")
 
     _with_db(settings, work)
