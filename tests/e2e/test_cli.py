@@ -13,10 +13,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from telehealth.demo import DEMO_PASSWORD
 from tests.conftest import PG_ADMIN_DSN, REQUIRE_PG, _pg_admin, _pg_reachable, _pg_url, free_port
 from tests.e2e import cli_support
 from tests.e2e.cli_support import TELEHEALTH, Served, cli_env, wait_for_health
 from tests.e2e.conftest import ONE_AT_A_TIME
+from tests.helpers import login
 
 served = cli_support.served  # the fixture, bound here (see cli_support)
 
@@ -239,3 +241,26 @@ def test_metrics_of_several_workers_add_up(database_url: str, backend: str, tmp_
             seen.add(float(line.rsplit(" ", 1)[1]))
         assert seen == {12.0}
     assert any((tmp_path / "metrics").iterdir())  # the workers' shared counts
+
+
+async def test_reset_two_factor_lets_an_administrator_who_lost_the_phone_enrol_again(
+    served: Served, database_url: str, tmp_path: Path
+) -> None:
+    async with httpx.AsyncClient(base_url=served.url, timeout=30) as client:
+        admin = await login(client, "quantri")  # enrols, then signs in with a code
+        challenged = await client.post(
+            "/api/auth/login", json={"username": "quantri", "password": DEMO_PASSWORD}
+        )
+        assert challenged.json()["second_factor_required"] is True
+        done = run(["reset-two-factor", "quantri"], cli_env(database_url, tmp_path))
+        assert done.returncode == 0, done.stderr
+        assert "reset" in done.stdout
+        again = await client.post(
+            "/api/auth/login", json={"username": "quantri", "password": DEMO_PASSWORD}
+        )
+        assert again.json()["identity"]["must_enrol_two_factor"] is True
+        if database_url.startswith("postgresql"):
+            # Another process ended the sessions: the running service hears it (PostgreSQL).
+            assert (await client.get("/api/auth/me", headers=admin)).status_code == 401
+        unknown = run(["reset-two-factor", "nobody.here"], cli_env(database_url, tmp_path))
+        assert unknown.returncode != 0 and "nobody.here" in unknown.stderr
