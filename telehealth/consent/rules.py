@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Collection
 
 from telehealth.consent.models import ConsentMethod, ConsentPurpose
-from telehealth.errors import Conflict, InvalidInput
+from telehealth.errors import Conflict, DuplicateEntry, InvalidInput
 
 # What stops when the patient has not consented to remote consultation, or has withdrawn it:
 # sending the request (submit, resubmit), booking or moving its appointment, and starting the
@@ -55,6 +55,14 @@ def required_purpose(action: str) -> ConsentPurpose | None:
 def missing_consent(purpose: ConsentPurpose) -> str:
     """What to tell a person stopped for want of the patient's consent to ``purpose``."""
     return _WHAT_TO_DO[purpose]
+
+
+def already_recorded(purpose: ConsentPurpose) -> DuplicateEntry:
+    """The refusal of a consent recorded twice (each purpose's sentence is translated)."""
+    return DuplicateEntry(
+        f"The patient's consent to {purpose.value.replace('_', ' ')} is recorded already; "
+        "withdraw it first to record it anew"
+    )
 
 
 def check_consented(purpose: ConsentPurpose, active: Collection[ConsentPurpose]) -> None:

@@ -21,7 +21,7 @@ from telehealth.consent.schemas import ConsentCreate
 from telehealth.consults.models import ConsultAttachment, ConsultRequest
 from telehealth.directory.models import Patient
 from telehealth.directory.service import readable_patient
-from telehealth.errors import DuplicateEntry, InvalidInput, InvalidTransition, NotFound
+from telehealth.errors import InvalidInput, InvalidTransition, NotFound
 from telehealth.notices import announce
 from telehealth.timeutil import utcnow
 
@@ -101,10 +101,7 @@ async def record_consents(
     already = await active_purposes(session, patient.id)
     for purpose in purposes:
         if purpose in already:
-            raise DuplicateEntry(
-                f"The patient's consent to {purpose.value.replace('_', ' ')} is recorded "
-                "already; withdraw it first to record it anew"
-            )
+            raise rules.already_recorded(purpose)
     now = utcnow()
     consents = [
         PatientConsent(

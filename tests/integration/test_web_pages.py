@@ -173,3 +173,14 @@ async def test_live_socket_needs_the_session_and_our_origin(
         ):
             pass
     assert refused.value.response.status_code == 403
+
+
+async def test_the_pages_name_an_icon_and_favicon_ico_leads_to_it(
+    client: httpx.AsyncClient,
+) -> None:
+    login_page = await client.get("/login")
+    assert '<link rel="icon" href="/static/favicon.svg"' in login_page.text
+    old_path = await client.get("/favicon.ico", follow_redirects=True)
+    assert old_path.status_code == 200
+    assert old_path.headers["content-type"].startswith("image/svg+xml")
+    assert old_path.text.startswith("<svg")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from telehealth.consent.models import ConsentPurpose
+from telehealth.consent.rules import already_recorded
 from telehealth.web.i18n import messages, translate
 from telehealth.web.render import NAV
 
@@ -42,3 +44,9 @@ def test_english_is_the_message_itself_and_unknown_text_passes_through() -> None
     assert translate("en", "Hello, {name}", name="An") == "Hello, An"
     assert translate("vi", "Hello, {name}", name="An") == "Xin chào, An"
     assert translate("vi", "a message nobody catalogued") == "a message nobody catalogued"
+
+
+@pytest.mark.parametrize("purpose", list(ConsentPurpose))
+def test_a_consent_recorded_twice_is_refused_in_vietnamese(purpose: ConsentPurpose) -> None:
+    said = already_recorded(purpose).detail
+    assert translate("vi", said) != said

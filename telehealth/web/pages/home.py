@@ -16,6 +16,11 @@ from telehealth.web.render import page
 class HomePage(Controller):
     include_in_schema = False
 
+    @get("/favicon.ico")
+    async def favicon(self) -> Redirect:
+        """The icon the pages name; asked for here by clients that read no page."""
+        return Redirect("/static/favicon.svg", status_code=301)
+
     @get("/")
     async def home(
         self, request: Request[Any, Any, Any], session: SessionDep, caller: CallerDep
