@@ -41,10 +41,10 @@ from telehealth.auth.models import UserAccount
 from telehealth.availability.models import Slot
 from telehealth.consults import rules
 from telehealth.consults.models import ActivityType, ConsultRequest, ConsultStatus, Priority
-from telehealth.db import Database
 from telehealth.demo import DEMO_PASSWORD, seed_demo
 from telehealth.directory.models import Patient, PractitionerRole
 from telehealth.migrate import upgrade
+from telehealth.reactions import open_database
 from telehealth.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -73,7 +73,7 @@ async def _admin(sql: str) -> None:
 async def prepare(url: str, sizes: list[int]) -> list[list[tuple[str, str]]]:
     """Disjoint work lists of about these sizes, of (request id, slot id): free future slots,
     accepted requests; one slot in ten appears twice, with two requests racing for it."""
-    db = Database(Settings(database_url=url))
+    db = open_database(Settings(database_url=url))
     async with db.unit_of_work() as session:
         await seed_demo(session)
     async with db.unit_of_work() as session:

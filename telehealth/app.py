@@ -59,7 +59,6 @@ from telehealth.api.problems import handle_exception
 from telehealth.api.rooms import RoomController, room_page, room_script, room_socket, room_style
 from telehealth.api.terminology import search_icd10
 from telehealth.auth.revocation import SessionResets
-from telehealth.db import Database
 from telehealth.events import create_channels
 from telehealth.fhir.cache import read_cache
 from telehealth.fhir.controllers import FhirController, FhirDiscoveryController
@@ -68,6 +67,7 @@ from telehealth.fhir.operation_controllers import (
     FhirOperationDefinitionController,
     FhirSchedulingController,
 )
+from telehealth.reactions import open_database
 from telehealth.rtc.closures import RoomClosures
 from telehealth.rtc.media import MediaPeers
 from telehealth.rtc.recording_consent import RecordingConsentWatch
@@ -87,7 +87,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         private_data_dir(settings.data_dir)
-        db = Database(settings)
+        db = open_database(settings, channels.publish)  # telehealth.reactions: what commits do
         app.state.db = db
         app.state.media = MediaPeers(db, settings)
         app.state.relay = RelayRouter(db, settings, channels, app.state.media)

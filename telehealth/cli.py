@@ -38,6 +38,7 @@ from telehealth.demo import (
 from telehealth.directory.models import Organization
 from telehealth.errors import NotFound, TelehealthError
 from telehealth.migrate import head_revision, schema_state, upgrade
+from telehealth.reactions import open_database
 from telehealth.settings import Settings
 from telehealth.timeutil import as_utc
 
@@ -46,7 +47,7 @@ T = TypeVar("T")
 
 def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
     async def run() -> T:
-        db = Database(settings)
+        db = open_database(settings)  # the CLI's units of work write FHIR versions too
         try:
             return await work(db)
         finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -35,9 +36,12 @@ from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.errors import Conflict, InvalidInput, Unavailable
+from telehealth.journal import Journal, Listeners, listening_info, take_journal
 from telehealth.settings import Settings
 from telehealth.storage import private_sqlite_file
 from telehealth.timeutil import as_utc
+
+log = logging.getLogger("telehealth.db")
 
 PortableJSON = JSON().with_variant(JSONB(), "postgresql")
 
@@ -183,22 +187,39 @@ class Prepared:
 
 
 class Database:
-    """The engine and session factory the application owns for its lifetime."""
+    """The engine and session factory the application owns for its lifetime. ``listeners``
+    (wired by the composition root, ``telehealth.reactions``) hear each unit of work's journal
+    when it commits; without them a unit of work only writes what it writes."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, listeners: Listeners | None = None) -> None:
         self.settings = settings
+        self.listeners = listeners or Listeners()
         self.engine = create_engine(settings)
-        self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        # Every session of this database carries its listeners (not another database's of
+        # the same process, as in tests and scripts): ``telehealth.journal`` runs them.
+        self.sessions = async_sessionmaker(
+            self.engine,
+            class_=AsyncSession,
+            expire_on_commit=False,
+            info=listening_info(self.listeners),
+        )
+        for install in self.listeners.session_hooks:
+            install()
         self.read_engine = (
             self.engine if self.dialect == "sqlite" else create_engine(settings, read_only=True)
         )
         # Readers queue here, first come first served, rather than in the pool's checkout
         # (which arms a timeout per waiter): cheaper, and fair to the slowest request.
         self._readers = asyncio.Semaphore(2 * settings.db_pool_size)
-        # Every unit of work writes the FHIR versions of the rows it changes (telehealth.fhir).
-        from telehealth.fhir.writethrough import install_write_through
 
-        install_write_through()
+    async def _heard(self, journal: Journal) -> None:
+        """The after-commit listeners, in order. The change is committed: a listener that
+        fails is logged, and neither stops the others nor fails the use case."""
+        for listener in self.listeners.after_commit:
+            try:
+                await listener(journal)
+            except Exception:
+                log.exception("an after-commit listener failed: %s", listener)
 
     @property
     def dialect(self) -> str:
@@ -207,14 +228,19 @@ class Database:
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
         """One transaction: committed when the block ends, rolled back if it raises."""
+        committed: Journal | None = None
         try:
-            async with self.sessions() as session, session.begin():
-                yield session
+            async with self.sessions() as session:
+                async with session.begin():
+                    yield session
+                committed = take_journal(session)
         except StatementError as exc:
             translated = _translated(exc)
             if translated is exc:
                 raise
             raise translated from exc
+        if committed is not None and self.listeners.after_commit:
+            await self._heard(committed)
 
     @asynccontextmanager
     async def read_only(self) -> AsyncIterator[AsyncConnection]:
@@ -276,7 +302,7 @@ async def core_connection(session: AsyncSession) -> AsyncConnection:
     """The session's connection, for Core statements on hot paths (multi-row INSERTs,
     ``RETURNING``): no ORM objects to build or flush. Pending ORM changes are flushed first,
     so that the statements may refer to them. The FHIR write-through does not see what is
-    written this way (``telehealth.fhir.writethrough.record_written`` tells it)."""
+    written this way: the use case says it in the journal (``telehealth.journal``)."""
     if session.new or session.dirty or session.deleted:
         await session.flush()
     return await session.connection()

@@ -33,6 +33,7 @@ from telehealth.app import create_app
 from telehealth.db import Database
 from telehealth.demo import seed_demo
 from telehealth.migrate import upgrade
+from telehealth.reactions import open_database
 from telehealth.settings import Settings
 
 PG_ADMIN_DSN = os.environ.get(
@@ -80,7 +81,7 @@ class Template:
 
 async def _seed(url: str) -> None:
     await asyncio.to_thread(upgrade, url)
-    db = Database(Settings(database_url=url))
+    db = open_database(Settings(database_url=url))
     try:
         async with db.unit_of_work() as session:
             await seed_demo(session)
@@ -181,7 +182,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 @pytest.fixture
 async def db(settings: Settings) -> AsyncIterator[Database]:
     """Direct access to the test database, for asserting what was (not) written."""
-    database = Database(settings)
+    database = open_database(settings)
     yield database
     await database.dispose()
 

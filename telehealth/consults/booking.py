@@ -42,8 +42,7 @@ from telehealth.consults.service import load_request, release_appointment_of, tr
 from telehealth.consults.slot_taking import claim_slot, insert_appointment
 from telehealth.directory.models import Specialty
 from telehealth.errors import Conflict, InvalidInput, InvalidTransition, NotFound
-from telehealth.fhir.facts import know
-from telehealth.fhir.writethrough import keep_for_mapping
+from telehealth.journal import journal
 from telehealth.rtc.service import close_room_of
 from telehealth.scheduling.service import cancel_timers
 from telehealth.settings import Settings
@@ -75,15 +74,16 @@ async def _request_with_specialist_accounts(
     session: AsyncSession, request_id: uuid.UUID
 ) -> tuple[ConsultRequest, list[uuid.UUID]]:
     """The request and its assigned specialist's accounts, in one query; the rows its FHIR
-    resources name are kept for the write-through (no query for them at commit)."""
+    resources name are kept in the journal (no query for them at commit)."""
     rows = (await session.exec(_REQUEST_WITH_ACCOUNTS, params={"request_id": request_id})).all()
     if not rows:
         raise NotFound("No such consult request, or not one you have access to")
     request: ConsultRequest
     request, _, requester, specialty, attachments = rows[0]
-    keep_for_mapping(session, requester, specialty)
+    told = journal(session)
+    told.keep(requester, specialty)
     if attachments == 0:
-        know(session, ("attachments_of", request.id), [])
+        told.tell(("attachments_of", request.id), [])
     return request, [row[1] for row in rows if row[1] is not None]
 
 
@@ -92,7 +92,7 @@ async def book_slot(
     caller: Caller,
     request_id: uuid.UUID,
     slot_id: uuid.UUID,
-    settings: Settings | None = None,
+    settings: Settings,
 ) -> Appointment:
     principal = caller.principal
     request, accounts = await _request_with_specialist_accounts(session, request_id)
@@ -126,6 +126,7 @@ async def book_slot(
         accounts if not reassignment else None,
     )
     caller.notes[-1].entity_id = str(appointment.id)
+    journal(session).changed("ConsultRequest", request.id, "appointment.booked")
     return appointment
 
 
@@ -159,7 +160,7 @@ async def reschedule(
     appointment_id: uuid.UUID,
     slot_id: uuid.UUID,
     reason: str | None,
-    settings: Settings | None = None,
+    settings: Settings,
 ) -> Appointment:
     """Move a booked appointment to another slot: the new slot is taken and the old one freed
     in one transaction, or nothing changes."""
@@ -206,6 +207,7 @@ async def reschedule(
     await write_appointment_side_effects(
         session, request, appointment, "appointment.rescheduled", now, settings
     )
+    journal(session).changed("ConsultRequest", request.id, "appointment.reschedule")
     return appointment
 
 
@@ -218,6 +220,7 @@ async def cancel_appointment(
     rules.next_status("unschedule", request.status, reason)
     await release_appointment_of(session, caller.principal, request, reason)
     await transition(session, caller.principal, request, "unschedule", reason)
+    journal(session).changed("ConsultRequest", request.id, "appointment.cancel")
     return appointment
 
 
@@ -230,6 +233,7 @@ async def mark_no_show(
         session, caller.principal, request, reason, AppointmentStatus.NO_SHOW
     )
     await transition(session, caller.principal, request, "no_show", reason)
+    journal(session).changed("ConsultRequest", request.id, "appointment.no-show")
     return appointment
 
 
@@ -278,6 +282,7 @@ async def complete_consult(
     )
     await transition(session, caller.principal, request, "complete", reason)
     await cancel_timers(session, appointment.id)
+    journal(session).changed("ConsultRequest", request.id, "appointment.complete")
     return appointment
 
 
@@ -310,6 +315,7 @@ async def no_show_if_unattended(session: AsyncSession, appointment_id: uuid.UUID
     reason = "Không ai tham gia / nobody joined"
     await release_appointment_of(session, None, request, reason, AppointmentStatus.NO_SHOW)
     await transition(session, None, request, "no_show", reason)
+    journal(session).changed("ConsultRequest", request.id, "appointment.no-show")
     return True
 
 

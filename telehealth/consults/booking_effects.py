@@ -26,14 +26,14 @@ async def write_appointment_side_effects(
     appointment: Appointment,
     kind: str,
     now: datetime,
-    settings: Settings | None,
+    settings: Settings,
     accounts: Sequence[uuid.UUID] | None = None,
 ) -> None:
     """Timers, room and notifications of a (re)booked appointment; ``accounts`` are the
     specialist's user accounts when the caller has them already (one query fewer)."""
     if accounts is None:
         accounts = await practitioner_accounts(session, appointment.practitioner_id)
-    s = settings or Settings()
+    s = settings
     planned = rules.appointment_timers(
         appointment.starts_at,
         now,

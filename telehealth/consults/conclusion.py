@@ -24,6 +24,7 @@ from telehealth.consults.parties import caller_services, parties
 from telehealth.consults.schemas import ConclusionInput, ConclusionRead, Diagnosis
 from telehealth.consults.service import load_request
 from telehealth.errors import InvalidInput, InvalidTransition, NotFound
+from telehealth.journal import journal
 from telehealth.rtc.presence import session_times
 from telehealth.terminology import icd10
 from telehealth.timeutil import local, utcnow
@@ -94,6 +95,7 @@ async def conclude_consult(
         )
     caller.note("conclude", "ConsultConclusion", conclusion.id, patient_id=appointment.patient_id)
     await session.flush()
+    journal(session).changed("ConsultRequest", appointment.request_id, "appointment.conclude")
     return _read(conclusion, [{"code": c.code, "display": c.display} for c in codes])
 
 

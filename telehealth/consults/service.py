@@ -42,7 +42,7 @@ from telehealth.db import core_connection, table_of
 from telehealth.directory.models import FacilityLevel, Organization, Patient, PractitionerRole
 from telehealth.directory.service import specialty_by_code
 from telehealth.errors import InvalidInput, InvalidTransition, NotFound
-from telehealth.fhir.writethrough import record_written
+from telehealth.journal import journal
 from telehealth.models import new_id
 from telehealth.notifications.service import notify
 from telehealth.rtc.service import close_room_of
@@ -117,7 +117,7 @@ async def transition(
         )
     for name, value in row._mapping.items():
         set_committed_value(request, name, value)
-    record_written(session, request)
+    journal(session).wrote(request)
     await connection.execute(
         _INSERT_TRANSITION,
         {
@@ -185,6 +185,8 @@ async def create_request(
     if data.submit:
         await transition(session, principal, request, "submit", submitted_at=utcnow())
         _submitted(session, request, settings)
+    what = "request.submitted" if data.submit else "request.drafted"
+    journal(session).changed("ConsultRequest", request.id, what)
     return request
 
 
@@ -341,6 +343,7 @@ async def act_on_request(
         await cancel_timers(session, request.id)
     else:
         raise InvalidInput.for_field("action", f"'{action}' is not an action on requests")
+    journal(session).changed("ConsultRequest", request.id, f"request.{action}")
     return request
 
 

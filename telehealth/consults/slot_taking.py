@@ -3,7 +3,7 @@ with a conditional ``UPDATE slot ... WHERE status = 'free'`` (or held for the re
 booked, or its hold ran out); the appointment insert is then checked by the database (one active appointment
 per slot, no overlap for one practitioner). The loser of either gets 409 "slot no longer
 available". Both are Core statements built once (the booking hot path), whose rows are handed
-to the FHIR write-through as written.
+to the unit of work's journal as written.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from telehealth.availability.service import SLOT_TAKEN
 from telehealth.consults.models import Appointment
 from telehealth.db import core_connection, table_of
 from telehealth.errors import Conflict, InvalidInput, NotFound
-from telehealth.fhir.writethrough import record_written
+from telehealth.journal import journal
 
 _SLOTS = table_of(Slot)
 _APPOINTMENTS = table_of(Appointment)
@@ -69,7 +69,7 @@ async def claim_slot(
     if row is None:
         await _explain_unclaimable(session, slot_id, now)
     slot = Slot(**row._mapping)
-    record_written(session, slot)
+    journal(session).wrote(slot)
     return slot
 
 
@@ -96,4 +96,4 @@ async def insert_appointment(session: AsyncSession, appointment: Appointment) ->
         )
     except IntegrityError as exc:
         raise Conflict(SLOT_TAKEN) from exc
-    record_written(session, appointment)
+    journal(session).wrote(appointment)

@@ -182,7 +182,7 @@ class FhirController(Controller):
         body = await _body(request, _JSON_TYPES)
         criteria = parse_qsl(request.headers.get("if-none-exist", ""), keep_blank_values=True)
         criteria += [(k, v) for k, v in _query(request) if k not in ("_format", "_pretty")]
-        outcome = await service.create(session, caller, resource_type, body, criteria, settings)
+        outcome = await service.create(session, caller, resource_type, body, settings, criteria)
         answer = _written(outcome.version, outcome.created, fhir_base(request, settings))
         answer.headers.update(outcome.headers)
         return answer
@@ -198,7 +198,9 @@ class FhirController(Controller):
     ) -> Response[bytes]:
         body = await _body(request, _JSON_TYPES)
         criteria = [(k, v) for k, v in _query(request) if k not in ("_format", "_pretty")]
-        outcome = await service.conditional_update(session, caller, resource_type, criteria, body)
+        outcome = await service.conditional_update(
+            session, caller, resource_type, criteria, body, settings
+        )
         return _written(outcome.version, outcome.created, fhir_base(request, settings))
 
     @get("/{resource_type:str}/_history")

@@ -53,7 +53,7 @@ class FhirSchedulingController(Controller):
         self, request: AnyRequest, session: SessionDep, caller: CallerDep, settings: SettingsDep
     ) -> Response[bytes]:
         appointment = scheduling_ops.appointment_to_book(await _body(request, _JSON_TYPES))
-        version = await scheduling_ops.book_appointment(session, caller, appointment)
+        version = await scheduling_ops.book_appointment(session, caller, appointment, settings)
         return _written(version, True, fhir_base(request, settings))
 
 

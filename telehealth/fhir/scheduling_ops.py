@@ -22,6 +22,7 @@ from telehealth.errors import BadRequest, InvalidInput
 from telehealth.fhir import store
 from telehealth.fhir.store import StoredVersion, instant
 from telehealth.fhir.writethrough import flush_versions
+from telehealth.settings import Settings
 from telehealth.timeutil import as_utc
 
 Resource = dict[str, Any]
@@ -174,11 +175,11 @@ def appointment_to_book(body: Resource) -> Resource:
 
 
 async def book_appointment(
-    session: AsyncSession, caller: Caller, appointment: Resource
+    session: AsyncSession, caller: Caller, appointment: Resource, settings: Settings
 ) -> StoredVersion:
     """Book the slot for the request; the stored Appointment (version 1) is the answer."""
     request_id, slot_id = _booking_of(appointment)
-    booked = await book_slot(session, caller, request_id, slot_id)
+    booked = await book_slot(session, caller, request_id, slot_id, settings)
     await flush_versions(session)
     version = await store.read_current(session, "Appointment", str(booked.id))
     assert version is not None

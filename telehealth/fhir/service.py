@@ -283,8 +283,8 @@ async def create(
     caller: Caller,
     resource_type: str,
     resource: Resource,
+    settings: Settings,
     if_none_exist: Sequence[tuple[str, str]] = (),
-    settings: Settings | None = None,
 ) -> WriteResult:
     """Create (``POST``); with criteria, only if nothing matches them (conditional create)."""
     _check_writable(resource_type)
@@ -293,10 +293,10 @@ async def create(
         if existing is not None:
             return WriteResult(existing, created=False)
     if resource_type == "Appointment":
-        return WriteResult(await book_appointment(session, caller, resource), created=True)
+        return WriteResult(
+            await book_appointment(session, caller, resource, settings), created=True
+        )
     if resource_type == "ServiceRequest":
-        if settings is None:
-            raise BadRequest("Create a ServiceRequest with POST /fhir/ServiceRequest")
         request = await consults.create_request(session, caller, consult_create(resource), settings)
         return WriteResult(await _written(session, resource_type, str(request.id)), created=True)
     if resource_type == "Subscription":
@@ -356,11 +356,12 @@ async def conditional_update(
     resource_type: str,
     criteria: Sequence[tuple[str, str]],
     resource: Resource,
+    settings: Settings,
 ) -> WriteResult:
     _check_writable(resource_type)
     existing = await _single_match(session, caller, resource_type, criteria)
     if existing is None:
-        return await create(session, caller, resource_type, resource)
+        return await create(session, caller, resource_type, resource, settings)
     return await update(session, caller, resource_type, existing.resource_id, resource)
 
 

@@ -18,6 +18,7 @@ from telehealth.errors import BadRequest, FieldProblem, TelehealthError
 from telehealth.fhir import bundle, service
 from telehealth.fhir.outcome import operation_outcome
 from telehealth.fhir.store import StoredVersion, instant
+from telehealth.settings import Settings
 
 Resource = dict[str, Any]
 MAX_ENTRIES = 500
@@ -47,7 +48,7 @@ def _version_entry(version: StoredVersion, status: int, base: str) -> dict[str, 
 
 
 async def _run_entry(
-    session: AsyncSession, caller: Caller, entry: Resource, base: str
+    session: AsyncSession, caller: Caller, entry: Resource, base: str, settings: Settings
 ) -> tuple[dict[str, Any], str | None]:
     """The response entry, and the new resource's reference (for urn:uuid fullUrls)."""
     request = entry.get("request") or {}
@@ -70,7 +71,9 @@ async def _run_entry(
         raise BadRequest(f"The {method} entry for {url.path} needs a resource")
     if method == "POST" and len(parts) == 1:
         if_none_exist = parse_qsl(str(request.get("ifNoneExist") or ""), keep_blank_values=True)
-        outcome = await service.create(session, caller, resource_type, resource, if_none_exist)
+        outcome = await service.create(
+            session, caller, resource_type, resource, settings, if_none_exist
+        )
         ref = f"{resource_type}/{outcome.version.resource_id}"
         return _version_entry(outcome.version, 201 if outcome.created else 200, base), ref
     if method == "PUT" and len(parts) == 2:
@@ -79,7 +82,7 @@ async def _run_entry(
         return _version_entry(outcome.version, 200, base), None
     if method == "PUT" and len(parts) == 1:
         outcome = await service.conditional_update(
-            session, caller, resource_type, criteria, resource
+            session, caller, resource_type, criteria, resource, settings
         )
         ref = f"{resource_type}/{outcome.version.resource_id}"
         return _version_entry(outcome.version, 201 if outcome.created else 200, base), ref
@@ -112,7 +115,7 @@ async def run_transaction(db: Database, caller: Caller, body: Resource, base: st
         for index, raw in enumerate(entries):
             entry = _resolve(raw, references)
             try:
-                response, created = await _run_entry(session, caller, entry, base)
+                response, created = await _run_entry(session, caller, entry, base, db.settings)
             except TelehealthError as exc:
                 where = f"Bundle.entry[{index}]"
                 exc.detail = f"{where}: {exc.detail}; nothing was saved"
@@ -132,7 +135,7 @@ async def run_batch(db: Database, caller: Caller, body: Resource, base: str) -> 
         entry_caller = Caller(caller.principal, caller.ip, caller.user_agent, caller.request_id)
         try:
             async with audited_unit_of_work(db, entry_caller) as session:
-                response, _ = await _run_entry(session, entry_caller, raw, base)
+                response, _ = await _run_entry(session, entry_caller, raw, base, db.settings)
         except TelehealthError as exc:
             outcome = operation_outcome(exc.status_code, exc.detail, exc.problems)
             response = {"response": {"status": str(exc.status_code), "outcome": outcome}}

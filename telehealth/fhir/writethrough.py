@@ -8,7 +8,11 @@ ORM-enabled ``update(Model)``/``delete(Model)`` statements (the conditional UPDA
 state machines) are caught by ``do_orm_execute``: the ids they will touch are selected first, in
 the same transaction, and those rows are reloaded and mapped at commit. Plain Core statements
 on the table (``sa.update(table)``) bypass the hook: hot paths that write with them (booking)
-call ``record_written`` with the row's final state instead, which costs no query.
+say the row's final state in the unit of work's journal (``telehealth.journal``) instead, which
+costs no query; rows and facts the journal keeps spare the mappers' queries too.
+
+The composition root (``telehealth.reactions``) hooks this on a database's sessions
+(``install_write_through``); the domain never imports it.
 """
 
 from __future__ import annotations
@@ -23,16 +27,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth import notices
 from telehealth.fhir.cache import announce_changes
-from telehealth.fhir.facts import forget
 from telehealth.fhir.models import FhirResource
 from telehealth.fhir.registry import DEPENDENTS, MAPPINGS
 from telehealth.fhir.store import PendingVersion, StoredVersion, write_versions
 from telehealth.fhir.subscriptions import queue_notifications
+from telehealth.journal import recorded
 
 _PENDING = "fhir_pending"
 _EXPECTED = "fhir_expected_versions"
 _LOADED = "fhir_loaded_while_mapping"
-_KEPT = "fhir_kept_for_mapping"
 
 
 def _collect_changes(session: Session, _flush_context: Any) -> None:
@@ -82,21 +85,6 @@ def _collect_bulk_changes(state: ORMExecuteState) -> None:
                 pending.setdefault(key, (None, False))
 
 
-def record_written(session: AsyncSession, row: Any, deleted: bool = False) -> None:
-    """A mapped row written with a Core statement, which no ORM event sees: map ``row`` (its
-    state after the write, e.g. from ``RETURNING``) at commit, without reading it back."""
-    pending: dict[tuple[type[Any], Any], tuple[Any, bool]] = session.sync_session.info.setdefault(
-        _PENDING, {}
-    )
-    pending[(type(row), row.id)] = (row, deleted)
-
-
-def keep_for_mapping(session: AsyncSession, *rows: Any) -> None:
-    """Rows already loaded that the mappers will look up (``session.get``) at commit: kept in
-    the session's (weak) identity map until then, so that those lookups cost no query."""
-    session.sync_session.info.setdefault(_KEPT, []).extend(r for r in rows if r is not None)
-
-
 def _keep_loaded(session: Session, instance: Any) -> None:
     """While versions are mapped, rows the mappers load stay in the (weak) identity map, so that
     the next mapper's ``session.get`` of the same row costs no query."""
@@ -110,14 +98,21 @@ def write_pending(session: Session) -> list[StoredVersion]:
     if session.new or session.dirty or session.deleted:
         session.flush()
     pending: dict[tuple[type[Any], Any], tuple[Any, bool]] = session.info.pop(_PENDING, {})
+    told = recorded(session)
+    if told is not None:
+        for key, written in told.written.items():
+            if key[0] in MAPPINGS:
+                pending[key] = written
     expected: dict[tuple[str, str], int] = session.info.pop(_EXPECTED, {})
     session.info[_LOADED] = []
     try:
         items = _map_pending(session, pending, expected)
     finally:
         session.info.pop(_LOADED, None)
-        session.info.pop(_KEPT, None)
-        forget(session)
+        if told is not None:  # what it told for these versions is spent; its changes stay
+            told.written.clear()
+            told.kept.clear()
+            told.facts.clear()
     if not items:
         return []
     stored = write_versions(session, items)
@@ -149,10 +144,6 @@ def _map_pending(
             key = (mapping.resource_type, resource["id"])
             items.append(PendingVersion(resource, deleted, expected.get(key)))
     return items
-
-
-def _before_commit(session: Session) -> None:
-    write_pending(session)
 
 
 def expect_version(
@@ -201,12 +192,22 @@ async def backfill(session: AsyncSession) -> int:
     return await session.run_sync(_backfill)
 
 
+def _forget_pending(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+    session.info.pop(_EXPECTED, None)
+
+
 def install_write_through() -> None:
-    """Hook every ORM session (idempotent): requests, jobs, the CLI and the demo seed alike."""
+    """Watch the ORM writes of every session (idempotent); the versions are written by
+    ``write_before_commit``, a before-commit listener of the databases wired with it."""
     if not event.contains(Session, "after_flush", _collect_changes):
         event.listen(Session, "after_flush", _collect_changes)
-        event.listen(Session, "before_commit", _before_commit)
         event.listen(Session, "do_orm_execute", _collect_bulk_changes)
         event.listen(Session, "loaded_as_persistent", _keep_loaded)
-        event.listen(Session, "after_rollback", forget)
+        event.listen(Session, "after_rollback", _forget_pending)
         notices.install()
+
+
+def write_before_commit(session: Session) -> None:
+    """The before-commit listener: the versions commit with the change, or not at all."""
+    write_pending(session)

@@ -35,7 +35,7 @@ from telehealth.consults.parties import caller_services, parties
 from telehealth.db import core_connection, insert_rows, table_of
 from telehealth.directory.models import PractitionerRole
 from telehealth.errors import InvalidInput, NotFound, PermissionDenied
-from telehealth.fhir.facts import know
+from telehealth.journal import journal
 from telehealth.rtc import rules
 from telehealth.rtc.closures import announce_closed
 from telehealth.rtc.credentials import JoinClaims, ice_servers, issue_join_token
@@ -129,7 +129,9 @@ async def open_room_for(
             room.state = RoomState.SCHEDULED  # moved later before anyone joined
         session.add(room)
         await session.flush()
-    know(session, ("room_of", appointment_id), room.id)  # for the Appointment's FHIR version
+    journal(session).tell(
+        ("room_of", appointment_id), room.id
+    )  # for the Appointment's FHIR version
     await _add_participants(session, room.id, participants, added_by=None)
     if rules.should_open(room.state, window, now):
         await _open(session, room, now)

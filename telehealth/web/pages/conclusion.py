@@ -12,7 +12,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from telehealth.api.dependencies import CallerDep, ChannelsDep, DatabaseDep, SessionDep
+from telehealth.api.dependencies import CallerDep, DatabaseDep, SessionDep
 from telehealth.auth.audit import audited_unit_of_work
 from telehealth.consults import booking, conclusion, service
 from telehealth.consults.models import AppointmentStatus, Recommendation
@@ -20,7 +20,6 @@ from telehealth.consults.schemas import ConclusionInput
 from telehealth.errors import TelehealthError
 from telehealth.timeutil import local, utcnow
 from telehealth.web.forms import FormState, icd_codes, posted, refused, validate
-from telehealth.web.pages.consults import tell_watchers
 from telehealth.web.render import page, page_language
 
 
@@ -53,7 +52,6 @@ class ConclusionPages(Controller):
         appointment_id: FromPath[uuid.UUID],
         db: DatabaseDep,
         caller: CallerDep,
-        channels: ChannelsDep,
     ) -> Template | Redirect:
         language = page_language(request)
         values = await posted(request)
@@ -68,7 +66,6 @@ class ConclusionPages(Controller):
                     done = await conclusion.conclude_consult(
                         session, caller, appointment_id, parsed
                     )
-                await tell_watchers(channels, db, done.request_id, "appointment.conclude")
                 return Redirect(f"/consults/{done.request_id}?saved=1", status_code=303)
             except TelehealthError as exc:
                 if exc.status_code in (403, 404):

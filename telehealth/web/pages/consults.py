@@ -1,7 +1,8 @@
 """Consult requests: ask (with vital signs, ICD-10 and photos), follow, book, act, join.
 
 Every handler calls the same service function as the matching /api route, with the same
-Caller; after a change, the pages of everyone who sees the request are told (live updates).
+Caller; the pages of everyone who sees a changed request are told by the unit of work's listeners
+(``telehealth.reactions``), as they are after the same change through /api or /fhir.
 """
 
 from __future__ import annotations
@@ -10,22 +11,20 @@ import uuid
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
-from litestar.channels import ChannelsPlugin
 from litestar.datastructures import UploadFile
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect, Template
 
-from telehealth.api.dependencies import CallerDep, ChannelsDep, DatabaseDep, SessionDep, SettingsDep
+from telehealth.api.dependencies import CallerDep, DatabaseDep, SessionDep, SettingsDep
 from telehealth.auth.audit import audited_unit_of_work
 from telehealth.auth.models import Role
-from telehealth.consults import attachments, booking, conclusion, desk, service
+from telehealth.consults import attachments, booking, conclusion, service
 from telehealth.consults.models import ActivityType, ConsultStatus, Priority
 from telehealth.consults.rules import VITAL_RANGES
 from telehealth.consults.schemas import ConsultCreate
 from telehealth.directory import service as directory
 from telehealth.directory.models import FacilityLevel
 from telehealth.errors import InvalidInput, TelehealthError
-from telehealth.events import user_channel
 from telehealth.terminology import icd10
 from telehealth.web.forms import FormState, icd_codes, posted, refused, validate
 from telehealth.web.i18n import translate
@@ -41,16 +40,6 @@ TEXT_FIELDS = (
     "clinical_summary",
 )
 UPLOAD_FIELD = "files"
-
-
-async def tell_watchers(
-    channels: ChannelsPlugin, db: Any, request_id: uuid.UUID, kind: str
-) -> None:
-    """Publish a small event to everyone whose open page shows the request."""
-    async with db.unit_of_work() as session:
-        accounts = await desk.watchers(session, request_id)
-    for account in accounts:
-        channels.publish({"kind": kind, "id": str(request_id)}, user_channel(account))
 
 
 def _consult_data(values: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -124,7 +113,6 @@ class ConsultPages(Controller):
         db: DatabaseDep,
         caller: CallerDep,
         settings: SettingsDep,
-        channels: ChannelsDep,
     ) -> Template | Redirect:
         language = page_language(request)
         values = await posted(request)
@@ -145,7 +133,6 @@ class ConsultPages(Controller):
                             )
                         except InvalidInput as exc:
                             raise InvalidInput.for_field(UPLOAD_FIELD, exc.detail) from exc
-                await tell_watchers(channels, db, created.id, "request.submitted")
                 return Redirect(f"/consults/{created.id}?saved=1", status_code=303)
             except TelehealthError as exc:
                 refused(form, exc, language)
@@ -240,7 +227,6 @@ class ConsultPages(Controller):
         db: DatabaseDep,
         caller: CallerDep,
         settings: SettingsDep,
-        channels: ChannelsDep,
     ) -> Template | Redirect:
         """accept, decline (with a reason), cancel, submit, resubmit, requeue, assign."""
         values = await posted(request)
@@ -270,7 +256,6 @@ class ConsultPages(Controller):
             form = refused(FormState(values=values), exc, page_language(request))
             async with db.unit_of_work() as session:
                 return await self._view(request, request_id, session, caller, form, 422)
-        await tell_watchers(channels, db, request_id, f"request.{action}")
         return Redirect(f"/consults/{request_id}?saved=1", status_code=303)
 
     @post("/{request_id:uuid}/book")
@@ -280,13 +265,13 @@ class ConsultPages(Controller):
         request_id: FromPath[uuid.UUID],
         db: DatabaseDep,
         caller: CallerDep,
-        channels: ChannelsDep,
+        settings: SettingsDep,
     ) -> Template | Redirect:
         values = await posted(request)
         try:
             slot_id = uuid.UUID(values.get("slot_id", ""))
             async with audited_unit_of_work(db, caller) as session:
-                await booking.book_slot(session, caller, request_id, slot_id)
+                await booking.book_slot(session, caller, request_id, slot_id, settings)
         except ValueError:
             form = FormState(values=values, message="choose one of the options")
             async with db.unit_of_work() as session:
@@ -297,7 +282,6 @@ class ConsultPages(Controller):
             form = refused(FormState(values=values), exc, page_language(request))
             async with db.unit_of_work() as session:
                 return await self._view(request, request_id, session, caller, form, 409)
-        await tell_watchers(channels, db, request_id, "appointment.booked")
         return Redirect(f"/consults/{request_id}?saved=1", status_code=303)
 
 

@@ -12,7 +12,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect, Template
 
-from telehealth.api.dependencies import CallerDep, ChannelsDep, DatabaseDep, SessionDep, SettingsDep
+from telehealth.api.dependencies import CallerDep, DatabaseDep, SessionDep, SettingsDep
 from telehealth.auth.audit import audited_unit_of_work
 from telehealth.auth.models import Role
 from telehealth.availability import service as availability
@@ -26,7 +26,6 @@ from telehealth.errors import InvalidInput, TelehealthError
 from telehealth.notifications.service import list_notifications
 from telehealth.timeutil import utcnow
 from telehealth.web.forms import FormState, posted, refused, to_schema
-from telehealth.web.pages.consults import tell_watchers
 from telehealth.web.render import page, page_language
 
 RULE_FIELDS = ("practitioner_role_id", "weekday", "start_time", "end_time", "slot_minutes")
@@ -185,7 +184,7 @@ class DeskPages(Controller):
         action: FromPath[str],
         db: DatabaseDep,
         caller: CallerDep,
-        channels: ChannelsDep,
+        settings: SettingsDep,
     ) -> Redirect:
         """complete, cancel, no-show (with a reason), reschedule (to another slot)."""
         values = await posted(request)
@@ -206,11 +205,10 @@ class DeskPages(Controller):
                 except ValueError:
                     raise InvalidInput.for_field("slot_id", "choose one of the options") from None
                 done = await booking.reschedule(
-                    session, caller, appointment_id, slot_id, reason or None
+                    session, caller, appointment_id, slot_id, reason or None, settings
                 )
             else:
                 raise InvalidInput(f"'{action}' is not an appointment action")
-        await tell_watchers(channels, db, done.request_id, f"appointment.{action}")
         return Redirect(f"/consults/{done.request_id}?saved=1", status_code=303)
 
     @get("/notifications")
