@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from telehealth.consults.desk import watchers
 from telehealth.db import Database
 from telehealth.events import user_channel
@@ -34,7 +36,9 @@ def tell_open_pages(db: Database, publish: Publish) -> AfterCommit:
         changed = [c for c in journal.changes if c.entity == "ConsultRequest"]
         if not changed:
             return
-        async with db.unit_of_work() as session:
+        # Read on the autocommit connection: no BEGIN/COMMIT round trips for a read.
+        async with db.read_only() as connection:
+            session = AsyncSession(bind=connection)
             told = [(c, await watchers(session, c.entity_id)) for c in changed]
         for change, accounts in told:
             for account in accounts:
