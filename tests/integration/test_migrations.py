@@ -138,18 +138,23 @@ async def test_downgrade_to_base_then_upgrade_returns_the_same_schema(
 
 
 async def test_a_database_the_squashed_chain_built_is_relabelled_and_keeps_its_rows(
-    db: Database, settings: Settings
+    empty_database_url: str,
 ) -> None:
-    """The chain squashed into 0001 ended at 0022 with the same schema; a database it built
-    (here the demo one, labelled as that chain left it) migrates without losing a row."""
-    count = text("SELECT count(*) FROM patient")
-    async with db.engine.begin() as connection:
-        await connection.execute(text("UPDATE alembic_version SET version_num = '0022'"))
-        patients = (await connection.execute(count)).scalar_one()
-    assert patients > 0 and not (await schema_state(db)).is_current
-    await db.dispose()
+    """The chain squashed into 0001 ended at 0022 with 0001's schema; a database it built (here
+    one at 0001, labelled as that chain left it) migrates to head without losing a row."""
+    await asyncio.to_thread(upgrade, empty_database_url, "0001")
+    db = Database(Settings(database_url=empty_database_url))
+    count = text("SELECT count(*) FROM specialty")
+    try:
+        async with db.engine.begin() as connection:
+            await connection.execute(text("UPDATE alembic_version SET version_num = '0022'"))
+            specialties = (await connection.execute(count)).scalar_one()
+        assert specialties > 0 and not (await schema_state(db)).is_current
+        await db.dispose()
 
-    await asyncio.to_thread(upgrade, settings.resolved_database_url)
-    assert (await schema_state(db)).is_current
-    async with db.engine.connect() as connection:
-        assert (await connection.execute(count)).scalar_one() == patients
+        await asyncio.to_thread(upgrade, empty_database_url)
+        assert (await schema_state(db)).is_current
+        async with db.engine.connect() as connection:
+            assert (await connection.execute(count)).scalar_one() == specialties
+    finally:
+        await db.dispose()
