@@ -12,12 +12,18 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from telehealth.db import Database
+from telehealth.db import Database, create_engine
 from telehealth.fhir.writethrough import backfill
 from telehealth.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+# Revision 0001 squashed the chain that ended at 0022, before any production database existed.
+# A database that chain built to its end has exactly 0001's schema (compared on both databases
+# when squashing), so it is relabelled rather than refused as being at an unknown revision.
+SQUASHED_HEADS = {"0022": "0001"}
 
 
 def alembic_config(database_url: str) -> Config:
@@ -38,7 +44,11 @@ def upgrade(database_url: str, revision: str = "head") -> None:
     """Apply migrations up to ``revision``; blocking, so call it outside the event loop.
     At head, rows that predate their FHIR mapping (or were inserted by SQL, like the
     specialties) are given their first FHIR version."""
-    command.upgrade(alembic_config(database_url), revision)
+    config = alembic_config(database_url)
+    current = asyncio.run(_current_revision(database_url))
+    if current in SQUASHED_HEADS:
+        command.stamp(config, SQUASHED_HEADS[current], purge=True)
+    command.upgrade(config, revision)
     if revision == "head":
         asyncio.run(_backfill_fhir(database_url))
 
@@ -62,12 +72,23 @@ class SchemaState:
         return self.current == self.head
 
 
-async def schema_state(db: Database) -> SchemaState:
-    async with db.engine.connect() as connection:
+async def _read_revision(engine: AsyncEngine) -> str | None:
+    async with engine.connect() as connection:
         try:
-            current = (
+            return (
                 await connection.execute(text("SELECT version_num FROM alembic_version"))
             ).scalar()
         except DBAPIError:
-            current = None
-    return SchemaState(current=current, head=head_revision())
+            return None
+
+
+async def _current_revision(database_url: str) -> str | None:
+    engine = create_engine(Settings(database_url=database_url))
+    try:
+        return await _read_revision(engine)
+    finally:
+        await engine.dispose()
+
+
+async def schema_state(db: Database) -> SchemaState:
+    return SchemaState(current=await _read_revision(db.engine), head=head_revision())

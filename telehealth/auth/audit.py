@@ -104,7 +104,7 @@ def _rows(caller: Caller, outcome: AuditOutcome, failure: str | None) -> list[di
 _AUDIT = table_of(AuditEvent)
 _CHECKPOINT = table_of(AuditCheckpoint)
 
-# PostgreSQL: ``audit_chain_tail()`` (migration 0019) takes the chain's transaction lock and
+# PostgreSQL: ``audit_chain_tail()`` (migration 0001) takes the chain's transaction lock and
 # then reads the tail, in one round trip. The lock makes appends from every process take
 # turns, from the tail read to their commit, so the chain never forks (the unique ``seq``
 # would refuse a fork anyway). SQLite needs no lock: BEGIN IMMEDIATE has every writer wait.

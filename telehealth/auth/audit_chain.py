@@ -1,6 +1,6 @@
 """The audit log's hash chain: how a row is serialised and hashed, and how a run of rows is
-checked. Pure functions, no I/O: the writer (``auth.audit``), ``telehealth audit verify`` and
-the migration that chained the rows written before it all use these, so they cannot disagree.
+checked. Pure functions, no I/O: the writer (``auth.audit``) and ``telehealth audit verify``
+both use these, so they cannot disagree (a migration that re-chains the log must too).
 
 Row ``n`` stores ``seq`` (1, 2, 3, ... with no gaps), ``prev_hash`` (row ``n-1``'s ``hash``;
 ``GENESIS`` for the first row ever written) and ``hash``: the SHA-256, in hex, of the row's

@@ -14,6 +14,7 @@ import hashlib
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -59,11 +60,17 @@ def issue_access_token(principal: Principal, key: str, ttl_s: int) -> str:
     return jwt.encode(claims, key, algorithm=_ALGORITHM)
 
 
-def read_access_token(token: str, key: str, resets: SessionResets | None = None) -> Principal:
+def read_access_token(
+    token: str,
+    key: str,
+    resets: SessionResets | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Principal:
     """The principal a valid, unexpired token carries, unless its account's sessions were
-    reset after it was issued (``auth.revocation``); ``NotAuthenticated`` otherwise."""
+    reset after it was issued (``auth.revocation``); ``NotAuthenticated`` otherwise. ``clock``
+    (seconds since the epoch) says when "now" is, also for a token remembered as verified."""
     principal, issued_at, expires_at = _verified(token, key)
-    if time.time() >= expires_at:
+    if clock() >= expires_at:
         raise NotAuthenticated("The access token has expired; log in or refresh it")
     if resets is not None and resets.refuses(principal.id, issued_at):
         raise NotAuthenticated(

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from sqlalchemy.orm import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -53,7 +53,8 @@ Key = tuple[str, str]
 class ReadCache:
     """Current versions of cached types, least recently read dropped first."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self._size = settings.fhir_read_cache_size
         self._seconds = settings.fhir_read_cache_seconds
         self._entries: OrderedDict[Key, tuple[float, StoredVersion]] = OrderedDict()
@@ -76,7 +77,7 @@ class ReadCache:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        if entry[0] < time.monotonic():
+        if entry[0] < self._clock():
             self._entries.pop(key, None)
             return None
         self._entries.move_to_end(key)
@@ -88,7 +89,7 @@ class ReadCache:
         if not self.live or generation != self.generation:
             return
         key = (version.resource_type, version.resource_id)
-        self._entries[key] = (time.monotonic() + self._seconds, version)
+        self._entries[key] = (self._clock() + self._seconds, version)
         self._entries.move_to_end(key)
         while len(self._entries) > self._size:
             self._entries.popitem(last=False)

@@ -18,7 +18,8 @@ import json
 import logging
 import secrets
 import uuid
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from litestar.channels import ChannelsPlugin
@@ -44,10 +45,16 @@ def relay_moving() -> MediaRefused:
     )
 
 
-async def claim_relay(session: AsyncSession, room_id: uuid.UUID, owner: str, lease_s: float) -> str:
+async def claim_relay(
+    session: AsyncSession,
+    room_id: uuid.UUID,
+    owner: str,
+    lease_s: float,
+    clock: Callable[[], datetime] = utcnow,
+) -> str:
     """The process hosting the room's relay: ``owner`` when the room has no live lease (or
     ``owner`` holds it), otherwise the current holder."""
-    now = utcnow()
+    now = clock()
     for _ in range(3):  # the holder may delete its row between our two statements
         stmt = dialect_insert(session, RelayLease).values(
             room_id=room_id, owner=owner, expires_at=now + timedelta(seconds=lease_s)
@@ -69,10 +76,14 @@ async def claim_relay(session: AsyncSession, room_id: uuid.UUID, owner: str, lea
 
 
 async def keep_leases(
-    session: AsyncSession, owner: str, rooms: set[uuid.UUID], lease_s: float
+    session: AsyncSession,
+    owner: str,
+    rooms: set[uuid.UUID],
+    lease_s: float,
+    clock: Callable[[], datetime] = utcnow,
 ) -> None:
     """Renew ``owner``'s leases of ``rooms``; give up its others."""
-    until = utcnow() + timedelta(seconds=lease_s)
+    until = clock() + timedelta(seconds=lease_s)
     mine = col(RelayLease.owner) == owner
     if rooms:
         await session.exec(

@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from litestar.config.csrf import CSRFConfig
@@ -77,9 +78,12 @@ def _activity_signature(settings: Settings, account_id: uuid.UUID, moment: int) 
     return hmac.new(key, f"{account_id}.{moment}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def activity_cookie(settings: Settings, account_id: uuid.UUID) -> Cookie:
-    """The signed moment of this page request, for the idle rule."""
-    moment = int(time.time() * 1000)  # milliseconds: a whole second is much of a short timeout
+def activity_cookie(
+    settings: Settings, account_id: uuid.UUID, clock: Callable[[], float] = time.time
+) -> Cookie:
+    """The signed moment of this page request (``clock``: seconds since the epoch), for the
+    idle rule."""
+    moment = int(clock() * 1000)  # milliseconds: a whole second is much of a short timeout
     signature = _activity_signature(settings, account_id, moment)
     return Cookie(
         key=ACTIVITY_COOKIE,

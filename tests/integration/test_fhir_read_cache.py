@@ -179,13 +179,17 @@ async def test_the_cache_keeps_at_most_its_size_and_drops_the_least_read(
 
 async def test_entries_expire(db: Database, settings: Settings) -> None:
     """The bound for a change made outside the service (SQL by hand), which no one announces."""
-    brief = ReadCache(settings.model_copy(update={"fhir_read_cache_seconds": 0.2}))
+    moment = 1000.0  # the cache's clock, moved by the test
+    brief = ReadCache(
+        settings.model_copy(update={"fhir_read_cache_seconds": 30}), clock=lambda: moment
+    )
     await brief.start()
     try:
         org_id = await _an_organization(db)
         await _read(db, brief, org_id)
+        moment += 29
         assert brief.get("Organization", str(org_id)) is not None
-        await asyncio.sleep(0.3)
+        moment += 2
         assert brief.get("Organization", str(org_id)) is None
     finally:
         await brief.stop()

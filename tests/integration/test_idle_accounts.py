@@ -4,19 +4,15 @@ administrator alone; an administrator enables an account again, and it stays ena
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import timedelta
 
 import httpx
-from alembic import command
-from alembic.script import ScriptDirectory
 from sqlalchemy import update
 from sqlmodel import col, select
 
 from telehealth.auth.models import AuditEvent, SystemClient, UserAccount
 from telehealth.db import Database
-from telehealth.migrate import alembic_config
 from telehealth.scheduling.service import schedule
 from telehealth.settings import Settings
 from telehealth.timeutil import utcnow
@@ -94,26 +90,3 @@ async def test_the_last_administrator_is_not_disabled(db: Database, settings: Se
     await _last_used(db, {"quantri": 400})
     await _run_the_daily_job(db, settings)
     assert (await _active(db))["quantri"] is True
-
-
-async def test_the_migration_keeps_accounts_with_sessions_and_counts_them_used_at_the_upgrade(
-    client: httpx.AsyncClient, db: Database, settings: Settings
-) -> None:
-    """The columns are added in place: on SQLite a copy of the account table could not drop
-    the old one while refresh tokens refer to accounts."""
-    await login(client, "bs.xa1")
-    await db.dispose()
-    config = alembic_config(settings.resolved_database_url)
-    (revision,) = (
-        r
-        for r in ScriptDirectory.from_config(config).walk_revisions()
-        if "idle_accounts" in str(r.path)
-    )
-    assert isinstance(revision.down_revision, str)
-    await asyncio.to_thread(command.downgrade, config, revision.down_revision)
-    before = utcnow()
-    await asyncio.to_thread(command.upgrade, config, "head")
-    async with db.unit_of_work() as session:
-        used = (await session.exec(select(UserAccount.last_active_at))).all()
-    assert used and all(moment is not None and moment >= before for moment in used)
-    await login(client, "bs.xa1")

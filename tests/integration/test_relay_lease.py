@@ -4,6 +4,8 @@ takeover only once the lease has expired, renewal and release by its holder."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from sqlmodel import select
 
@@ -11,6 +13,7 @@ from telehealth.db import Database
 from telehealth.rtc.models import RelayLease
 from telehealth.rtc.relay_lease import claim_relay, keep_leases
 from telehealth.settings import Settings
+from telehealth.timeutil import utcnow
 from tests.rtc_support import make_room
 
 
@@ -32,21 +35,25 @@ async def test_racing_processes_agree_on_one_relay_host(db: Database, settings: 
 async def test_the_lease_moves_only_once_expired_and_its_holder_releases_it(
     db: Database, settings: Settings
 ) -> None:
+    """Every step says when it happens (seconds after the start) instead of sleeping."""
     made = await make_room(db, settings)
+    start = utcnow()
+
+    def at(seconds: float) -> Callable[[], datetime]:
+        return lambda: start + timedelta(seconds=seconds)
+
     async with db.unit_of_work() as session:
-        assert await claim_relay(session, made.room_id, "one:1:a", 0.5) == "one:1:a"
+        assert await claim_relay(session, made.room_id, "one:1:a", 0.5, at(0)) == "one:1:a"
     async with db.unit_of_work() as session:
-        assert await claim_relay(session, made.room_id, "two:2:b", 0.5) == "one:1:a"
-        await keep_leases(session, "one:1:a", {made.room_id}, 0.5)  # renewed
-    await asyncio.sleep(0.3)
+        assert await claim_relay(session, made.room_id, "two:2:b", 0.5, at(0.1)) == "one:1:a"
+        await keep_leases(session, "one:1:a", {made.room_id}, 0.5, at(0.3))  # renewed to 0.8
+    async with db.unit_of_work() as session:  # past the first lease, within the renewed one
+        assert await claim_relay(session, made.room_id, "two:2:b", 0.5, at(0.6)) == "one:1:a"
+    async with db.unit_of_work() as session:  # one stopped renewing (it died)
+        assert await claim_relay(session, made.room_id, "two:2:b", 0.5, at(0.9)) == "two:2:b"
+        await keep_leases(session, "one:1:a", set(), 30, at(0.9))  # not one's any more: untouched
     async with db.unit_of_work() as session:
-        assert await claim_relay(session, made.room_id, "two:2:b", 0.5) == "one:1:a"
-    await asyncio.sleep(0.6)  # one stopped renewing (it died)
+        assert await claim_relay(session, made.room_id, "three:3:c", 30, at(1.0)) == "two:2:b"
+        await keep_leases(session, "two:2:b", set(), 30, at(1.0))  # two relays nothing there now
     async with db.unit_of_work() as session:
-        assert await claim_relay(session, made.room_id, "two:2:b", 0.5) == "two:2:b"
-        await keep_leases(session, "one:1:a", set(), 30)  # not one's any more: untouched
-    async with db.unit_of_work() as session:
-        assert await claim_relay(session, made.room_id, "three:3:c", 30) == "two:2:b"
-        await keep_leases(session, "two:2:b", set(), 30)  # two relays nothing there now
-    async with db.unit_of_work() as session:
-        assert await claim_relay(session, made.room_id, "three:3:c", 30) == "three:3:c"
+        assert await claim_relay(session, made.room_id, "three:3:c", 30, at(1.1)) == "three:3:c"

@@ -70,13 +70,16 @@ def test_expired_token_is_refused_with_a_clear_message() -> None:
 
 
 def test_a_token_verified_before_is_still_refused_once_it_expires() -> None:
-    """Tokens are verified once per process and remembered: the memory must not outlive them."""
-    expires = int(time.time()) + 2
+    """Tokens are verified once per process and remembered: the memory must not outlive them.
+    The clock moves past the expiry instead of the test waiting for it."""
+    expires = int(time.time()) + 60
     token = jwt.encode(_claims(exp=expires), KEY, "HS256")
-    assert read_access_token(token, KEY) == read_access_token(token, KEY)
-    time.sleep(max(0.0, expires - time.time()) + 0.05)
+    remembered = read_access_token(token, KEY)
+    assert read_access_token(token, KEY, clock=lambda: expires - 0.05) == remembered
     with pytest.raises(NotAuthenticated, match="expired"):
-        read_access_token(token, KEY)
+        read_access_token(token, KEY, clock=lambda: expires)  # refused from the expiry on
+    with pytest.raises(NotAuthenticated, match="expired"):
+        read_access_token(token, KEY, clock=lambda: expires + 0.05)
 
 
 def test_a_remembered_token_is_not_accepted_under_another_key() -> None:
