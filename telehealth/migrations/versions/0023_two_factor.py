@@ -2,7 +2,7 @@
 recovery codes (recovery_code)
 
 Revision ID: 0023
-Revises: 0022
+Revises: 0001
 Create Date: 2026-12-02 15:00:00.000000
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 import telehealth.db
 
 revision: str = "0023"
-down_revision: str | None = "0022"
+down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
