@@ -18,18 +18,11 @@ from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin, Yaml
 from litestar.openapi.spec import Components, SecurityScheme
 
 from telehealth import __version__
-from telehealth.api import problems
 from telehealth.api.admin import AdminController
 from telehealth.api.auth import AuthController
 from telehealth.api.availability import AvailabilityController, SlotController
 from telehealth.api.consent import ConsentController
 from telehealth.api.consults import AppointmentController, ConsultController
-from telehealth.api.dependencies import (
-    provide_caller,
-    provide_db,
-    provide_session,
-    provide_settings,
-)
 from telehealth.api.directory import (
     OrganizationController,
     PatientController,
@@ -40,22 +33,11 @@ from telehealth.api.directory import (
 from telehealth.api.health import health
 from telehealth.api.idempotency import provide_idempotent
 from telehealth.api.metrics import metrics
-from telehealth.api.middleware import (
-    PUBLIC_PATHS,
-    BearerTokenMiddleware,
-    DepthCheckedRequest,
-    QueryStringsOut,
-    RequestLogMiddleware,
-    add_request_id,
-    add_security_headers,
-    count_request,
-)
 from telehealth.api.notifications import (
     NotificationController,
     TimerAdminController,
     live_notifications,
 )
-from telehealth.api.problems import handle_exception
 from telehealth.api.rooms import RoomController, room_page, room_script, room_socket, room_style
 from telehealth.api.terminology import search_icd10
 from telehealth.auth.revocation import SessionResets
@@ -67,6 +49,26 @@ from telehealth.fhir.operation_controllers import (
     FhirOperationDefinitionController,
     FhirSchedulingController,
 )
+from telehealth.fhir.outcome import FHIR_JSON, operation_outcome
+from telehealth.http import problems
+from telehealth.http.cookies import renew_activity
+from telehealth.http.dependencies import (
+    provide_caller,
+    provide_db,
+    provide_session,
+    provide_settings,
+)
+from telehealth.http.middleware import (
+    PUBLIC_PATHS,
+    BearerTokenMiddleware,
+    DepthCheckedRequest,
+    QueryStringsOut,
+    RequestLogMiddleware,
+    add_request_id,
+    add_security_headers,
+    count_request,
+)
+from telehealth.http.problems import ErrorAnswers
 from telehealth.reactions import open_database
 from telehealth.rtc.closures import RoomClosures
 from telehealth.rtc.media import MediaPeers
@@ -76,13 +78,16 @@ from telehealth.scheduling.runner import scheduler_lifespan
 from telehealth.settings import Settings
 from telehealth.storage import private_data_dir
 from telehealth.web import create_web
-from telehealth.web.cookies import renew_activity
+from telehealth.web.errors import handle_page_exception
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings()
     channels = create_channels(settings)
     web = create_web(settings)
+    errors = ErrorAnswers(
+        page_error=handle_page_exception, fhir_outcome=operation_outcome, fhir_media_type=FHIR_JSON
+    )
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -170,8 +175,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS),
         ],
         exception_handlers={
-            Exception: handle_exception,
-            ExceptionGroup: problems.handle_exception_group,
+            Exception: errors.handle_exception,
+            ExceptionGroup: errors.handle_exception_group,
         },
         openapi_config=OpenAPIConfig(
             title="Telehealth API",

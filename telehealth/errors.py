@@ -1,7 +1,7 @@
 """The service's one exception tree.
 
 Services raise these; the web edge turns them into problem+json under ``/api`` and
-OperationOutcome under ``/fhir`` (see ``telehealth.api.problems``). Each class fixes its HTTP
+OperationOutcome under ``/fhir`` (see ``telehealth.http.problems``). Each class fixes its HTTP
 status, so a service never thinks about HTTP::
 
     TelehealthError                 500  something we did not foresee

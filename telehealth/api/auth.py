@@ -14,19 +14,19 @@ from litestar.params import Body, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 from pydantic import BaseModel, ConfigDict, Field
 
-from telehealth.api.dependencies import (
-    CallerDep,
-    DatabaseDep,
-    SessionDep,
-    SettingsDep,
-    request_origin,
-)
 from telehealth.auth import login as sign_in
 from telehealth.auth import service, two_factor
 from telehealth.auth.login import LoginOutcome, TokenPair
 from telehealth.auth.models import Role
 from telehealth.auth.principal import Principal
 from telehealth.errors import NotAuthenticated
+from telehealth.http.dependencies import (
+    CallerDep,
+    DatabaseDep,
+    SessionDep,
+    SettingsDep,
+    request_origin,
+)
 
 
 class LoginRequest(BaseModel):

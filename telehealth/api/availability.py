@@ -9,7 +9,6 @@ from typing import Annotated
 from litestar import Controller, delete, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from telehealth.api.dependencies import CallerDep, SessionDep, SettingsDep
 from telehealth.availability import service
 from telehealth.availability.schemas import (
     ExceptionCreate,
@@ -23,6 +22,7 @@ from telehealth.availability.schemas import (
     SlotRead,
 )
 from telehealth.consults import holds
+from telehealth.http.dependencies import CallerDep, SessionDep, SettingsDep
 
 Moment = Annotated[
     datetime | None, QueryParameter(description="ISO 8601 with offset, e.g. 2026-12-01T08:00+07:00")

@@ -7,9 +7,9 @@ import uuid
 from litestar import Controller, get, post
 from litestar.params import FromPath, JSONBody
 
-from telehealth.api.dependencies import CallerDep, SessionDep
 from telehealth.consent import service
 from telehealth.consent.schemas import ConsentCreate, ConsentRead, WithdrawalInput
+from telehealth.http.dependencies import CallerDep, SessionDep
 
 
 class ConsentController(Controller):

@@ -12,7 +12,6 @@ from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery, JSONBody, QueryParameter
 
-from telehealth.api.dependencies import CallerDep, SessionDep, SettingsDep
 from telehealth.api.idempotency import IdempotentDep
 from telehealth.availability.schemas import SlotRead
 from telehealth.consults import attachments, booking, conclusion, queues, service
@@ -32,6 +31,7 @@ from telehealth.consults.schemas import (
     TransitionRead,
 )
 from telehealth.directory.schemas import PatientRead
+from telehealth.http.dependencies import CallerDep, SessionDep, SettingsDep
 
 Limit = Annotated[int, QueryParameter(ge=1, le=200)]
 Offset = Annotated[int, QueryParameter(ge=0, le=1_000_000)]

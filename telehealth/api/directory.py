@@ -13,8 +13,6 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from pydantic import BaseModel
 
-from telehealth.api.dependencies import CallerDep, SessionDep
-from telehealth.api.guards import directory_writers
 from telehealth.api.idempotency import IdempotentDep
 from telehealth.directory import service
 from telehealth.directory.models import FacilityLevel
@@ -33,6 +31,8 @@ from telehealth.directory.schemas import (
     PractitionerUpdate,
     SpecialtyRead,
 )
+from telehealth.http.dependencies import CallerDep, SessionDep
+from telehealth.http.guards import directory_writers
 
 Limit = Annotated[int, QueryParameter(ge=1, le=200, description="page size")]
 Offset = Annotated[int, QueryParameter(ge=0, le=1_000_000, description="items to skip")]

@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 
 from telehealth import __version__
-from telehealth.api.dependencies import DatabaseDep
+from telehealth.http.dependencies import DatabaseDep
 from telehealth.migrate import schema_state
 
 

@@ -20,10 +20,10 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from telehealth.api.dependencies import DatabaseDep, SettingsDep
 from telehealth.auth.access import check_account_admin
 from telehealth.auth.tokens import read_access_token
 from telehealth.errors import NotAuthenticated
+from telehealth.http.dependencies import DatabaseDep, SettingsDep
 from telehealth.notifications.models import Notification
 from telehealth.rtc.models import Room, RoomState
 from telehealth.scheduling.metrics import timer_backlog

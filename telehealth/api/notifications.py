@@ -12,11 +12,11 @@ from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromPath, JSONBody, QueryParameter
 from pydantic import BaseModel, ConfigDict, Field
 
-from telehealth.api.dependencies import CallerDep, ChannelsDep, SessionDep, SettingsDep
 from telehealth.api.directory import Limit, Offset
-from telehealth.api.guards import administrators
 from telehealth.auth.principal import Principal
 from telehealth.events import user_channel
+from telehealth.http.dependencies import CallerDep, ChannelsDep, SessionDep, SettingsDep
+from telehealth.http.guards import administrators
 from telehealth.notifications import service
 from telehealth.scheduling.service import timer_metrics
 

@@ -13,7 +13,7 @@ from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromPath, JSONBody
 from litestar.response import File
 
-from telehealth.api.dependencies import (
+from telehealth.http.dependencies import (
     CallerDep,
     ChannelsDep,
     DatabaseDep,

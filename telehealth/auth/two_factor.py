@@ -5,7 +5,7 @@ phone is lost.
 Who must use it is a setting (``two_factor_required_for``: administrators and coordinators by
 default, or ``all``); anyone else may turn it on. A person who must and has not enrolled yet
 gets a session that serves only to enrol (``Principal.must_enrol_two_factor``, enforced with
-the forced password change in ``telehealth.api.middleware``). System clients sign in with
+the forced password change in ``telehealth.http.middleware``). System clients sign in with
 their secret and are not concerned.
 
 Enrolment is in two steps: a secret is made and shown (a QR code and the same in letters), and

@@ -8,7 +8,7 @@ from datetime import date, datetime, time
 from pydantic import AwareDatetime, Field
 
 from telehealth.availability.models import ExceptionKind, SlotStatus
-from telehealth.directory.schemas import Schema
+from telehealth.fields import Schema
 
 
 class RuleCreate(Schema):

@@ -15,7 +15,7 @@ from telehealth.consults.models import (
     Priority,
     Recommendation,
 )
-from telehealth.directory.schemas import Schema
+from telehealth.fields import Schema
 
 Text500 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]

@@ -7,63 +7,27 @@ shares them.
 
 from __future__ import annotations
 
-import unicodedata
 import uuid
 from datetime import date, datetime
 from typing import Annotated, Generic, TypeVar
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
     field_validator,
 )
 
 from telehealth.directory.models import FacilityLevel, Gender
+from telehealth.fields import Email, Name, Schema, ShortText, not_null
 
 T = TypeVar("T")
 
-
-def printable(value: str) -> str:
-    """Refuse control characters (NUL, escapes): no person types them, no database wants them."""
-    if any(unicodedata.category(char) == "Cc" for char in value):
-        raise ValueError("contains control characters")
-    return value
-
-
-Name = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=120),
-    AfterValidator(printable),
-]
-ShortText = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=300),
-    AfterValidator(printable),
-]
-Email = Annotated[
-    str,
-    StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=200),
-    AfterValidator(printable),
-]
 Code = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9A-Za-z.\-]{2,16}$")]
 # Practising certificate numbers look like "000123/HCM-CCHN".
 Licence = Annotated[
     str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9A-Za-z./\-]{2,32}$")
 ]
-
-
-def not_null(value: T | None) -> T:
-    """For updates: a field may be left out, but not set to null if the record needs it."""
-    if value is None:
-        raise ValueError("may be left out, but not set to null")
-    return value
-
-
-class Schema(BaseModel):
-    model_config = ConfigDict(extra="forbid", from_attributes=True)
 
 
 class OrganizationCreate(Schema):

@@ -17,13 +17,6 @@ from litestar.params import FromPath
 from litestar.status_codes import HTTP_304_NOT_MODIFIED, HTTP_415_UNSUPPORTED_MEDIA_TYPE
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from telehealth.api.dependencies import (
-    CallerDep,
-    DatabaseDep,
-    SessionDep,
-    SettingsDep,
-    provide_caller,
-)
 from telehealth.auth.audit import audited_read
 from telehealth.auth.principal import Caller
 from telehealth.errors import BadRequest
@@ -33,6 +26,13 @@ from telehealth.fhir.capability import capability_statement, smart_configuration
 from telehealth.fhir.outcome import FHIR_JSON
 from telehealth.fhir.store import StoredVersion, to_json
 from telehealth.fhir.transaction import run_bundle
+from telehealth.http.dependencies import (
+    CallerDep,
+    DatabaseDep,
+    SessionDep,
+    SettingsDep,
+    provide_caller,
+)
 from telehealth.settings import Settings
 
 AnyRequest = Request[Any, Any, Any]

@@ -10,7 +10,6 @@ from litestar import Controller, Response, get, post
 from litestar.params import FromPath
 from litestar.response import File
 
-from telehealth.api.dependencies import CallerDep, SessionDep, SettingsDep
 from telehealth.errors import NotFound
 from telehealth.fhir import bundle, scheduling_ops
 from telehealth.fhir.binary import read_binary
@@ -26,6 +25,7 @@ from telehealth.fhir.controllers import (
 )
 from telehealth.fhir.operations import OPERATION_DEFINITIONS
 from telehealth.fhir.store import to_json
+from telehealth.http.dependencies import CallerDep, SessionDep, SettingsDep
 from telehealth.settings import Settings
 
 

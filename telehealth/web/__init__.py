@@ -20,8 +20,8 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from litestar.types import ControllerRouterHandler
 
+from telehealth.http.cookies import csrf_config
 from telehealth.settings import Settings
-from telehealth.web.cookies import csrf_config
 from telehealth.web.errors import handle_page_exception
 from telehealth.web.live import live_updates
 from telehealth.web.pages.conclusion import ConclusionPages

@@ -20,8 +20,8 @@ from telehealth.errors import (
     TelehealthError,
     TwoFactorEnrolmentRequired,
 )
-from telehealth.web.cookies import ACCESS_COOKIE
-from telehealth.web.paths import CHANGE_PASSWORD_PAGE, TWO_FACTOR_PAGE
+from telehealth.http.cookies import ACCESS_COOKIE
+from telehealth.http.paths import CHANGE_PASSWORD_PAGE, TWO_FACTOR_PAGE
 from telehealth.web.render import here, page
 
 log = logging.getLogger("telehealth.errors")

@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
-from telehealth.api.dependencies import ChannelsDep
 from telehealth.auth.principal import Principal
 from telehealth.events import user_channel
+from telehealth.http.dependencies import ChannelsDep
 
 
 def _same_origin(socket: WebSocket[Any, Any, Any]) -> bool:

@@ -12,8 +12,8 @@ from litestar.response import Template
 
 from telehealth.auth.models import Role
 from telehealth.auth.principal import Principal
+from telehealth.http.cookies import LANGUAGE_COOKIE
 from telehealth.settings import Settings
-from telehealth.web.cookies import LANGUAGE_COOKIE
 from telehealth.web.i18n import Translator, format_day, format_moment, language_of
 
 

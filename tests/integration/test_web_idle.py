@@ -11,8 +11,8 @@ import uuid
 import httpx
 
 from telehealth.auth.tokens import read_access_token
+from telehealth.http.cookies import ACCESS_COOKIE, ACTIVITY_COOKIE, REFRESH_COOKIE, activity_cookie
 from telehealth.settings import Settings
-from telehealth.web.cookies import ACCESS_COOKIE, ACTIVITY_COOKIE, REFRESH_COOKIE, activity_cookie
 from tests.helpers import assert_problem
 from tests.integration.test_web_session import page_login
 

@@ -8,8 +8,8 @@ import httpx
 import jwt
 import pytest
 
+from telehealth.http.cookies import ACCESS_COOKIE, session_cookies
 from telehealth.settings import Settings
-from telehealth.web.cookies import ACCESS_COOKIE, session_cookies
 from tests.helpers import AUTHENTICATORS, assert_problem, enrol_two_factor
 
 CSRF_FIELD = re.compile(r'name="_csrf_token" value="([0-9a-f]+)"')

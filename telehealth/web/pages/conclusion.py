@@ -12,12 +12,12 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from telehealth.api.dependencies import CallerDep, DatabaseDep, SessionDep
 from telehealth.auth.audit import audited_unit_of_work
 from telehealth.consults import booking, conclusion, service
 from telehealth.consults.models import AppointmentStatus, Recommendation
 from telehealth.consults.schemas import ConclusionInput
 from telehealth.errors import TelehealthError
+from telehealth.http.dependencies import CallerDep, DatabaseDep, SessionDep
 from telehealth.timeutil import local, utcnow
 from telehealth.web.forms import FormState, icd_codes, posted, refused, validate
 from telehealth.web.render import page, page_language

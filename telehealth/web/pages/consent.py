@@ -13,12 +13,12 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from telehealth.api.dependencies import CallerDep, DatabaseDep
 from telehealth.auth.audit import audited_unit_of_work
 from telehealth.consent import service
 from telehealth.consent.models import ConsentPurpose
 from telehealth.consent.schemas import ConsentCreate, WithdrawalInput
 from telehealth.errors import TelehealthError
+from telehealth.http.dependencies import CallerDep, DatabaseDep
 from telehealth.web.forms import FormState, posted, refused, validate
 from telehealth.web.pages.patients import patient_page
 from telehealth.web.render import page_language

@@ -15,7 +15,6 @@ from litestar.datastructures import UploadFile
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect, Template
 
-from telehealth.api.dependencies import CallerDep, DatabaseDep, SessionDep, SettingsDep
 from telehealth.auth.audit import audited_unit_of_work
 from telehealth.auth.models import Role
 from telehealth.consults import attachments, booking, conclusion, service
@@ -25,6 +24,7 @@ from telehealth.consults.schemas import ConsultCreate
 from telehealth.directory import service as directory
 from telehealth.directory.models import FacilityLevel
 from telehealth.errors import InvalidInput, TelehealthError
+from telehealth.http.dependencies import CallerDep, DatabaseDep, SessionDep, SettingsDep
 from telehealth.terminology import icd10
 from telehealth.web.forms import FormState, icd_codes, posted, refused, validate
 from telehealth.web.i18n import translate

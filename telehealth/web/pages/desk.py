@@ -12,7 +12,6 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect, Template
 
-from telehealth.api.dependencies import CallerDep, DatabaseDep, SessionDep, SettingsDep
 from telehealth.auth.audit import audited_unit_of_work
 from telehealth.auth.models import Role
 from telehealth.availability import service as availability
@@ -23,6 +22,12 @@ from telehealth.consults.models import AppointmentStatus, ConsultStatus
 from telehealth.consults.rules import escalation_due
 from telehealth.directory import service as directory
 from telehealth.errors import InvalidInput, TelehealthError
+from telehealth.http.dependencies import (
+    CallerDep,
+    DatabaseDep,
+    SessionDep,
+    SettingsDep,
+)
 from telehealth.notifications.service import list_notifications
 from telehealth.timeutil import utcnow
 from telehealth.web.forms import FormState, posted, refused, to_schema

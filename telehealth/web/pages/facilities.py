@@ -10,13 +10,13 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from telehealth.api.dependencies import CallerDep, DatabaseDep, SessionDep
 from telehealth.auth.access import check_directory_write
 from telehealth.auth.audit import audited_unit_of_work
 from telehealth.directory import service
 from telehealth.directory.models import FacilityLevel, Organization
 from telehealth.directory.schemas import OrganizationCreate, OrganizationUpdate
 from telehealth.errors import TelehealthError
+from telehealth.http.dependencies import CallerDep, DatabaseDep, SessionDep
 from telehealth.web.forms import FormState, posted, refused, to_schema
 from telehealth.web.render import page, page_language
 

@@ -7,9 +7,9 @@ from typing import Any
 from litestar import Controller, Request, get
 from litestar.response import Redirect, Template
 
-from telehealth.api.dependencies import CallerDep, SessionDep
 from telehealth.auth.models import Role
 from telehealth.directory import service as directory
+from telehealth.http.dependencies import CallerDep, SessionDep
 from telehealth.web.render import page
 
 

@@ -11,7 +11,6 @@ from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect, Template
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from telehealth.api.dependencies import CallerDep, DatabaseDep, SessionDep
 from telehealth.auth.audit import audited_unit_of_work
 from telehealth.auth.principal import Caller
 from telehealth.consent import service as consent
@@ -21,6 +20,7 @@ from telehealth.directory.identifiers import CCCD_PROVINCE_CODES
 from telehealth.directory.models import Gender, Patient
 from telehealth.directory.schemas import PatientCreate, PatientUpdate
 from telehealth.errors import TelehealthError
+from telehealth.http.dependencies import CallerDep, DatabaseDep, SessionDep
 from telehealth.web.forms import FormState, clear_emptied, posted, refused, to_schema
 from telehealth.web.render import page, page_language
 

@@ -9,13 +9,12 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect, Template
 
-from telehealth.api.admin import AccountCreate
-from telehealth.api.dependencies import CallerDep, DatabaseDep, SessionDep, SettingsDep
 from telehealth.auth import service as accounts
 from telehealth.auth import two_factor
 from telehealth.auth.access import check_account_admin, check_directory_write
 from telehealth.auth.audit import audited_unit_of_work
 from telehealth.auth.models import Role
+from telehealth.auth.schemas import AccountCreate
 from telehealth.directory import service as directory
 from telehealth.directory.models import Gender
 from telehealth.directory.schemas import (
@@ -24,6 +23,7 @@ from telehealth.directory.schemas import (
     PractitionerUpdate,
 )
 from telehealth.errors import Conflict, InvalidInput, NotFound, TelehealthError
+from telehealth.http.dependencies import CallerDep, DatabaseDep, SessionDep, SettingsDep
 from telehealth.web.forms import FormState, clear_emptied, posted, refused, to_schema
 from telehealth.web.i18n import translate
 from telehealth.web.render import page, page_language

@@ -10,7 +10,6 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from telehealth.api.dependencies import CallerDep, DatabaseDep, SettingsDep
 from telehealth.auth import login as sign_in
 from telehealth.auth import service, two_factor
 from telehealth.auth.audit import audited_unit_of_work
@@ -18,7 +17,7 @@ from telehealth.auth.login import LoginOutcome
 from telehealth.auth.passwords import minimum_length
 from telehealth.auth.principal import Caller
 from telehealth.errors import AccountLocked, TelehealthError
-from telehealth.web.cookies import (
+from telehealth.http.cookies import (
     ACTIVITY_COOKIE,
     LANGUAGE_COOKIE,
     REFRESH_COOKIE,
@@ -28,6 +27,7 @@ from telehealth.web.cookies import (
     language_cookie,
     session_cookies,
 )
+from telehealth.http.dependencies import CallerDep, DatabaseDep, SettingsDep
 from telehealth.web.forms import FormState, posted, refused
 from telehealth.web.i18n import LANGUAGES, translate
 from telehealth.web.render import page, page_language
@@ -174,7 +174,7 @@ class SessionPages(Controller):
             try:
                 async with db.unit_of_work() as session:
                     if idle_for(settings, request.cookies.get(ACTIVITY_COOKIE)):
-                        # Idle too long: the session ends for good (telehealth.web.cookies).
+                        # Idle too long: the session ends for good (telehealth.http.cookies).
                         await sign_in.log_out(session, token)
                     else:
                         pair = await sign_in.refresh(session, settings, token)

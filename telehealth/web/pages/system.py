@@ -10,13 +10,13 @@ from litestar import Controller, Request, get, post
 from litestar.params import QueryParameter
 from litestar.response import Template
 
-from telehealth.api.admin import ClientCreate
-from telehealth.api.dependencies import CallerDep, DatabaseDep, SessionDep, SettingsDep
 from telehealth.auth import service as accounts
 from telehealth.auth.access import check_account_admin
 from telehealth.auth.audit import AuditQuery, audited_unit_of_work, search_audit
 from telehealth.auth.models import AuditOutcome
+from telehealth.auth.schemas import ClientCreate
 from telehealth.errors import TelehealthError
+from telehealth.http.dependencies import CallerDep, DatabaseDep, SessionDep, SettingsDep
 from telehealth.settings import Settings
 from telehealth.web.forms import FormState, posted, refused, to_schema
 from telehealth.web.i18n import translate

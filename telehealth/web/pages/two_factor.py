@@ -9,16 +9,16 @@ from typing import Any
 from litestar import Controller, Request, get, post
 from litestar.response import Redirect, Template
 
-from telehealth.api.dependencies import CallerDep, DatabaseDep, SettingsDep
 from telehealth.auth import two_factor
 from telehealth.auth.audit import audited_unit_of_work
 from telehealth.auth.principal import Caller
 from telehealth.db import Database
 from telehealth.errors import TelehealthError
+from telehealth.http.cookies import cleared_session_cookies
+from telehealth.http.dependencies import CallerDep, DatabaseDep, SettingsDep
+from telehealth.http.paths import TWO_FACTOR_PAGE
 from telehealth.settings import Settings
-from telehealth.web.cookies import cleared_session_cookies
 from telehealth.web.forms import FormState, posted, refused
-from telehealth.web.paths import TWO_FACTOR_PAGE
 from telehealth.web.render import page, page_language
 
 

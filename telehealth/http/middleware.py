@@ -23,15 +23,15 @@ from telehealth.errors import (
     PasswordChangeRequired,
     TwoFactorEnrolmentRequired,
 )
-from telehealth.jsondepth import check_depth
-from telehealth.metrics import observe_request
-from telehealth.web.cookies import (
+from telehealth.http.cookies import (
     ACCESS_COOKIE,
     ACTIVE_ACCOUNT_STATE,
     ACTIVITY_COOKIE,
     idle_for,
 )
-from telehealth.web.paths import CHANGE_PASSWORD_PAGE, PUBLIC_PAGE_PATHS, TWO_FACTOR_PAGE
+from telehealth.http.paths import CHANGE_PASSWORD_PAGE, PUBLIC_PAGE_PATHS, TWO_FACTOR_PAGE
+from telehealth.jsondepth import check_depth
+from telehealth.metrics import observe_request
 
 access_log = logging.getLogger("telehealth.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,40}$")
@@ -284,7 +284,7 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
     def _note_page_activity(
         connection: ASGIConnection[Any, Any, Any, Any], principal: Principal
     ) -> None:
-        """A page session idle too long has ended (``telehealth.web.cookies``); otherwise this
+        """A page session idle too long has ended (``telehealth.http.cookies``); otherwise this
         request is its latest activity (a WebSocket cannot set cookies, and is not one)."""
         settings = connection.app.state.settings
         if idle_for(settings, connection.cookies.get(ACTIVITY_COOKIE), principal.id):
