@@ -21,7 +21,7 @@ from telehealth.availability.schemas import (
     RuleRead,
     SlotRead,
 )
-from telehealth.consults import holds
+from telehealth.consults import holds, open_slots
 from telehealth.http.dependencies import CallerDep, SessionDep, SettingsDep
 
 Moment = Annotated[
@@ -115,7 +115,7 @@ class SlotController(Controller):
         limit: Limit = 20,
     ) -> list[SlotRead]:
         """Free slots, earliest first."""
-        rows = await service.find_slots(
+        rows = await open_slots.find_slots(
             session,
             caller,
             specialty_code=specialty_code,

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import select as sa_select
 from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -35,7 +36,7 @@ from telehealth.auth.principal import Caller, Principal
 from telehealth.auth.revocation import end_sessions, reset_sessions
 from telehealth.auth.scopes import parse_scopes
 from telehealth.auth.tokens import issue_access_token
-from telehealth.directory.models import Organization, Practitioner
+from telehealth.db import table_of
 from telehealth.errors import (
     Conflict,
     DuplicateEntry,
@@ -118,17 +119,24 @@ class NewAccount:
     must_change_password: bool = True
 
 
+async def _account_refers_to(session: AsyncSession, column: str, value: uuid.UUID) -> bool:
+    """Whether the row an account's foreign key would point to exists. Asked through the key
+    itself, so auth (which every area imports) needs not import the directory's tables."""
+    (key,) = table_of(UserAccount).c[column].foreign_keys
+    found = await session.execute(sa_select(key.column).where(key.column == value))
+    return found.first() is not None
+
+
 async def create_account(
     session: AsyncSession, settings: Settings, caller: Caller | None, new: NewAccount
 ) -> UserAccount:
     """Create a person's account; ``caller`` is None only for the command line."""
     if caller is not None:
         check_account_admin(caller.principal)
-    if await session.get(Organization, new.organization_id) is None:
+    if not await _account_refers_to(session, "organization_id", new.organization_id):
         raise InvalidInput.for_field("organization_id", "no such organization")
-    if (
-        new.practitioner_id is not None
-        and await session.get(Practitioner, new.practitioner_id) is None
+    if new.practitioner_id is not None and not await _account_refers_to(
+        session, "practitioner_id", new.practitioner_id
     ):
         raise InvalidInput.for_field("practitioner_id", "no such practitioner")
     if (

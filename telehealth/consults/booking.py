@@ -25,7 +25,7 @@ from telehealth.auth.access import check_consult_action, check_consult_read
 from telehealth.auth.models import UserAccount
 from telehealth.auth.principal import Caller
 from telehealth.availability.models import Slot, SlotStatus
-from telehealth.availability.service import SLOT_TAKEN, search_slots
+from telehealth.availability.service import SLOT_TAKEN
 from telehealth.consent.service import require_consent_for
 from telehealth.consults import rules
 from telehealth.consults.booking_effects import write_appointment_side_effects
@@ -37,6 +37,7 @@ from telehealth.consults.models import (
     ConsultStatus,
     Priority,
 )
+from telehealth.consults.open_slots import search_slots
 from telehealth.consults.parties import caller_services, parties
 from telehealth.consults.service import load_request, release_appointment_of, transition
 from telehealth.consults.slot_taking import claim_slot, insert_appointment

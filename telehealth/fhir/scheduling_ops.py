@@ -15,8 +15,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from telehealth.auth.access import require_scope
 from telehealth.auth.principal import Caller
 from telehealth.availability.models import Slot
-from telehealth.availability.service import find_slots, search_slots
 from telehealth.consults.booking import book_slot, slots_for_request
+from telehealth.consults.open_slots import find_slots, search_slots
 from telehealth.directory.service import specialty_by_code
 from telehealth.errors import BadRequest, InvalidInput
 from telehealth.fhir import store

@@ -17,7 +17,7 @@ from telehealth.auth.models import Role
 from telehealth.availability import service as availability
 from telehealth.availability.models import ExceptionKind
 from telehealth.availability.schemas import ExceptionCreate, RuleCreate
-from telehealth.consults import booking, desk, queues
+from telehealth.consults import booking, desk, open_slots, queues
 from telehealth.consults.models import AppointmentStatus, ConsultStatus
 from telehealth.consults.rules import escalation_due
 from telehealth.directory import service as directory
@@ -251,7 +251,7 @@ async def _availability(
             rules = await availability.list_rules(session, caller, role.id)
             organization = await directory.get_organization(session, caller, role.organization_id)
             week = [[r for r in rules if r.weekday == d] for d in range(7)]
-            slots = await availability.search_slots(
+            slots = await open_slots.search_slots(
                 session,
                 practitioner_role_id=role.id,
                 starts_before=utcnow() + timedelta(days=7),
