@@ -180,7 +180,7 @@ async def stop_services(services: list[Any]) -> None:
 
 
 def effect(timer: asyncpg.Record, fired_at: datetime) -> dict[str, Any]:
-    """The test kind's audit row (``telehealth.scheduling.testing``), as the bare loop writes it."""
+    """The test kind's audit row (``telehealth.timer_test_kinds``), as the bare loop writes it."""
     return {
         "id": uuid.uuid4(),
         "recorded_at": fired_at,

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
+from litestar.channels import ChannelsPlugin
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -74,11 +75,29 @@ from telehealth.rtc.closures import RoomClosures
 from telehealth.rtc.media import MediaPeers
 from telehealth.rtc.recording_consent import RecordingConsentWatch
 from telehealth.rtc.relay_lease import RelayRouter
-from telehealth.scheduling.runner import scheduler_lifespan
 from telehealth.settings import Settings
 from telehealth.storage import private_data_dir
+from telehealth.timer_registry import timer_service
 from telehealth.web import create_web
 from telehealth.web.errors import handle_page_exception
+
+
+@asynccontextmanager
+async def scheduler_lifespan(app: Litestar) -> AsyncIterator[None]:
+    """Start this process's timer and delivery loops after the database is open (unless
+    disabled)."""
+    settings: Settings = app.state.settings
+    if not settings.scheduler_enabled:
+        app.state.timers = None
+        yield
+        return
+    service = timer_service(app.state.db, settings, app.plugins.get(ChannelsPlugin).publish)
+    app.state.timers = service
+    service.start()
+    try:
+        yield
+    finally:
+        await service.stop()
 
 
 def create_app(settings: Settings | None = None) -> Litestar:

@@ -16,8 +16,8 @@ from telehealth.notifications.models import Notification
 from telehealth.scheduling.engine import TimerEngine
 from telehealth.scheduling.handlers import TimerCall, run_handler
 from telehealth.scheduling.models import Timer, TimerState
-from telehealth.scheduling.registry import timer_handlers
 from telehealth.settings import Settings
+from telehealth.timer_registry import timer_handlers
 from telehealth.timeutil import utcnow
 from tests.consult_support import (
     accepted_request,

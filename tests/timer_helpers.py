@@ -12,7 +12,7 @@ from telehealth.auth.models import AuditEvent
 from telehealth.db import Database
 from telehealth.scheduling.models import Timer
 from telehealth.scheduling.service import schedule
-from telehealth.scheduling.testing import TEST_EFFECT_ACTION
+from telehealth.timer_test_kinds import TEST_EFFECT_ACTION
 
 
 async def add_timers(

@@ -18,7 +18,6 @@ from telehealth.events import user_channel
 from telehealth.http.dependencies import CallerDep, ChannelsDep, SessionDep, SettingsDep
 from telehealth.http.guards import administrators
 from telehealth.notifications import service
-from telehealth.scheduling.service import timer_metrics
 
 
 class NotificationRead(BaseModel):
@@ -126,7 +125,7 @@ class TimerAdminController(Controller):
         self, request: Request[Principal, Any, Any], session: SessionDep, caller: CallerDep
     ) -> dict[str, Any]:
         loops = request.app.state.get("timers")
-        return await timer_metrics(
+        return await service.timer_metrics(
             session,
             caller,
             loops.timer_metrics if loops else None,

@@ -1,5 +1,5 @@
 """Timer handlers of appointments, holds and drafts, and the daily jobs (registered in
-``telehealth/scheduling/registry.py``; how they are run: docs/timers.md).
+``telehealth/timer_registry.py``; how they are run: docs/timers.md).
 
 Each acts only while the state is still what its timer expected, so running one again (a
 re-claimed timer, a moved appointment's old timer) changes nothing. They write rows only:

@@ -27,6 +27,7 @@ from telehealth.notifications.models import (
     WebhookSubscription,
 )
 from telehealth.notifications.targets import TargetRefused, checked_target
+from telehealth.scheduling.metrics import LoopMetrics, timer_backlog
 from telehealth.timeutil import utcnow
 
 
@@ -223,3 +224,35 @@ async def list_webhook_subscriptions(
     check_account_admin(caller.principal)
     statement = select(WebhookSubscription).order_by(col(WebhookSubscription.created_at))
     return list((await session.exec(statement)).all())
+
+
+async def timer_metrics(
+    session: AsyncSession,
+    caller: Caller,
+    timers: LoopMetrics | None,
+    deliveries: LoopMetrics | None,
+) -> dict[str, Any]:
+    """For administrators: the backlog in the database (all processes) and this process's
+    counters (each process keeps its own; ``None`` where the loops are disabled here)."""
+    check_account_admin(caller.principal)
+    return {
+        "database": await timer_backlog(session, utcnow()),
+        "this_process": {
+            "timers": _counters(timers),
+            "notifications": _counters(deliveries),
+        },
+    }
+
+
+def _counters(metrics: LoopMetrics | None) -> dict[str, Any] | None:
+    if metrics is None:
+        return None
+    return {
+        "claimed": metrics.claimed,
+        "fired": metrics.fired,
+        "late": metrics.late,
+        "failed": metrics.failed,
+        "dead": metrics.dead,
+        "lease_lost": metrics.lease_lost,
+        "lag_s": metrics.lag_percentiles(),
+    }

@@ -7,7 +7,7 @@ only if the state is still what it expects): a re-claim after a lost lease runs 
 A handler writes rows only; anything leaving the machine (e-mail, webhook, push) is a
 notification row (``telehealth.notifications.service.notify``), delivered afterwards.
 
-Handlers are registered in ``telehealth/scheduling/registry.py``; see docs/timers.md.
+Handlers are registered in ``telehealth/timer_registry.py``; see docs/timers.md.
 """
 
 from __future__ import annotations

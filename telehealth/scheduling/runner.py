@@ -8,26 +8,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from functools import partial
+from typing import Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from litestar import Litestar
-from litestar.channels import ChannelsPlugin
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from telehealth.db import Database
-from telehealth.notifications.delivery import NotificationDelivery, Publish
 from telehealth.scheduling.engine import TimerEngine
-from telehealth.scheduling.handlers import DailyJob
+from telehealth.scheduling.handlers import DailyJob, Handler
 from telehealth.scheduling.metrics import LoopMetrics
 from telehealth.scheduling.models import Timer, TimerState
-from telehealth.scheduling.registry import DAILY_JOBS, timer_handlers
 from telehealth.settings import Settings
 from telehealth.timeutil import local, utcnow
 
@@ -63,21 +59,36 @@ async def enqueue_daily(db: Database, job: DailyJob, now: datetime | None = None
     return bool(result.rowcount)
 
 
+class DeliveryLoop(Protocol):
+    """The notification deliveries, run on the same tick as the timers."""
+
+    metrics: LoopMetrics
+
+    async def run_due(self) -> object: ...
+
+
 class TimerService:
     """What one process runs: N timer claim loops, one delivery loop, the daily triggers."""
 
-    def __init__(self, db: Database, settings: Settings, publish: Publish | None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        handlers: Mapping[str, Handler],
+        daily_jobs: Sequence[DailyJob],
+        delivery: DeliveryLoop,
+    ) -> None:
         self.db = db
         self.settings = settings
         self.timer_metrics = LoopMetrics()
-        self.delivery_metrics = LoopMetrics()
-        handlers = timer_handlers(settings)
+        self.delivery_metrics = delivery.metrics
+        self.daily_jobs = daily_jobs
         # SQLite serialises writers anyway: one claim loop there.
         loops = 1 if db.dialect == "sqlite" else settings.timer_workers
         self.engines = [
             TimerEngine(db, settings, handlers, self.timer_metrics) for _ in range(loops)
         ]
-        self.delivery = NotificationDelivery(db, settings, publish, self.delivery_metrics)
+        self.delivery = delivery
         self.scheduler = AsyncIOScheduler(timezone=settings.tz)
         self._running: set[asyncio.Task[object]] = set()
 
@@ -105,7 +116,7 @@ class TimerService:
             coalesce=True,
             next_run_time=first,
         )
-        for job in DAILY_JOBS:
+        for job in self.daily_jobs:
             self.scheduler.add_job(
                 self._guarded(partial(enqueue_daily, self.db, job)),
                 CronTrigger(hour=job.at.hour, minute=job.at.minute, timezone=self.settings.tz),
@@ -142,21 +153,3 @@ class TimerService:
                     self._running.discard(task)
 
         return job
-
-
-@asynccontextmanager
-async def scheduler_lifespan(app: Litestar) -> AsyncIterator[None]:
-    """Start this process's loops after the database is open (unless disabled)."""
-    settings: Settings = app.state.settings
-    if not settings.scheduler_enabled:
-        app.state.timers = None
-        yield
-        return
-    channels = app.plugins.get(ChannelsPlugin)
-    service = TimerService(app.state.db, settings, channels.publish)
-    app.state.timers = service
-    service.start()
-    try:
-        yield
-    finally:
-        await service.stop()

@@ -1,5 +1,4 @@
-"""Writing timers (called by the use cases whose changes imply future work) and reading
-the loops' figures."""
+"""Writing timers (called by the use cases whose changes imply future work)."""
 
 from __future__ import annotations
 
@@ -12,11 +11,8 @@ from sqlalchemy import update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from telehealth.auth.access import check_account_admin
-from telehealth.auth.principal import Caller
 from telehealth.db import insert_rows, table_of
 from telehealth.models import new_id
-from telehealth.scheduling.metrics import LoopMetrics, timer_backlog
 from telehealth.scheduling.models import Timer, TimerState
 from telehealth.timeutil import utcnow
 
@@ -85,35 +81,3 @@ async def cancel_timers(
         statement = statement.where(col(Timer.kind).in_(list(kinds)))
     result = await session.exec(statement)
     return int(result.rowcount)
-
-
-async def timer_metrics(
-    session: AsyncSession,
-    caller: Caller,
-    timers: LoopMetrics | None,
-    deliveries: LoopMetrics | None,
-) -> dict[str, Any]:
-    """For administrators: the backlog in the database (all processes) and this process's
-    counters (each process keeps its own; ``None`` where the loops are disabled here)."""
-    check_account_admin(caller.principal)
-    return {
-        "database": await timer_backlog(session, utcnow()),
-        "this_process": {
-            "timers": _counters(timers),
-            "notifications": _counters(deliveries),
-        },
-    }
-
-
-def _counters(metrics: LoopMetrics | None) -> dict[str, Any] | None:
-    if metrics is None:
-        return None
-    return {
-        "claimed": metrics.claimed,
-        "fired": metrics.fired,
-        "late": metrics.late,
-        "failed": metrics.failed,
-        "dead": metrics.dead,
-        "lease_lost": metrics.lease_lost,
-        "lag_s": metrics.lag_percentiles(),
-    }

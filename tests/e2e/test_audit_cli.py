@@ -22,9 +22,9 @@ from telehealth.auth.models import AuditOutcome
 from telehealth.db import Database
 from telehealth.models import new_id
 from telehealth.scheduling.engine import TimerEngine
-from telehealth.scheduling.registry import DAILY_JOBS, timer_handlers
 from telehealth.scheduling.runner import enqueue_daily
 from telehealth.settings import Settings
+from telehealth.timer_registry import DAILY_JOBS, timer_handlers
 from telehealth.timeutil import utcnow
 from tests.e2e.cli_support import TELEHEALTH, cli_env
 from tests.helpers import login

@@ -12,8 +12,8 @@ from telehealth.scheduling.engine import TimerEngine
 from telehealth.scheduling.handlers import DailyJob
 from telehealth.scheduling.models import Timer, TimerState
 from telehealth.scheduling.runner import enqueue_daily
-from telehealth.scheduling.testing import TEST_HANDLERS, count_firing
 from telehealth.settings import Settings
+from telehealth.timer_test_kinds import TEST_HANDLERS, count_firing
 from telehealth.timeutil import utcnow
 from tests.helpers import assert_problem, login
 from tests.timer_helpers import add_timers, effects, timer_of

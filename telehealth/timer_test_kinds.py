@@ -1,4 +1,4 @@
-"""Timer kinds for tests and the benchmark only, registered when
+"""Timer kinds for tests and the benchmark only, registered by the composition root when
 ``TELEHEALTH_TIMER_TEST_HANDLERS=1`` (never in production).
 
 ``test.count`` writes one audit row per run and is deliberately *not* idempotent: counting its

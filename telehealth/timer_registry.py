@@ -1,6 +1,7 @@
 """The registry: which code fires each timer kind, and the daily jobs. Add lines here.
 
-A kind's handler lives in its own area (``telehealth/consults/jobs.py``, ...) and is listed
+Part of the composition root: the timer loops (``telehealth/scheduling/``) know no area, and
+``create_app`` hands them this table. A kind's handler lives in its own area (``telehealth/consults/jobs.py``, ...) and is listed
 in ``DOMAIN_HANDLERS``; work done once a day is a ``DailyJob`` in ``DAILY_JOBS``. A process
 claims only the kinds it has a handler for, so a kind written before its handler is deployed
 waits, pending. How to write a handler: docs/timers.md.
@@ -25,8 +26,12 @@ from telehealth.consults.jobs import (
     open_room,
     send_reminder,
 )
+from telehealth.db import Database
 from telehealth.idempotency import purge_expired_keys
+from telehealth.notifications.delivery import NotificationDelivery, Publish
 from telehealth.scheduling.handlers import Configured, DailyJob, Handler
+from telehealth.scheduling.metrics import LoopMetrics
+from telehealth.scheduling.runner import TimerService
 from telehealth.settings import Settings
 
 DOMAIN_HANDLERS: dict[str, Handler | Configured] = {
@@ -59,7 +64,13 @@ def timer_handlers(settings: Settings) -> Mapping[str, Handler]:
     }
     handlers.update({job.kind: _bound(job.run, settings) for job in DAILY_JOBS})
     if settings.timer_test_handlers:  # TELEHEALTH_TIMER_TEST_HANDLERS=1: tests and benchmarks
-        from telehealth.scheduling.testing import TEST_HANDLERS
+        from telehealth.timer_test_kinds import TEST_HANDLERS
 
         handlers.update(TEST_HANDLERS)
     return handlers
+
+
+def timer_service(db: Database, settings: Settings, publish: Publish | None) -> TimerService:
+    """This process's loops: the timers of every kind above, the daily jobs, the deliveries."""
+    delivery = NotificationDelivery(db, settings, publish, LoopMetrics())
+    return TimerService(db, settings, timer_handlers(settings), DAILY_JOBS, delivery)
