@@ -42,7 +42,6 @@ from telehealth.api.notifications import (
 from telehealth.api.rooms import RoomController, room_page, room_script, room_socket, room_style
 from telehealth.api.terminology import search_icd10
 from telehealth.auth.revocation import SessionResets
-from telehealth.events import create_channels
 from telehealth.fhir.cache import read_cache
 from telehealth.fhir.controllers import FhirController, FhirDiscoveryController
 from telehealth.fhir.operation_controllers import (
@@ -52,6 +51,7 @@ from telehealth.fhir.operation_controllers import (
 )
 from telehealth.fhir.outcome import FHIR_JSON, operation_outcome
 from telehealth.http import problems
+from telehealth.http.channels import create_channels
 from telehealth.http.cookies import renew_activity
 from telehealth.http.dependencies import (
     provide_caller,

@@ -24,7 +24,7 @@ from sqlmodel import col, select
 
 from telehealth.auth.models import UserAccount
 from telehealth.db import Database, table_of
-from telehealth.events import user_channel
+from telehealth.http.channels import user_channel
 from telehealth.notifications.email import email_enabled, send_email
 from telehealth.notifications.messages import render
 from telehealth.notifications.models import (

@@ -26,7 +26,7 @@ from telehealth.consent.models import ConsentPurpose
 from telehealth.consent.rules import missing_consent
 from telehealth.db import Database
 from telehealth.errors import NotAuthenticated, PermissionDenied, TelehealthError
-from telehealth.events import room_channel
+from telehealth.http.channels import room_channel
 from telehealth.rtc import messages as m
 from telehealth.rtc import presence
 from telehealth.rtc.closures import RoomClosures

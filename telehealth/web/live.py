@@ -15,7 +15,7 @@ from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
 from telehealth.auth.principal import Principal
-from telehealth.events import user_channel
+from telehealth.http.channels import user_channel
 from telehealth.http.dependencies import ChannelsDep
 
 

@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 from litestar.channels import ChannelsPlugin
 
-from telehealth.events import (
+from telehealth.http.channels import (
     LISTENER_NAME,
     CountedSubscriptions,
     PostgresChannelsBackend,

@@ -13,10 +13,10 @@ from sqlmodel import select
 
 from telehealth.db import Database
 from telehealth.directory.models import Organization
-from telehealth.events import asyncpg_dsn
 from telehealth.fhir.cache import LISTENER_NAME, ReadCache, current, read_cache
 from telehealth.fhir.store import StoredVersion, read_current
 from telehealth.fhir.writethrough import flush_versions
+from telehealth.http.channels import asyncpg_dsn
 from telehealth.settings import Settings
 
 
