@@ -7,7 +7,7 @@ revoked sessions) as current as the database.
   commit, hands the payload to this process's hearers itself: the writer's next request may
   come before PostgreSQL's notification does, and SQLite has no notifications at all.
 - A ``Hearer`` listens on one channel of one database. On PostgreSQL it holds a LISTEN
-  connection (``channels.Listener``) that comes back after a loss; notices sent while it was
+  connection (``pubsub.Listener``) that comes back after a loss; notices sent while it was
   away are lost, so hearers are told when it is lost (``deaf``) and back (``heard``), to stop
   trusting their view and catch up.
 """
@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from telehealth.http.channels import Listener, asyncpg_dsn
+from telehealth.pubsub import Listener, asyncpg_dsn
 
 _ANNOUNCED = "notices_announced"  # in a session's info: [(database, channel, payload)]
 _NOTIFY = sa.select(

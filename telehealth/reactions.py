@@ -22,8 +22,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from telehealth.consults.desk import watchers
 from telehealth.db import Database
 from telehealth.fhir.writethrough import install_write_through, write_before_commit
-from telehealth.http.channels import user_channel
 from telehealth.journal import AfterCommit, Journal, Listeners
+from telehealth.pubsub import user_channel
 from telehealth.settings import Settings
 
 Publish = Callable[[Any, str], None]  # (event, channel), as ``ChannelsPlugin.publish``

@@ -6,13 +6,13 @@ Alembic and the test-suite import this; each new area adds its ``models`` module
 from __future__ import annotations
 
 from telehealth import idempotency as idempotency_models
+from telehealth import pubsub as event_models
 from telehealth.auth import models as auth_models
 from telehealth.availability import models as availability_models
 from telehealth.consent import models as consent_models
 from telehealth.consults import models as consult_models
 from telehealth.directory import models as directory_models
 from telehealth.fhir import models as fhir_models
-from telehealth.http import channels as event_models
 from telehealth.notifications import models as notification_models
 from telehealth.rtc import models as rtc_models
 from telehealth.scheduling import models as scheduling_models

@@ -14,10 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from telehealth.api.directory import Limit, Offset
 from telehealth.auth.principal import Principal
-from telehealth.http.channels import user_channel
 from telehealth.http.dependencies import CallerDep, ChannelsDep, SessionDep, SettingsDep
 from telehealth.http.guards import administrators
 from telehealth.notifications import service
+from telehealth.pubsub import user_channel
 
 
 class NotificationRead(BaseModel):

@@ -1,7 +1,7 @@
-"""Cross-process events (signalling messages, live page updates) through litestar Channels.
-
-Channel names: ``room.<uuid>`` (signalling of one room), ``user.<uuid>`` (live updates for one
-person's open pages). Payloads are small (ids and kinds; the data stays in the database);
+"""The litestar Channels plugin that carries cross-process events (signalling messages, live
+page updates), and its backends. Built by ``create_app``; the core and the domain see it as a
+``telehealth.pubsub.Broadcast`` and name channels with ``pubsub.room_channel`` and
+``pubsub.user_channel``. Payloads are small (ids and kinds; the data stays in the database);
 signalling SDP is the one exception and may reach a few KB.
 
 Backends, chosen by ``TELEHEALTH_CHANNELS_BACKEND`` (``auto`` by default):
@@ -23,22 +23,15 @@ for that new page until it reloads. Counting makes the two calls commute.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
-import uuid
-from collections.abc import AsyncGenerator, Callable, Iterable
-from datetime import datetime
-from typing import Any
+from collections.abc import AsyncGenerator, Iterable
 
 import asyncpg
 from litestar.channels import ChannelsBackend, ChannelsPlugin
 from litestar.channels.backends.memory import MemoryChannelsBackend
-from sqlmodel import Field, SQLModel
 
-from telehealth.db import UTCDateTime
+from telehealth.pubsub import Listener, asyncpg_dsn
 from telehealth.settings import Settings
-from telehealth.timeutil import utcnow
 
 log = logging.getLogger("telehealth.events")
 
@@ -48,141 +41,10 @@ _SPILL_KEEP_S = 120
 LISTENER_NAME = "telehealth-channels-listener"
 
 
-class ChannelSpill(SQLModel, table=True):
-    """A payload too large for NOTIFY, kept briefly for the listeners to fetch by id."""
-
-    __tablename__ = "channel_spill"
-
-    id: int | None = Field(default=None, primary_key=True)
-    channel: str = Field(max_length=63)
-    payload: str
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
-
-
-def asyncpg_dsn(sqlalchemy_url: str) -> str:
-    return sqlalchemy_url.replace("postgresql+asyncpg://", "postgresql://", 1)
-
-
 async def _keep_as_is(_connection: asyncpg.Connection) -> None:
     """The publisher's connections only run ``pg_notify`` and spill rows in autocommit: no
     session state to reset, so a returned connection skips asyncpg's reset round trip
     (``RESET ALL; UNLISTEN *; ...``), one per published event."""
-
-
-Notify = Callable[[str, str], None]  # (channel, payload)
-
-
-class Listener:
-    """A LISTEN connection that comes back: a watchdog checks it every ``reconnect_delay_s``
-    and, once it is gone, connects again and LISTENs every channel of the set. Notifications
-    sent while it was away are lost; ``on_connect`` runs after every (re)connection and
-    ``on_lost`` as soon as a loss is seen, so that a user can make up for them."""
-
-    def __init__(
-        self,
-        dsn: str,
-        on_notify: Notify,
-        *,
-        name: str,
-        reconnect_delay_s: float = 1.0,
-        on_connect: Callable[[], None] | None = None,
-        on_lost: Callable[[], None] | None = None,
-    ) -> None:
-        self._dsn = dsn
-        self._on_notify = on_notify
-        self._name = name
-        self._reconnect_delay_s = reconnect_delay_s
-        self._on_connect = on_connect
-        self._on_lost = on_lost
-        self._connection: asyncpg.Connection | None = None
-        self.channels: set[str] = set()
-        self._lock = asyncio.Lock()
-        self._watchdog: asyncio.Task[None] | None = None
-        self._closing = False
-
-    async def start(self) -> None:
-        self._lock = asyncio.Lock()
-        self._closing = False
-        await self._connect()
-        self._watchdog = asyncio.create_task(self._keep_listening())
-
-    async def stop(self) -> None:
-        self._closing = True
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watchdog
-        if self._connection is not None:
-            with contextlib.suppress(Exception):
-                await self._connection.close()
-
-    def _deliver(self, _connection: Any, _pid: int, channel: str, payload: object) -> None:
-        self._on_notify(channel, str(payload))
-
-    def _lost(self, _connection: Any) -> None:
-        if self._on_lost is not None and not self._closing:
-            self._on_lost()
-
-    async def _connect(self) -> None:
-        async with self._lock:
-            connection = await asyncpg.connect(
-                self._dsn, server_settings={"application_name": self._name}
-            )
-            connection.add_termination_listener(self._lost)
-            for channel in self.channels:
-                await connection.add_listener(channel, self._deliver)
-            self._connection = connection
-        if self._on_connect is not None:
-            self._on_connect()
-
-    async def _alive(self) -> bool:
-        """A round trip on the connection, under the lock: a connection runs one statement at
-        a time, and a check that overlapped a LISTEN used to fail one of the two."""
-        async with self._lock:
-            connection = self._connection
-            if connection is None or connection.is_closed():
-                return False
-            try:
-                await asyncio.wait_for(connection.execute("SELECT 1"), timeout=5)
-            except (OSError, asyncpg.PostgresError, TimeoutError, asyncpg.InterfaceError):
-                return False
-            return True
-
-    async def _keep_listening(self) -> None:
-        while not self._closing:
-            await asyncio.sleep(self._reconnect_delay_s)
-            if await self._alive():
-                continue
-            log.warning("%s: connection lost; reconnecting", self._name)
-            if self._on_lost is not None:
-                self._on_lost()
-            if self._connection is not None:
-                self._connection.terminate()
-            with contextlib.suppress(OSError, asyncpg.PostgresError, TimeoutError):
-                await self._connect()
-                log.info("%s: reconnected to %d channels", self._name, len(self.channels))
-
-    async def listen(self, channels: Iterable[str]) -> None:
-        async with self._lock:
-            for channel in set(channels) - self.channels:
-                self.channels.add(channel)
-                if self._connection is not None and not self._connection.is_closed():
-                    try:
-                        await self._connection.add_listener(channel, self._deliver)
-                    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                        # The watchdog reconnects and LISTENs every channel of the set.
-                        log.warning("%s: LISTEN %s failed; reconnecting", self._name, channel)
-                        self._connection.terminate()
-
-    async def unlisten(self, channels: Iterable[str]) -> None:
-        async with self._lock:
-            for channel in set(channels) & self.channels:
-                self.channels.discard(channel)
-                if self._connection is not None and not self._connection.is_closed():
-                    with contextlib.suppress(
-                        OSError, asyncpg.PostgresError, asyncpg.InterfaceError
-                    ):
-                        await self._connection.remove_listener(channel, self._deliver)
 
 
 class PostgresChannelsBackend(ChannelsBackend):
@@ -309,24 +171,6 @@ class CountedSubscriptions(ChannelsBackend):
 
     async def get_history(self, channel: str, limit: int | None = None) -> list[bytes]:
         return await self.backend.get_history(channel, limit)
-
-
-def room_channel(room_id: uuid.UUID) -> str:
-    """Signalling of one video room."""
-    return f"room.{room_id}"
-
-
-def user_channel(user_id: uuid.UUID) -> str:
-    """Live updates for the open pages of one person."""
-    return f"user.{user_id}"
-
-
-async def publish_to_user(
-    channels: ChannelsPlugin, user_id: uuid.UUID, kind: str, subject_id: uuid.UUID
-) -> None:
-    """Tell a person's open pages that something changed (they reload it from the API)."""
-    payload = {"kind": kind, "subject_id": str(subject_id)}
-    await channels.wait_published(json.dumps(payload).encode(), [user_channel(user_id)])
 
 
 def channels_backend(settings: Settings) -> ChannelsBackend:

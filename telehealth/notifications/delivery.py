@@ -24,7 +24,6 @@ from sqlmodel import col, select
 
 from telehealth.auth.models import UserAccount
 from telehealth.db import Database, table_of
-from telehealth.http.channels import user_channel
 from telehealth.notifications.email import email_enabled, send_email
 from telehealth.notifications.messages import render
 from telehealth.notifications.models import (
@@ -35,6 +34,7 @@ from telehealth.notifications.models import (
 )
 from telehealth.notifications.targets import TargetRefused
 from telehealth.notifications.webhooks import post_webhook, webhook_body
+from telehealth.pubsub import user_channel
 from telehealth.scheduling.claims import claim_due, held_by, worker_name
 from telehealth.scheduling.metrics import LoopMetrics
 from telehealth.scheduling.rules import RetryPolicy, short_error

@@ -22,12 +22,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from litestar.channels import ChannelsPlugin
 from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.db import Database, dialect_insert
+from telehealth.pubsub import Broadcast
 from telehealth.rtc.media import MediaPeers, MediaRefused
 from telehealth.rtc.models import RelayLease
 from telehealth.scheduling.claims import worker_name
@@ -98,7 +98,7 @@ class RelayRouter:
     """Sends each relay offer to the process holding the room's lease (perhaps this one)."""
 
     def __init__(
-        self, db: Database, settings: Settings, channels: ChannelsPlugin, media: MediaPeers
+        self, db: Database, settings: Settings, channels: Broadcast, media: MediaPeers
     ) -> None:
         self.db, self.settings, self.channels, self.media = db, settings, channels, media
         self.me = worker_name()

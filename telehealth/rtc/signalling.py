@@ -20,13 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from litestar.channels import ChannelsPlugin
-
 from telehealth.consent.models import ConsentPurpose
 from telehealth.consent.rules import missing_consent
 from telehealth.db import Database
 from telehealth.errors import NotAuthenticated, PermissionDenied, TelehealthError
-from telehealth.http.channels import room_channel
+from telehealth.pubsub import Broadcast, room_channel
 from telehealth.rtc import messages as m
 from telehealth.rtc import presence
 from telehealth.rtc.closures import RoomClosures
@@ -91,7 +89,7 @@ class RoomConnection:
         self,
         db: Database,
         settings: Settings,
-        channels: ChannelsPlugin,
+        channels: Broadcast,
         relay: RelayRouter,
         closures: RoomClosures,
         room_id: uuid.UUID,

@@ -15,8 +15,8 @@ from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
 from telehealth.auth.principal import Principal
-from telehealth.http.channels import user_channel
 from telehealth.http.dependencies import ChannelsDep
+from telehealth.pubsub import user_channel
 
 
 def _same_origin(socket: WebSocket[Any, Any, Any]) -> bool:

@@ -11,7 +11,7 @@ import asyncpg
 import httpx
 import pytest
 
-from telehealth.http.channels import asyncpg_dsn
+from telehealth.pubsub import asyncpg_dsn
 from telehealth.settings import Settings
 from tests.e2e.conftest import ONE_AT_A_TIME
 from tests.e2e.fhir_support import client_headers, fhir_json

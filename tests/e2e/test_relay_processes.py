@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from telehealth.db import Database
-from telehealth.http.channels import asyncpg_dsn
+from telehealth.pubsub import asyncpg_dsn
 from telehealth.rtc.testclient import MediaLeg, SignallingClient
 from telehealth.settings import Settings
 from tests.e2e.conftest import ONE_AT_A_TIME

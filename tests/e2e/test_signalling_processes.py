@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from telehealth.db import Database
-from telehealth.http.channels import LISTENER_NAME, asyncpg_dsn
+from telehealth.http.channels import LISTENER_NAME
+from telehealth.pubsub import asyncpg_dsn
 from telehealth.rtc.testclient import Participant, SignallingClient
 from telehealth.settings import Settings
 from tests.e2e.conftest import ONE_AT_A_TIME

@@ -18,11 +18,9 @@ from telehealth.http.channels import (
     LISTENER_NAME,
     CountedSubscriptions,
     PostgresChannelsBackend,
-    asyncpg_dsn,
     create_channels,
-    publish_to_user,
-    user_channel,
 )
+from telehealth.pubsub import asyncpg_dsn, publish_to_user, user_channel
 from telehealth.settings import Settings
 from tests.helpers import REDIS_URL, redis_reachable
 

@@ -16,7 +16,7 @@ from telehealth.directory.models import Organization
 from telehealth.fhir.cache import LISTENER_NAME, ReadCache, current, read_cache
 from telehealth.fhir.store import StoredVersion, read_current
 from telehealth.fhir.writethrough import flush_versions
-from telehealth.http.channels import asyncpg_dsn
+from telehealth.pubsub import asyncpg_dsn
 from telehealth.settings import Settings
 
 

@@ -19,7 +19,7 @@ from sqlmodel import col, func, select
 
 from telehealth.auth.models import Role
 from telehealth.db import Database
-from telehealth.http.channels import asyncpg_dsn
+from telehealth.pubsub import asyncpg_dsn
 from telehealth.rtc.closures import LISTENER_NAME, RoomClosures
 from telehealth.rtc.models import ParticipantRole, Room, RoomParticipant, RoomState
 from telehealth.rtc.service import ParticipantSpec, close_room, open_room_for

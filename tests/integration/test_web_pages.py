@@ -12,7 +12,7 @@ import pytest
 import websockets
 from litestar.channels import ChannelsPlugin
 
-from telehealth.http.channels import user_channel
+from telehealth.pubsub import user_channel
 from tests.conftest import RunningServer
 from tests.helpers import login
 from tests.integration.test_web_session import csrf_token, page_login
