@@ -22,9 +22,9 @@ import uvicorn
 from playwright.async_api import async_playwright
 
 from telehealth.app import create_app
-from telehealth.rtc.testclient import MediaLeg, Participant
 from telehealth.settings import Settings
 from tests.e2e.page_support import wait_until
+from tests.rtc_client import MediaLeg, Participant
 
 FAKE_UI = "--use-fake-ui-for-media-stream"  # grants every permission prompt
 CHROMIUM_FLAGS = [

@@ -21,7 +21,6 @@ from telehealth.fhir.models import FhirResourceVersion
 from telehealth.rtc.models import ParticipantRole, Recording
 from telehealth.rtc.presence import session_times
 from telehealth.rtc.service import ParticipantSpec, open_room_for
-from telehealth.rtc.testclient import SignallingClient
 from telehealth.settings import Settings
 from telehealth.timeutil import utcnow
 from tests.conftest import RunningServer
@@ -29,6 +28,7 @@ from tests.consult_support import accepted_request, me, own_patients, service_of
 from tests.e2e.fhir_support import WRITER_ID, WRITER_SECRET, add_writer_client, client_headers
 from tests.e2e.fhir_support import fhir_json as fhir_body
 from tests.helpers import login
+from tests.rtc_client import SignallingClient
 from tests.rtc_support import join_token, user_id
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64

@@ -15,11 +15,11 @@ from sqlmodel import col, select
 from telehealth.consults.models import Appointment
 from telehealth.db import Database
 from telehealth.rtc.models import Recording, SessionEvent, SessionEventKind
-from telehealth.rtc.testclient import MediaLeg, SignallingClient
 from telehealth.settings import Settings
 from tests.conftest import RunningServer
 from tests.consult_support import consent_to
 from tests.helpers import login
+from tests.rtc_client import MediaLeg, SignallingClient
 from tests.rtc_support import join_token, loopback_ice, make_room
 
 

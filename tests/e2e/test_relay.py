@@ -12,9 +12,9 @@ import pytest
 from telehealth.db import Database
 from telehealth.rtc.models import ParticipantRole, Room
 from telehealth.rtc.service import ParticipantSpec, open_room_for
-from telehealth.rtc.testclient import MediaLeg, SignallingClient
 from telehealth.settings import Settings
 from tests.conftest import RunningServer
+from tests.rtc_client import MediaLeg, SignallingClient
 from tests.rtc_support import join_token, loopback_ice, make_room, user_id
 
 

@@ -16,10 +16,10 @@ import pytest
 
 from telehealth.db import Database
 from telehealth.pubsub import asyncpg_dsn
-from telehealth.rtc.testclient import MediaLeg, SignallingClient
 from telehealth.settings import Settings
 from tests.e2e.conftest import ONE_AT_A_TIME
 from tests.e2e.service_process import serve
+from tests.rtc_client import MediaLeg, SignallingClient
 from tests.rtc_support import join_token, loopback_ice, make_room
 
 pytestmark = [pytest.mark.slow, ONE_AT_A_TIME]

@@ -15,11 +15,11 @@ from telehealth.rtc.credentials import JoinClaims, issue_join_token
 from telehealth.rtc.models import Room, RoomState, SessionEvent, SessionEventKind
 from telehealth.rtc.presence import session_times
 from telehealth.rtc.service import close_room
-from telehealth.rtc.testclient import Participant, SignallingClient
 from telehealth.settings import Settings
 from telehealth.timeutil import utcnow
 from tests.conftest import RunningServer
 from tests.helpers import assert_problem, login
+from tests.rtc_client import Participant, SignallingClient
 from tests.rtc_support import ConsultRoom, join_token, loopback_ice, make_room, user_id
 
 

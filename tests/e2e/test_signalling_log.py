@@ -11,10 +11,10 @@ import pytest
 import websockets
 
 from telehealth.db import Database
-from telehealth.rtc.testclient import SignallingClient
 from telehealth.settings import Settings
 from tests.e2e.service_process import serve
 from tests.helpers import login
+from tests.rtc_client import SignallingClient
 from tests.rtc_support import join_token, loopback_ice, make_room
 
 

@@ -13,11 +13,11 @@ import pytest
 from telehealth.db import Database
 from telehealth.http.channels import LISTENER_NAME
 from telehealth.pubsub import asyncpg_dsn
-from telehealth.rtc.testclient import Participant, SignallingClient
 from telehealth.settings import Settings
 from tests.e2e.conftest import ONE_AT_A_TIME
 from tests.e2e.service_process import serve
 from tests.helpers import REDIS_URL, login, redis_reachable
+from tests.rtc_client import Participant, SignallingClient
 from tests.rtc_support import join_token, loopback_ice, make_room
 
 pytestmark = [pytest.mark.slow, ONE_AT_A_TIME]
