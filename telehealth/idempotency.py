@@ -29,7 +29,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.db import UTCDateTime, table_of
 from telehealth.errors import Conflict, InvalidInput
-from telehealth.scheduling.handlers import TimerCall
+from telehealth.timers.handlers import TimerCall
 from telehealth.timeutil import utcnow
 
 KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"  # visible ASCII, as the IETF draft's examples use

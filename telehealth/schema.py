@@ -15,7 +15,7 @@ from telehealth.directory import models as directory_models
 from telehealth.fhir import models as fhir_models
 from telehealth.notifications import models as notification_models
 from telehealth.rtc import models as rtc_models
-from telehealth.scheduling import models as scheduling_models
+from telehealth.timers import models as timer_models
 
 __all__ = [
     "auth_models",
@@ -28,5 +28,5 @@ __all__ = [
     "idempotency_models",
     "notification_models",
     "rtc_models",
-    "scheduling_models",
+    "timer_models",
 ]

@@ -1,6 +1,6 @@
 """The registry: which code fires each timer kind, and the daily jobs. Add lines here.
 
-Part of the composition root: the timer loops (``telehealth/scheduling/``) know no area, and
+Part of the composition root: the timer loops (``telehealth/timers/``) know no area, and
 ``create_app`` hands them this table. A kind's handler lives in its own area (``telehealth/consults/jobs.py``, ...) and is listed
 in ``DOMAIN_HANDLERS``; work done once a day is a ``DailyJob`` in ``DAILY_JOBS``. A process
 claims only the kinds it has a handler for, so a kind written before its handler is deployed
@@ -29,10 +29,10 @@ from telehealth.consults.jobs import (
 from telehealth.db import Database
 from telehealth.idempotency import purge_expired_keys
 from telehealth.notifications.delivery import NotificationDelivery, Publish
-from telehealth.scheduling.handlers import Configured, DailyJob, Handler
-from telehealth.scheduling.metrics import LoopMetrics
-from telehealth.scheduling.runner import TimerService
 from telehealth.settings import Settings
+from telehealth.timers.handlers import Configured, DailyJob, Handler
+from telehealth.timers.metrics import LoopMetrics
+from telehealth.timers.runner import TimerService
 
 DOMAIN_HANDLERS: dict[str, Handler | Configured] = {
     "appointment.reminder": send_reminder,

@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.auth.audit import Actor, append_audit, audit_row
 from telehealth.auth.models import AuditOutcome
-from telehealth.scheduling.handlers import Batched, Handler, TimerCall
+from telehealth.timers.handlers import Batched, Handler, TimerCall
 from telehealth.timeutil import utcnow
 
 TEST_EFFECT_ACTION = "timer.test"

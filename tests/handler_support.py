@@ -13,11 +13,11 @@ from sqlmodel import col, select
 
 from telehealth.db import Database
 from telehealth.notifications.models import Notification
-from telehealth.scheduling.engine import TimerEngine
-from telehealth.scheduling.handlers import TimerCall, run_handler
-from telehealth.scheduling.models import Timer, TimerState
 from telehealth.settings import Settings
 from telehealth.timer_registry import timer_handlers
+from telehealth.timers.engine import TimerEngine
+from telehealth.timers.handlers import TimerCall, run_handler
+from telehealth.timers.models import Timer, TimerState
 from telehealth.timeutil import utcnow
 from tests.consult_support import (
     accepted_request,

@@ -10,9 +10,9 @@ from sqlmodel import col, func, select
 
 from telehealth.auth.models import AuditEvent
 from telehealth.db import Database
-from telehealth.scheduling.models import Timer
-from telehealth.scheduling.service import schedule
 from telehealth.timer_test_kinds import TEST_EFFECT_ACTION
+from telehealth.timers.models import Timer
+from telehealth.timers.service import schedule
 
 
 async def add_timers(

@@ -26,9 +26,9 @@ from telehealth.errors import NotAuthenticated
 from telehealth.http.dependencies import DatabaseDep, SettingsDep
 from telehealth.notifications.models import Notification
 from telehealth.rtc.models import Room, RoomState
-from telehealth.scheduling.metrics import timer_backlog
-from telehealth.scheduling.models import Timer, TimerState
 from telehealth.settings import Settings
+from telehealth.timers.metrics import timer_backlog
+from telehealth.timers.models import Timer, TimerState
 from telehealth.timeutil import utcnow
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -20,8 +20,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from telehealth.auth.audit_chain import START, ChainBreak, Link, canonical, check_row
 from telehealth.auth.models import AuditCheckpoint, AuditEvent
 from telehealth.db import Database, table_of
-from telehealth.scheduling.handlers import TimerCall
 from telehealth.settings import Settings
+from telehealth.timers.handlers import TimerCall
 from telehealth.timeutil import utcnow
 
 PAGE = 1000

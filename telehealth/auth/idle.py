@@ -18,8 +18,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.auth.audit import Actor, append_audit, audit_row
 from telehealth.auth.models import AuditOutcome, Role, UserAccount
-from telehealth.scheduling.handlers import TimerCall
 from telehealth.settings import Settings
+from telehealth.timers.handlers import TimerCall
 from telehealth.timeutil import utcnow
 
 JOB_NAME = "disable_idle_accounts"

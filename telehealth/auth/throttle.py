@@ -23,8 +23,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.auth.models import LoginThrottle, UserAccount
 from telehealth.db import dialect_insert
-from telehealth.scheduling.handlers import TimerCall
 from telehealth.settings import Settings
+from telehealth.timers.handlers import TimerCall
 from telehealth.timeutil import utcnow
 
 UNKNOWN_SOURCE = "unknown"

@@ -45,8 +45,8 @@ from telehealth.directory.models import Specialty
 from telehealth.errors import Conflict, InvalidInput, InvalidTransition, NotFound
 from telehealth.journal import journal
 from telehealth.rtc.service import close_room_of
-from telehealth.scheduling.service import cancel_timers
 from telehealth.settings import Settings
+from telehealth.timers.service import cancel_timers
 from telehealth.timeutil import utcnow
 
 _REQUESTER = aliased(UserAccount)

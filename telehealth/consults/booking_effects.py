@@ -16,8 +16,8 @@ from telehealth.consults.models import Appointment, ConsultRequest
 from telehealth.consults.participants import booked_participants, sync_room
 from telehealth.consults.service import practitioner_accounts
 from telehealth.notifications.service import notify_people
-from telehealth.scheduling.service import schedule_all
 from telehealth.settings import Settings
+from telehealth.timers.service import schedule_all
 
 
 async def write_appointment_side_effects(

@@ -30,9 +30,9 @@ from telehealth.consults.service import ESCALATE, expire_request, practitioner_a
 from telehealth.directory.models import FacilityLevel, Organization, PractitionerRole
 from telehealth.models import new_id
 from telehealth.notifications.service import notify
-from telehealth.scheduling.handlers import TimerCall
-from telehealth.scheduling.service import schedule
 from telehealth.settings import Settings
+from telehealth.timers.handlers import TimerCall
+from telehealth.timers.service import schedule
 from telehealth.timeutil import utcnow
 
 EXPIRED_REASON = "Không ai tiếp nhận sau khi chuyển tiếp / nobody accepted after escalation"

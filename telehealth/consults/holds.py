@@ -28,8 +28,8 @@ from telehealth.consults.models import ConsultRequest, ConsultStatus
 from telehealth.consults.parties import caller_services, parties
 from telehealth.consults.service import load_request
 from telehealth.errors import Conflict, InvalidInput, NotFound
-from telehealth.scheduling.service import schedule
 from telehealth.settings import Settings
+from telehealth.timers.service import schedule
 from telehealth.timeutil import utcnow
 
 

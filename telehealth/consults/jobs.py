@@ -25,8 +25,8 @@ from telehealth.notifications.models import Channel, Notification
 from telehealth.notifications.service import notify
 from telehealth.rtc.presence import session_times
 from telehealth.rtc.service import close_expired_rooms
-from telehealth.scheduling.handlers import TimerCall
 from telehealth.settings import Settings
+from telehealth.timers.handlers import TimerCall
 from telehealth.timeutil import utcnow
 
 REMINDER = "appointment.reminder"

@@ -46,9 +46,9 @@ from telehealth.journal import journal
 from telehealth.models import new_id
 from telehealth.notifications.service import notify
 from telehealth.rtc.service import close_room_of
-from telehealth.scheduling.service import cancel_timers, schedule
 from telehealth.settings import Settings
 from telehealth.terminology import icd10
+from telehealth.timers.service import cancel_timers, schedule
 from telehealth.timeutil import utcnow
 
 ESCALATE = "request.escalate"

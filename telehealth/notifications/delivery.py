@@ -35,10 +35,10 @@ from telehealth.notifications.models import (
 from telehealth.notifications.targets import TargetRefused
 from telehealth.notifications.webhooks import post_webhook, webhook_body
 from telehealth.pubsub import user_channel
-from telehealth.scheduling.claims import claim_due, held_by, worker_name
-from telehealth.scheduling.metrics import LoopMetrics
-from telehealth.scheduling.rules import RetryPolicy, short_error
 from telehealth.settings import Settings
+from telehealth.timers.claims import claim_due, held_by, worker_name
+from telehealth.timers.metrics import LoopMetrics
+from telehealth.timers.rules import RetryPolicy, short_error
 from telehealth.timeutil import utcnow
 
 log = logging.getLogger("telehealth.notifications")

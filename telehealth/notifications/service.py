@@ -27,7 +27,7 @@ from telehealth.notifications.models import (
     WebhookSubscription,
 )
 from telehealth.notifications.targets import TargetRefused, checked_target
-from telehealth.scheduling.metrics import LoopMetrics, timer_backlog
+from telehealth.timers.metrics import LoopMetrics, timer_backlog
 from telehealth.timeutil import utcnow
 
 

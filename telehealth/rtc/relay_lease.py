@@ -30,8 +30,8 @@ from telehealth.db import Database, dialect_insert
 from telehealth.pubsub import Broadcast
 from telehealth.rtc.media import MediaPeers, MediaRefused
 from telehealth.rtc.models import RelayLease
-from telehealth.scheduling.claims import worker_name
 from telehealth.settings import Settings
+from telehealth.timers.claims import worker_name
 from telehealth.timeutil import utcnow
 
 log = logging.getLogger("telehealth.rtc")

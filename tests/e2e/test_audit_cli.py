@@ -21,10 +21,10 @@ from telehealth.auth.audit import append_audit
 from telehealth.auth.models import AuditOutcome
 from telehealth.db import Database
 from telehealth.models import new_id
-from telehealth.scheduling.engine import TimerEngine
-from telehealth.scheduling.runner import enqueue_daily
 from telehealth.settings import Settings
 from telehealth.timer_registry import DAILY_JOBS, timer_handlers
+from telehealth.timers.engine import TimerEngine
+from telehealth.timers.runner import enqueue_daily
 from telehealth.timeutil import utcnow
 from tests.e2e.cli_support import TELEHEALTH, cli_env
 from tests.helpers import login

@@ -19,10 +19,10 @@ from sqlmodel import col, func, select
 
 from telehealth.auth.models import AuditEvent
 from telehealth.db import Database
-from telehealth.scheduling.models import Timer, TimerState
-from telehealth.scheduling.service import schedule
 from telehealth.settings import Settings
 from telehealth.timer_test_kinds import TEST_EFFECT_ACTION
+from telehealth.timers.models import Timer, TimerState
+from telehealth.timers.service import schedule
 from telehealth.timeutil import utcnow
 from tests.conftest import free_port
 from tests.e2e.conftest import ONE_AT_A_TIME

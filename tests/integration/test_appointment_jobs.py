@@ -16,9 +16,9 @@ from telehealth.consults.models import Appointment, ConsultRequest, ConsultTrans
 from telehealth.db import Database
 from telehealth.rtc.models import Room, RoomParticipant, RoomState, SessionEventKind
 from telehealth.rtc.service import record_event
-from telehealth.scheduling.models import TimerState
-from telehealth.scheduling.service import schedule
 from telehealth.settings import Settings
+from telehealth.timers.models import TimerState
+from telehealth.timers.service import schedule
 from telehealth.timeutil import utcnow
 from tests.consult_support import own_patients, request_body
 from tests.handler_support import (

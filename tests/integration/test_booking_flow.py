@@ -10,7 +10,7 @@ from sqlmodel import col, select
 from telehealth.consults.models import Appointment, ConsultTransition
 from telehealth.db import Database
 from telehealth.notifications.models import Notification
-from telehealth.scheduling.models import Timer, TimerState
+from telehealth.timers.models import Timer, TimerState
 from tests.consult_support import accepted_request, own_patients, publish_week, service_of, slots
 from tests.helpers import assert_problem, login
 

@@ -15,7 +15,7 @@ from sqlmodel import col, func, select
 from telehealth.consults.models import Appointment, ConsultRequest, ConsultStatus
 from telehealth.db import Database
 from telehealth.notifications.models import Notification
-from telehealth.scheduling.models import Timer
+from telehealth.timers.models import Timer
 from tests.consult_support import (
     INTERNAL_MEDICINE,
     accepted_request,

@@ -22,7 +22,7 @@ from telehealth.fhir.search_params import extract_values
 from telehealth.fhir.store import PendingVersion, write_versions
 from telehealth.notifications.models import Notification
 from telehealth.rtc.models import Room, RoomParticipant
-from telehealth.scheduling.models import Timer, TimerState
+from telehealth.timers.models import Timer, TimerState
 from tests.consult_support import (
     accepted_request,
     me,

@@ -10,7 +10,7 @@ from sqlmodel import col, func, select
 from telehealth.auth.models import AuditEvent, AuditOutcome
 from telehealth.consults.models import ConsultRequest
 from telehealth.db import Database
-from telehealth.scheduling.models import Timer
+from telehealth.timers.models import Timer
 from tests.consult_support import (
     accepted_request,
     new_request,

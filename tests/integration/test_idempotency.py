@@ -16,8 +16,8 @@ from sqlmodel import col, func, select
 from telehealth.consults.models import Appointment, ConsultAttachment, ConsultRequest
 from telehealth.db import Database
 from telehealth.directory.models import Patient
-from telehealth.scheduling.service import schedule
 from telehealth.settings import Settings
+from telehealth.timers.service import schedule
 from telehealth.timeutil import utcnow
 from tests.consult_support import (
     accepted_request,

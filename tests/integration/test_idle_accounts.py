@@ -13,8 +13,8 @@ from sqlmodel import col, select
 
 from telehealth.auth.models import AuditEvent, SystemClient, UserAccount
 from telehealth.db import Database
-from telehealth.scheduling.service import schedule
 from telehealth.settings import Settings
+from telehealth.timers.service import schedule
 from telehealth.timeutil import utcnow
 from tests.handler_support import fire
 from tests.helpers import assert_problem, login

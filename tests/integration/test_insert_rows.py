@@ -11,7 +11,7 @@ from sqlmodel import col, select
 
 from telehealth.db import Database, insert_rows, table_of
 from telehealth.errors import InvalidInput
-from telehealth.scheduling.models import Timer, TimerState
+from telehealth.timers.models import Timer, TimerState
 
 
 def _row(subject: uuid.UUID, **changes: object) -> dict[str, object]:

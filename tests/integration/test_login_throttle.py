@@ -18,8 +18,8 @@ from sqlmodel import col, select
 from telehealth.auth.models import LoginThrottle
 from telehealth.db import Database
 from telehealth.demo import DEMO_PASSWORD
-from telehealth.scheduling.service import schedule
 from telehealth.settings import Settings
+from telehealth.timers.service import schedule
 from telehealth.timeutil import utcnow
 from tests.conftest import RunningServer
 from tests.handler_support import fire

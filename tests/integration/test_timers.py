@@ -8,12 +8,12 @@ from datetime import time, timedelta
 import httpx
 
 from telehealth.db import Database
-from telehealth.scheduling.engine import TimerEngine
-from telehealth.scheduling.handlers import DailyJob
-from telehealth.scheduling.models import Timer, TimerState
-from telehealth.scheduling.runner import enqueue_daily
 from telehealth.settings import Settings
 from telehealth.timer_test_kinds import TEST_HANDLERS, count_firing
+from telehealth.timers.engine import TimerEngine
+from telehealth.timers.handlers import DailyJob
+from telehealth.timers.models import Timer, TimerState
+from telehealth.timers.runner import enqueue_daily
 from telehealth.timeutil import utcnow
 from tests.helpers import assert_problem, login
 from tests.timer_helpers import add_timers, effects, timer_of

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from telehealth.notifications.messages import TEMPLATES, render
 from telehealth.notifications.webhooks import sign, signature_matches
-from telehealth.scheduling.rules import RetryPolicy, is_late, lag_s
+from telehealth.timers.rules import RetryPolicy, is_late, lag_s
 
 NOW = datetime(2026, 11, 24, 17, 30, tzinfo=UTC)
 

@@ -19,12 +19,12 @@ from sqlalchemy import update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.db import Database, table_of
-from telehealth.scheduling.claims import claim_due, held_by, worker_name
-from telehealth.scheduling.handlers import Handler, TimerCall, run_handler
-from telehealth.scheduling.metrics import LoopMetrics
-from telehealth.scheduling.models import Timer, TimerState
-from telehealth.scheduling.rules import RetryPolicy, short_error
 from telehealth.settings import Settings
+from telehealth.timers.claims import claim_due, held_by, worker_name
+from telehealth.timers.handlers import Handler, TimerCall, run_handler
+from telehealth.timers.metrics import LoopMetrics
+from telehealth.timers.models import Timer, TimerState
+from telehealth.timers.rules import RetryPolicy, short_error
 from telehealth.timeutil import utcnow
 
 log = logging.getLogger("telehealth.timers")

@@ -20,11 +20,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from telehealth.db import Database
-from telehealth.scheduling.engine import TimerEngine
-from telehealth.scheduling.handlers import DailyJob, Handler
-from telehealth.scheduling.metrics import LoopMetrics
-from telehealth.scheduling.models import Timer, TimerState
 from telehealth.settings import Settings
+from telehealth.timers.engine import TimerEngine
+from telehealth.timers.handlers import DailyJob, Handler
+from telehealth.timers.metrics import LoopMetrics
+from telehealth.timers.models import Timer, TimerState
 from telehealth.timeutil import local, utcnow
 
 log = logging.getLogger("telehealth.scheduler")

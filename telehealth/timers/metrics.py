@@ -12,8 +12,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.metrics import TIMER_LAG
-from telehealth.scheduling.models import Timer, TimerState
-from telehealth.scheduling.rules import is_late, lag_s
+from telehealth.timers.models import Timer, TimerState
+from telehealth.timers.rules import is_late, lag_s
 
 
 @dataclass

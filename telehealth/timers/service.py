@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.db import insert_rows, table_of
 from telehealth.models import new_id
-from telehealth.scheduling.models import Timer, TimerState
+from telehealth.timers.models import Timer, TimerState
 from telehealth.timeutil import utcnow
 
 
