@@ -14,6 +14,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from pydantic import BaseModel
 
 from telehealth.api.idempotency import IdempotentDep
+from telehealth.consults import patient_access
 from telehealth.directory import service
 from telehealth.directory.models import FacilityLevel
 from telehealth.directory.schemas import (
@@ -247,7 +248,9 @@ class PatientController(Controller):
     async def read(
         self, patient_id: FromPath[uuid.UUID], session: SessionDep, caller: CallerDep
     ) -> PatientRead:
-        return PatientRead.model_validate(await service.get_patient(session, caller, patient_id))
+        return PatientRead.model_validate(
+            await patient_access.get_patient(session, caller, patient_id)
+        )
 
     @patch("/{patient_id:uuid}")
     async def update(

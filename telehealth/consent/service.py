@@ -19,8 +19,8 @@ from telehealth.consent import rules
 from telehealth.consent.models import ConsentPurpose, PatientConsent
 from telehealth.consent.schemas import ConsentCreate
 from telehealth.consults.models import ConsultAttachment, ConsultRequest
+from telehealth.consults.patient_access import readable_patient
 from telehealth.directory.models import Patient
-from telehealth.directory.service import readable_patient
 from telehealth.errors import InvalidInput, InvalidTransition, NotFound
 from telehealth.notices import announce
 from telehealth.timeutil import utcnow

@@ -21,7 +21,6 @@ from telehealth.auth.access import (
     check_consult_patient_read,
     check_consult_read,
     check_patient_access,
-    readable_through_consult,
     require_role,
 )
 from telehealth.auth.models import Role, UserAccount
@@ -214,25 +213,6 @@ async def get_request_patient(
         caller.principal, patient.organization_id, parties(request), services
     )
     return patient
-
-
-async def consult_opening_patient(
-    session: AsyncSession, principal: Principal, patient_id: uuid.UUID
-) -> uuid.UUID | None:
-    """A consult of the patient through which the caller may read the patient's record
-    (``access.readable_through_consult``), or None."""
-    if principal.kind != "user" or principal.role not in (Role.SPECIALIST, Role.COORDINATOR):
-        return None
-    services = await caller_services(session, principal)
-    requests = await session.exec(
-        select(ConsultRequest)
-        .where(col(ConsultRequest.patient_id) == patient_id)
-        .order_by(col(ConsultRequest.created_at).desc())
-    )
-    for request in requests.all():
-        if readable_through_consult(principal, parties(request), services):
-            return request.id
-    return None
 
 
 async def request_history(

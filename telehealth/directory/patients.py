@@ -28,7 +28,7 @@ from telehealth.directory.records import (
     save_changes,
 )
 from telehealth.directory.schemas import PatientCreate, PatientUpdate
-from telehealth.errors import DuplicateEntry, InvalidInput, NotFound
+from telehealth.errors import DuplicateEntry, InvalidInput
 from telehealth.timeutil import local, utcnow
 
 NO_SUCH_PATIENT = "No such patient, or not one you have access to"
@@ -74,29 +74,6 @@ async def register_patient(session: AsyncSession, caller: Caller, data: PatientC
     patient = await add(session, Patient(**fields | {"organization_id": organization_id}))
     caller.notes[-1].entity_id = str(patient.id)
     caller.notes[-1].patient_id = patient.id
-    return patient
-
-
-async def get_patient(session: AsyncSession, caller: Caller, patient_id: uuid.UUID) -> Patient:
-    """A patient of the caller's facility, or (read only) of a consult visible to the caller."""
-    caller.note("read", "Patient", patient_id, patient_id=patient_id)
-    return await readable_patient(session, caller, patient_id)
-
-
-async def readable_patient(session: AsyncSession, caller: Caller, patient_id: uuid.UUID) -> Patient:
-    """The patient if the caller may read their record: their facility's doctors, or (read
-    only) those a consult of the patient is queued or assigned to. The caller's last audit
-    note says which consult opened it."""
-    patient = await load(session, Patient, patient_id, NO_SUCH_PATIENT)
-    if patient_visibility(caller.principal, "r").covers(patient.organization_id):
-        return patient
-    # Imported here: the consults area builds on the directory (a module-level import cycles).
-    from telehealth.consults.service import consult_opening_patient
-
-    through = await consult_opening_patient(session, caller.principal, patient.id)
-    if through is None:
-        raise NotFound(NO_SUCH_PATIENT)
-    caller.notes[-1].detail = f"through consult {through}"
     return patient
 
 

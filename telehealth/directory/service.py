@@ -13,8 +13,6 @@ from telehealth.directory.organizations import (
     update_organization,
 )
 from telehealth.directory.patients import (
-    get_patient,
-    readable_patient,
     register_patient,
     search_patients,
     update_patient,
@@ -38,12 +36,10 @@ __all__ = [
     "create_practitioner",
     "descendants",
     "get_organization",
-    "get_patient",
     "get_practitioner",
     "list_specialties",
     "name_matches",
     "practitioner_roles",
-    "readable_patient",
     "register_patient",
     "search_organizations",
     "search_patients",

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.auth.principal import Caller
-from telehealth.directory.service import readable_patient
+from telehealth.consults.patient_access import readable_patient
 from telehealth.errors import BadRequest, NotFound
 from telehealth.fhir.search import SearchQuery
 from telehealth.fhir.store import StoredVersion

@@ -19,6 +19,7 @@ from telehealth.auth.audit import audited_unit_of_work
 from telehealth.auth.models import Role
 from telehealth.consults import attachments, booking, conclusion, service
 from telehealth.consults.models import ActivityType, ConsultStatus, Priority
+from telehealth.consults.patient_access import get_patient
 from telehealth.consults.rules import VITAL_RANGES
 from telehealth.consults.schemas import ConsultCreate
 from telehealth.directory import service as directory
@@ -183,7 +184,7 @@ class ConsultPages(Controller):
         ):
             slots = list(await booking.slots_for_request(session, caller, request_id, limit=8))
         patient = (
-            await directory.get_patient(session, caller, consult.patient_id)
+            await get_patient(session, caller, consult.patient_id)
             if role == Role.REQUESTER
             else await service.get_request_patient(session, caller, request_id)
         )

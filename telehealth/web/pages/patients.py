@@ -15,6 +15,7 @@ from telehealth.auth.audit import audited_unit_of_work
 from telehealth.auth.principal import Caller
 from telehealth.consent import service as consent
 from telehealth.consent.models import ConsentMethod, ConsentPurpose
+from telehealth.consults import patient_access
 from telehealth.directory import service
 from telehealth.directory.identifiers import CCCD_PROVINCE_CODES
 from telehealth.directory.models import Gender, Patient
@@ -67,7 +68,7 @@ async def patient_page(
     status: int = 200,
 ) -> Template:
     """The patient's record with their consents and the form to record one."""
-    patient = await service.get_patient(session, caller, patient_id)
+    patient = await patient_access.get_patient(session, caller, patient_id)
     facility = await service.get_organization(session, caller, patient.organization_id)
     return page(
         request,
@@ -163,7 +164,7 @@ class PatientPages(Controller):
         session: SessionDep,
         caller: CallerDep,
     ) -> Template:
-        patient = await service.get_patient(session, caller, patient_id)
+        patient = await patient_access.get_patient(session, caller, patient_id)
         return _form_page(request, FormState(values=_form_values(patient)), patient=patient)
 
     @post("/{patient_id:uuid}/edit")
@@ -193,5 +194,5 @@ class PatientPages(Controller):
                 if exc.status_code in (403, 404):
                     raise
         async with audited_unit_of_work(db, caller) as session:
-            patient = await service.get_patient(session, caller, patient_id)
+            patient = await patient_access.get_patient(session, caller, patient_id)
         return _form_page(request, form, patient=patient, status=422)
