@@ -18,6 +18,7 @@ from telehealth.db import Database
 from telehealth.demo import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_PASSWORD
 from telehealth.settings import Settings
 from tests.helpers import AUTHENTICATORS, Authenticator, assert_problem, enrol_two_factor, login
+from tests.integration.test_web_session import csrf_token, page_login
 
 LOGIN = "/api/auth/login"
 SECOND = "/api/auth/login/second-factor"
@@ -293,3 +294,27 @@ class TestRequiredForAll:
         headers = await login(client, "bs.xa1")  # enrols, then signs in with a code
         assert (await client.get("/api/patients", headers=headers)).status_code == 200
         assert isinstance(AUTHENTICATORS["bs.xa1"], Authenticator)
+
+
+async def test_the_account_page_renews_codes_and_turns_it_off(client: httpx.AsyncClient) -> None:
+    direct = await _password(client, "bs.tim")
+    await enrol_two_factor(client, "bs.tim", _bearer(direct))
+    assert (await page_login(client, "bs.tim")).status_code == 303
+    shown = await client.get("/account/two-factor")
+    assert "Số mã khôi phục còn lại: 10" in shown.text
+    token = await csrf_token(client, "/account/two-factor")
+    wrong = await client.post(
+        "/account/two-factor/recovery-codes", data={"_csrf_token": token, "code": "000000"}
+    )
+    assert wrong.status_code == 422 and "không phải mã ứng dụng" in wrong.text
+    renewed = await client.post(
+        "/account/two-factor/recovery-codes",
+        data={"_csrf_token": token, "code": AUTHENTICATORS["bs.tim"].next_code()},
+    )
+    assert renewed.status_code == 200
+    assert renewed.text.count("<li><code>") == 10
+    off = await client.post(
+        "/account/two-factor/off", data={"_csrf_token": token, "password": DEMO_PASSWORD}
+    )
+    assert off.status_code == 303 and off.headers["location"] == "/login?notice=two_factor_off"
+    assert "access_token" in await _password(client, "bs.tim")

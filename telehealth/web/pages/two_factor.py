@@ -4,10 +4,12 @@ turn it off where the role allows (``telehealth.auth.two_factor``)."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from litestar import Controller, Request, get, post
 from litestar.response import Redirect, Template
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.auth import two_factor
 from telehealth.auth.audit import audited_unit_of_work
@@ -20,6 +22,8 @@ from telehealth.http.paths import TWO_FACTOR_PAGE
 from telehealth.settings import Settings
 from telehealth.web.forms import FormState, posted, refused
 from telehealth.web.render import page, page_language
+
+T = TypeVar("T")
 
 
 async def _account_page(
@@ -47,6 +51,22 @@ async def _account_page(
     )
 
 
+async def _done_or_refused(
+    request: Request[Any, Any, Any],
+    db: Database,
+    caller: Caller,
+    work: Callable[[AsyncSession], Awaitable[T]],
+) -> T | Template:
+    """The change, or the page again with the refusal on its field (422)."""
+    try:
+        async with audited_unit_of_work(db, caller) as session:
+            return await work(session)
+    except TelehealthError as exc:
+        state = refused(FormState(), exc, page_language(request))
+        settings = request.app.state.settings
+        return await _account_page(request, db, caller, settings, state, status_code=422)
+
+
 class TwoFactorPages(Controller):
     path = TWO_FACTOR_PAGE
     include_in_schema = False
@@ -70,16 +90,15 @@ class TwoFactorPages(Controller):
         settings: SettingsDep,
     ) -> Template:
         """The first code: on from now; the recovery codes shown this once; log in again."""
-        values = await posted(request)
-        state = FormState()
-        try:
-            async with audited_unit_of_work(db, caller) as session:
-                codes = await two_factor.confirm_enrolment(
-                    session, settings, caller, values.get("code", "")[:40]
-                )
-        except TelehealthError as exc:
-            refused(state, exc, page_language(request))
-            return await _account_page(request, db, caller, settings, state, status_code=422)
+        code = (await posted(request)).get("code", "")[:40]
+        codes = await _done_or_refused(
+            request,
+            db,
+            caller,
+            lambda session: two_factor.confirm_enrolment(session, settings, caller, code),
+        )
+        if isinstance(codes, Template):
+            return codes
         return page(
             request,
             "recovery_codes.html",
@@ -96,16 +115,15 @@ class TwoFactorPages(Controller):
         caller: CallerDep,
         settings: SettingsDep,
     ) -> Template:
-        values = await posted(request)
-        state = FormState()
-        try:
-            async with audited_unit_of_work(db, caller) as session:
-                codes = await two_factor.renew_recovery_codes(
-                    session, settings, caller, values.get("code", "")[:40]
-                )
-        except TelehealthError as exc:
-            refused(state, exc, page_language(request))
-            return await _account_page(request, db, caller, settings, state, status_code=422)
+        code = (await posted(request)).get("code", "")[:40]
+        codes = await _done_or_refused(
+            request,
+            db,
+            caller,
+            lambda session: two_factor.renew_recovery_codes(session, settings, caller, code),
+        )
+        if isinstance(codes, Template):
+            return codes
         return page(request, "recovery_codes.html", codes=codes, log_in_again=False)
 
     @post("/off")
@@ -116,16 +134,15 @@ class TwoFactorPages(Controller):
         caller: CallerDep,
         settings: SettingsDep,
     ) -> Template | Redirect:
-        values = await posted(request)
-        state = FormState()
-        try:
-            async with audited_unit_of_work(db, caller) as session:
-                await two_factor.turn_off(
-                    session, settings, caller, values.get("password", "")[:200]
-                )
-        except TelehealthError as exc:
-            refused(state, exc, page_language(request))
-            return await _account_page(request, db, caller, settings, state, status_code=422)
+        password = (await posted(request)).get("password", "")[:200]
+        refusal = await _done_or_refused(
+            request,
+            db,
+            caller,
+            lambda session: two_factor.turn_off(session, settings, caller, password),
+        )
+        if isinstance(refusal, Template):
+            return refusal
         return Redirect(
             "/login?notice=two_factor_off",
             status_code=303,
