@@ -26,7 +26,8 @@ from telehealth.journal import AfterCommit, Journal, Listeners
 from telehealth.pubsub import user_channel
 from telehealth.settings import Settings
 
-Publish = Callable[[Any, str], None]  # (event, channel), as ``ChannelsPlugin.publish``
+# (event, channels), as ``ChannelsPlugin.publish``: one call reaches every channel named.
+Publish = Callable[[Any, list[str]], None]
 
 
 def tell_open_pages(db: Database, publish: Publish) -> AfterCommit:
@@ -41,8 +42,9 @@ def tell_open_pages(db: Database, publish: Publish) -> AfterCommit:
             session = AsyncSession(bind=connection)
             told = [(c, await watchers(session, c.entity_id)) for c in changed]
         for change, accounts in told:
-            for account in accounts:
-                publish({"kind": change.what, "id": str(change.entity_id)}, user_channel(account))
+            if accounts:
+                event = {"kind": change.what, "id": str(change.entity_id)}
+                publish(event, [user_channel(account) for account in accounts])
 
     return tell
 

@@ -90,10 +90,13 @@ class PostgresChannelsBackend(ChannelsBackend):
             raise RuntimeError("channels backend not started")
         text = data.decode()
         async with self._pool.acquire() as connection:
+            if len(data) < NOTIFY_LIMIT:
+                # One round trip whatever the number of channels (a booking tells several).
+                await connection.execute(
+                    "SELECT pg_notify(c, $2) FROM unnest($1::text[]) AS c", list(channels), text
+                )
+                return
             for channel in channels:
-                if len(data) < NOTIFY_LIMIT:
-                    await connection.execute("SELECT pg_notify($1, $2)", channel, text)
-                    continue
                 await connection.execute(
                     "WITH spill AS (INSERT INTO channel_spill (channel, payload, created_at) "
                     "VALUES ($1, $2, now()) RETURNING id) "
