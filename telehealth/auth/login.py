@@ -64,10 +64,11 @@ def principal_of(user: UserAccount, *, must_enrol_two_factor: bool = False) -> P
 
 
 async def _issue_user_tokens(
-    session: AsyncSession, settings: Settings, user: UserAccount
+    session: AsyncSession, settings: Settings, user: UserAccount, *, enrolled: bool | None = None
 ) -> TokenPair:
+    """``enrolled``: whether the account has an authenticator, if the caller knows already."""
     must_enrol = two_factor.required_for(settings, user.role) and not (
-        await two_factor.is_enrolled(session, user.id)
+        enrolled if enrolled is not None else await two_factor.is_enrolled(session, user.id)
     )
     principal = principal_of(user, must_enrol_two_factor=must_enrol)
     user.last_active_at = utcnow()  # the idle-account clock (telehealth.auth.idle)
@@ -158,15 +159,23 @@ async def log_in(
             _login_event(known.id, username, AuditOutcome.SUCCESS, where, "password; code asked"),
         )
         return LoginOutcome(challenge=two_factor.issue_challenge(settings, known))
-    return await _logged_in(session, settings, known, where)
+    return await _logged_in(session, settings, known, where, enrolled=False)
 
 
 async def _logged_in(
-    session: AsyncSession, settings: Settings, user: UserAccount, where: RequestOrigin
+    session: AsyncSession,
+    settings: Settings,
+    user: UserAccount,
+    where: RequestOrigin,
+    *,
+    enrolled: bool,
+    detail: str | None = None,
 ) -> LoginOutcome:
     await throttle.forget_failures(session, throttle.source_of(where.ip), user.username)
-    await append_audit(session, _login_event(user.id, user.username, AuditOutcome.SUCCESS, where))
-    return LoginOutcome(tokens=await _issue_user_tokens(session, settings, user))
+    await append_audit(
+        session, _login_event(user.id, user.username, AuditOutcome.SUCCESS, where, detail)
+    )
+    return LoginOutcome(tokens=await _issue_user_tokens(session, settings, user, enrolled=enrolled))
 
 
 async def complete_login(
@@ -206,12 +215,8 @@ async def complete_login(
                 "or one of your recovery codes"
             )
         )
-    if accepted == "recovery code":
-        await append_audit(
-            session,
-            _login_event(user.id, user.username, AuditOutcome.SUCCESS, where, "recovery code"),
-        )
-    return await _logged_in(session, settings, user, where)
+    detail = "recovery code" if accepted == "recovery code" else None
+    return await _logged_in(session, settings, user, where, enrolled=True, detail=detail)
 
 
 async def refresh(session: AsyncSession, settings: Settings, token: str) -> TokenPair:

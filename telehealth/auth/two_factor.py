@@ -131,15 +131,6 @@ async def _record(session: AsyncSession, user_id: uuid.UUID) -> TwoFactor | None
     return await session.get(TwoFactor, user_id, populate_existing=True)
 
 
-async def is_enrolled(session: AsyncSession, user_id: uuid.UUID) -> bool:
-    found = await session.exec(
-        select(TwoFactor.user_id)
-        .where(TwoFactor.user_id == user_id)
-        .where(col(TwoFactor.confirmed_at).is_not(None))
-    )
-    return found.first() is not None
-
-
 async def enrolled_among(session: AsyncSession, user_ids: list[uuid.UUID]) -> set[uuid.UUID]:
     """Which of these accounts sign in with a second factor (for administrators' lists)."""
     if not user_ids:
@@ -150,6 +141,10 @@ async def enrolled_among(session: AsyncSession, user_ids: list[uuid.UUID]) -> se
         .where(col(TwoFactor.confirmed_at).is_not(None))
     )
     return set(found.all())
+
+
+async def is_enrolled(session: AsyncSession, user_id: uuid.UUID) -> bool:
+    return user_id in await enrolled_among(session, [user_id])
 
 
 async def signs_in_with_it(
@@ -178,7 +173,7 @@ async def state_of(session: AsyncSession, settings: Settings, user: UserAccount)
     return TwoFactorState(
         enrolled=enrolled,
         required=required_for(settings, user.role),
-        enrolled_at=record.confirmed_at if record is not None and enrolled else None,
+        enrolled_at=None if record is None else record.confirmed_at,
         recovery_codes_left=int(left),
     )
 

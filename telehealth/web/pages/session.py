@@ -57,19 +57,15 @@ async def _password_page(
     return page(request, "password.html", status_code=status_code, form=form, min_length=least)
 
 
-def _refusal_text(language: str, exc: TelehealthError | None) -> str:
+def _refusal_text(language: str, exc: TelehealthError | None, otherwise: str) -> str:
+    """What the page says of a refused login: the wait while shut out, else ``otherwise``."""
     if isinstance(exc, AccountLocked):
         return translate(
             language,
             "Too many failed logins from your address. Try again in {minutes} minute(s) or ask an administrator to unlock it.",
             minutes=math.ceil(exc.retry_after_s / 60),
         )
-    if exc is not None and exc.detail.startswith("Wrong or already used code"):
-        return translate(
-            language,
-            "Wrong or already used code. Type the six digits the app shows now, or a recovery code.",
-        )
-    return translate(language, "Wrong username or password.")
+    return translate(language, otherwise)
 
 
 def _signed_in(
@@ -121,7 +117,7 @@ class SessionPages(Controller):
                 next=target,
             )
         if outcome.tokens is None:
-            text = _refusal_text(language, outcome.refusal)
+            text = _refusal_text(language, outcome.refusal, "Wrong username or password.")
             state = FormState(values={"username": values.get("username", "")}, message=text)
             return page(request, "login.html", status_code=401, form=state, next=target)
         return _signed_in(request, settings, outcome, target)
@@ -148,7 +144,12 @@ class SessionPages(Controller):
             state = FormState(message=translate(language, exc.detail))
             return page(request, "login.html", status_code=401, form=state, next=target)
         if outcome.tokens is None:
-            state = FormState(message=_refusal_text(language, outcome.refusal))
+            text = _refusal_text(
+                language,
+                outcome.refusal,
+                "Wrong or already used code. Type the six digits the app shows now, or a recovery code.",
+            )
+            state = FormState(message=text)
             return page(
                 request,
                 "second_factor.html",
