@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from telehealth.consults.desk import watchers
+from telehealth.consults.watchers import watchers
 from telehealth.db import Database
 from telehealth.fhir.writethrough import install_write_through, write_before_commit
 from telehealth.journal import AfterCommit, Journal, Listeners

@@ -1,10 +1,15 @@
 """Test databases and servers: real SQLite and real PostgreSQL, a real HTTP server.
 
-Every test that asks for ``server`` gets its own database, cloned from a template that was
-migrated and loaded with the demo province once per run (PostgreSQL: ``CREATE DATABASE ...
-TEMPLATE``; SQLite: a file copy), and its own uvicorn server on a free loopback port. Under
-pytest-xdist the workers of one run share the templates (see ``templates``). Tests
-parametrised over ``backend`` run on both; PostgreSQL tests are skipped when no server is
+The demo province is migrated and loaded once per run into a template (PostgreSQL: a database;
+SQLite: a file), which the pytest-xdist workers of the run share (see ``templates``). Each
+worker then keeps, per backend, a *house* (see ``House``): a copy of the template and a
+uvicorn server on a loopback port, both kept for the whole run. Before every test that asks
+for a database the house's tables are put back to the template's rows, and its data
+directory emptied, so each test starts from the demo province as if its database were new,
+without a database made and a server started for it. A test that needs other settings
+(overriding the ``settings`` fixture) gets its own server on the house's database.
+
+Tests parametrised over ``backend`` run on both; PostgreSQL tests are skipped when no server is
 reachable, unless ``TELEHEALTH_TEST_REQUIRE_POSTGRES=1`` (CI sets it), which makes that a failure.
 """
 
@@ -17,8 +22,9 @@ import os
 import secrets
 import shutil
 import socket
+import sqlite3
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,17 +157,172 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+def _test_settings(database_url: str, data_dir: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        data_dir=data_dir,
+        secret_key="test-signing-key-" + "x" * 32,
+        scheduler_enabled=False,
+        gc_freeze=False,  # it costs a full collection at every in-process server start
+    )
+
+
+@dataclass
+class House:
+    """A worker's database for one backend, copied once from the template, and the server
+    that runs on it for the worker's whole run (started when a test first asks for it).
+
+    ``reset`` puts every table back to the template's rows in one transaction (foreign keys
+    and triggers off meanwhile) and empties the data directory but for the database file;
+    the running server's in-memory FHIR read cache is cleared with it, since the rows it
+    holds may have been changed by a test."""
+
+    template: Template
+    url: str
+    settings: Settings
+    tables: list[str]
+    rows: dict[str, tuple[list[str], list[tuple[object, ...]]]]  # PostgreSQL: the seed's rows
+    server: RunningServer | None = None
+    stop_server: Callable[[], Awaitable[None]] | None = None
+
+    @classmethod
+    async def open(cls, template: Template, directory: Path) -> House:
+        url = await template.clone(directory)
+        settings = _test_settings(url, directory)
+        if template.backend == "sqlite":
+            with sqlite3.connect(Path(template.location)) as seed:
+                tables = [name for (name,) in seed.execute(_SQLITE_TABLES)]
+            return cls(template, url, settings, tables, {})
+        connection = await asyncpg.connect(_plain_dsn(url))
+        try:
+            tables = [r["tablename"] for r in await connection.fetch(_PG_TABLES)]
+            rows: dict[str, tuple[list[str], list[tuple[object, ...]]]] = {}
+            for table in tables:
+                # Table names read from the catalogue above, not from input.
+                found = await connection.fetch(f'SELECT * FROM "{table}"')  # noqa: S608
+                if found:
+                    rows[table] = (list(found[0].keys()), [tuple(r.values()) for r in found])
+        finally:
+            await connection.close()
+        return cls(template, url, settings, tables, rows)
+
+    async def reset(self) -> None:
+        if self.template.backend == "sqlite":
+            await asyncio.to_thread(self._reset_sqlite)
+        else:
+            await self._reset_postgresql()
+        for entry in self.settings.data_dir.iterdir():
+            if entry.name.startswith("telehealth.db"):
+                continue
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        if self.server is not None and self.server.app is not None:
+            state = self.server.app.state
+            if state.fhir_cache is not None:
+                state.fhir_cache.clear()
+            # A test of many concurrent requests leaves the pool full; idle, its connections
+            # would count against PostgreSQL's limit beside every other worker's.
+            pools = {state.db.engine.pool, state.db.read_engine.pool}
+            if sum(pool.checkedin() for pool in pools) > _IDLE_CONNECTIONS_KEPT:
+                await state.db.dispose()
+
+    def _reset_sqlite(self) -> None:
+        path = self.url.split(":///", 1)[1]
+        connection = sqlite3.connect(path, isolation_level=None, timeout=30)
+        try:
+            connection.execute("PRAGMA foreign_keys = OFF")
+            connection.execute("ATTACH DATABASE ? AS seed", (self.template.location,))
+            connection.execute("BEGIN IMMEDIATE")
+            for table in self.tables:  # names read from the template's catalogue
+                connection.execute(f'DELETE FROM main."{table}"')  # noqa: S608
+                connection.execute(f'INSERT INTO main."{table}" SELECT * FROM seed."{table}"')  # noqa: S608
+            connection.execute("COMMIT")
+        finally:
+            connection.close()
+
+    async def _reset_postgresql(self) -> None:
+        connection = await asyncpg.connect(_plain_dsn(self.url))
+        try:
+            # Table names read from the catalogue; replication role "replica" turns off the
+            # foreign keys' and the overlap checks' triggers for this transaction.
+            deletes = "".join(f'DELETE FROM "{table}";' for table in self.tables)  # noqa: S608
+            async with connection.transaction():
+                await connection.execute("SET LOCAL session_replication_role = replica;" + deletes)
+                for table, (columns, records) in self.rows.items():
+                    await connection.copy_records_to_table(table, records=records, columns=columns)
+        finally:
+            await connection.close()
+
+    async def close(self) -> None:
+        if self.stop_server is not None:
+            await self.stop_server()
+        if self.template.backend == "postgresql":
+            await _pg_admin(f'DROP DATABASE IF EXISTS "{self.url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+_IDLE_CONNECTIONS_KEPT = 4
+_SQLITE_TABLES = (
+    "SELECT name FROM sqlite_master WHERE type = 'table' "
+    "AND name NOT LIKE 'sqlite_%' AND name <> 'alembic_version' ORDER BY name"
+)
+_PG_TABLES = (
+    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+    "AND tablename <> 'alembic_version' ORDER BY tablename"
+)
+
+
+def _plain_dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+@pytest.fixture(scope="session")
+async def houses(
+    templates: dict[str, Template], tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[dict[str, House]]:
+    """This worker's houses by backend, opened when a test first needs one."""
+    opened: dict[str, House] = {}
+    yield opened
+    for house in opened.values():
+        await house.close()
+
+
 @pytest.fixture
-async def database_url(
-    backend: str, templates: dict[str, Template], tmp_path: Path
-) -> AsyncIterator[str]:
-    """A fresh database holding the demo province, dropped after the test."""
+async def house(
+    backend: str,
+    templates: dict[str, Template],
+    houses: dict[str, House],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> House:
+    """The worker's house for the test's backend, its rows and files put back."""
     if backend not in templates:
         if REQUIRE_PG:
             pytest.fail(
                 "PostgreSQL is required (TELEHEALTH_TEST_REQUIRE_POSTGRES=1) but not reachable"
             )
         pytest.skip("PostgreSQL not reachable")
+    if backend not in houses:
+        houses[backend] = await House.open(
+            templates[backend], tmp_path_factory.mktemp(f"house-{backend}")
+        )
+    await houses[backend].reset()
+    return houses[backend]
+
+
+@pytest.fixture
+def database_url(house: House) -> str:
+    """A database holding the demo province, as if new (see ``House``)."""
+    return house.url
+
+
+@pytest.fixture
+async def private_database_url(
+    backend: str, templates: dict[str, Template], house: House, tmp_path: Path
+) -> AsyncIterator[str]:
+    """A database of the test's own, copied from the template and dropped after it: for a
+    test that counts the connections to its database (the house's server has some), or
+    a module that overrides ``database_url`` with it."""
     url = await templates[backend].clone(tmp_path)
     yield url
     if backend == "postgresql":
@@ -169,14 +330,12 @@ async def database_url(
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(
-        database_url=database_url,
-        data_dir=tmp_path,
-        secret_key="test-signing-key-" + "x" * 32,
-        scheduler_enabled=False,
-        gc_freeze=False,  # it costs a full collection at every in-process server start
-    )
+def settings(house: House, database_url: str, tmp_path: Path) -> Settings:
+    """The house's settings, or on another database (a module's own ``database_url``) the
+    same settings there, with the test's temporary directory for data."""
+    if database_url == house.url:
+        return house.settings
+    return _test_settings(database_url, tmp_path)
 
 
 @pytest.fixture
@@ -200,9 +359,9 @@ class RunningServer:
     app: Litestar | None = None  # the running application, e.g. to publish on its channels
 
 
-@pytest.fixture
-async def server(settings: Settings) -> AsyncIterator[RunningServer]:
-    """The real service, served by uvicorn on a loopback port."""
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[RunningServer]:
+    """The real service, served by uvicorn on a loopback port, for the block's duration."""
     # Bound here, port 0: a port picked free and bound later by uvicorn can be taken by another
     # worker meanwhile (seen once: uvicorn exited, and the worker's later tests all errored).
     listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -226,14 +385,40 @@ async def server(settings: Settings) -> AsyncIterator[RunningServer]:
         if task.done():
             task.result()
         await asyncio.sleep(0.01)
-    yield RunningServer(f"http://127.0.0.1:{port}", settings, app)
-    instance.should_exit = True
-    await task
+    try:
+        yield RunningServer(f"http://127.0.0.1:{port}", settings, app)
+    finally:
+        instance.should_exit = True
+        await task
+
+
+@pytest.fixture
+async def server(settings: Settings, house: House) -> AsyncIterator[RunningServer]:
+    """The real service on the test's database: the house's server, kept running between
+    tests, unless the test changed the settings, which then get a server of their own."""
+    if settings is not house.settings:
+        async with serving(settings) as own:
+            yield own
+        return
+    if house.server is None:
+        running = serving(settings)
+        house.server = await running.__aenter__()
+        house.stop_server = lambda: running.__aexit__(None, None, None)
+    yield house.server
+
+
+class ServiceClient(httpx.AsyncClient):
+    """An HTTP client of a server this process runs, which ``tests.helpers.login`` may mint
+    tokens for directly (the server's signing key and database are at hand)."""
+
+    def __init__(self, server: RunningServer) -> None:
+        super().__init__(base_url=server.url, timeout=30)
+        self.server = server
 
 
 @pytest.fixture
 async def client(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+    async with ServiceClient(server) as http:
         yield http
 
 

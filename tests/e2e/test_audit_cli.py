@@ -27,7 +27,7 @@ from telehealth.timers.engine import TimerEngine
 from telehealth.timers.runner import enqueue_daily
 from telehealth.timeutil import utcnow
 from tests.e2e.cli_support import TELEHEALTH, cli_env
-from tests.helpers import login
+from tests.helpers import sign_in
 
 
 async def telehealth(
@@ -47,7 +47,7 @@ async def telehealth(
 async def activity(client: httpx.AsyncClient) -> None:
     """Audit rows written the ways the service writes them: logins (one refused), an audited
     API search and a FHIR search (the read path, with its own transaction)."""
-    doctor = await login(client, "bs.xa1")
+    doctor = await sign_in(client, "bs.xa1")
     wrong = await client.post("/api/auth/login", json={"username": "bs.xa1", "password": "x" * 12})
     assert wrong.status_code == 401
     assert (await client.get("/api/patients", params={"name": "nguyen"}, headers=doctor)).is_success

@@ -33,6 +33,12 @@ def backend() -> str:
     return "postgresql"
 
 
+@pytest.fixture
+def database_url(private_database_url: str) -> str:
+    """A database of its own: the test counts the listener connections to it."""
+    return private_database_url
+
+
 async def resumed(sender: SignallingClient, receiver: SignallingClient) -> None:
     """Send until one message gets through (bounded)."""
     for _ in range(100):

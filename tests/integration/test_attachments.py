@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 
 import httpx
 from sqlmodel import select
@@ -11,6 +10,7 @@ from sqlmodel import select
 from telehealth.auth.models import AuditEvent
 from telehealth.consults.models import ConsultAttachment
 from telehealth.db import Database
+from telehealth.settings import Settings
 from tests.consult_support import new_request, own_patients
 from tests.helpers import assert_problem, login
 
@@ -19,7 +19,7 @@ PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 
 
 async def test_photo_and_pdf_are_kept_privately_and_served_as_downloads(
-    client: httpx.AsyncClient, db: Database, tmp_path: Path
+    client: httpx.AsyncClient, db: Database, settings: Settings
 ) -> None:
     doctor = await login(client, "bs.xa1")
     cardio = await login(client, "bs.tim")
@@ -57,7 +57,7 @@ async def test_photo_and_pdf_are_kept_privately_and_served_as_downloads(
             )
         ).all()
     assert stored is not None
-    files = list((tmp_path / "attachments").rglob("*"))
+    files = list((settings.data_dir / "attachments").rglob("*"))
     on_disk = [f for f in files if f.is_file()]
     assert len(on_disk) == 2 and stored.storage_key in [f.name for f in on_disk]
     assert all("ecg" not in f.name and (f.stat().st_mode & 0o077) == 0 for f in on_disk)
@@ -65,7 +65,7 @@ async def test_photo_and_pdf_are_kept_privately_and_served_as_downloads(
 
 
 async def test_bad_files_are_refused_and_nothing_is_kept(
-    client: httpx.AsyncClient, db: Database, tmp_path: Path
+    client: httpx.AsyncClient, db: Database, settings: Settings
 ) -> None:
     doctor = await login(client, "bs.xa1")
     request = await new_request(client, doctor, (await own_patients(client, doctor))[0])
@@ -82,7 +82,7 @@ async def test_bad_files_are_refused_and_nothing_is_kept(
         assert_problem(refused, 422, field="file")
     async with db.unit_of_work() as session:
         assert (await session.exec(select(ConsultAttachment))).all() == []
-    assert not [f for f in (tmp_path / "attachments").rglob("*") if f.is_file()]
+    assert not [f for f in (settings.data_dir / "attachments").rglob("*") if f.is_file()]
 
 
 async def test_only_those_who_may_read_the_request_get_its_files(client: httpx.AsyncClient) -> None:

@@ -8,7 +8,7 @@ import httpx
 import jwt
 
 from telehealth.timeutil import utcnow
-from tests.helpers import assert_problem, login
+from tests.helpers import assert_problem, login, sign_in
 from tests.integration.test_patients import NEW_PATIENT
 
 AUDIT = "/api/admin/audit"
@@ -98,7 +98,7 @@ def refused_actor(token: str) -> str:
 
 
 async def test_audit_filters_by_actor_outcome_and_time(client: httpx.AsyncClient) -> None:
-    doctor = await login(client, "bs.xa3")
+    doctor = await sign_in(client, "bs.xa3")
     me = (await client.get("/api/auth/me", headers=doctor)).json()
     found = (await client.get("/api/patients", headers=doctor)).json()["items"]
     for patient in found[:3]:

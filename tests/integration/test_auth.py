@@ -16,7 +16,7 @@ from telehealth.db import Database
 from telehealth.demo import DEMO_PASSWORD
 from telehealth.timeutil import utcnow
 from tests.conftest import RunningServer
-from tests.helpers import assert_problem, login
+from tests.helpers import assert_problem, sign_in
 
 
 async def _login(client: httpx.AsyncClient, username: str, password: str) -> httpx.Response:
@@ -63,7 +63,7 @@ async def test_lockout_after_repeated_failures_and_admin_unlock(
     assert 0 < retry_after <= server.settings.login_lockout_s + 1
     assert "minute" in str(body["detail"])
 
-    admin = await login(client, "quantri")
+    admin = await sign_in(client, "quantri")
     accounts = (await client.get("/api/admin/accounts?limit=200", headers=admin)).json()
     target = next(a for a in accounts if a["username"] == "bs.xa2")
     assert target["locked_until"] is not None
@@ -195,7 +195,7 @@ async def test_logout_revokes_the_refresh_token(client: httpx.AsyncClient) -> No
 
 async def test_logout_cannot_revoke_someone_elses_token(client: httpx.AsyncClient) -> None:
     victim = (await _login(client, "bs.xa1", DEMO_PASSWORD)).json()
-    other = await login(client, "bs.xa2")
+    other = await sign_in(client, "bs.xa2")
     await client.post(
         "/api/auth/logout", json={"refresh_token": victim["refresh_token"]}, headers=other
     )

@@ -31,6 +31,12 @@ def backend() -> str:
 
 
 @pytest.fixture
+def database_url(private_database_url: str) -> str:
+    """A database of its own: the tests count the listeners connected to it."""
+    return private_database_url
+
+
+@pytest.fixture
 async def pair(database_url: str) -> AsyncIterator[tuple[PostgresChannelsBackend, ...]]:
     dsn = asyncpg_dsn(database_url)
     one, two = PostgresChannelsBackend(dsn, reconnect_delay_s=0.2), PostgresChannelsBackend(dsn)

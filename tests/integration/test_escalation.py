@@ -17,7 +17,7 @@ from telehealth.directory.models import Practitioner, PractitionerRole
 from telehealth.settings import Settings
 from tests.consult_support import new_request, own_patients, service_of
 from tests.handler_support import fire, notifications, pending, run_again, timers_of
-from tests.helpers import login
+from tests.helpers import login, sign_in
 from tests.rtc_support import user_id
 
 ESCALATE = "request.escalate"
@@ -80,7 +80,7 @@ async def test_escalation_chain(
     doctor = await login(client, "bs.xa1")
     tim_role = await service_of(client, await login(client, "bs.tim"))
     tam_role = await second_cardiologist_and_idle_coordinator(db, tim_role)
-    await login(client, "dieuphoi")  # signed in: on duty
+    await sign_in(client, "dieuphoi")  # signed in: on duty
     patient = (await own_patients(client, doctor))[0]
     created = await new_request(
         client,

@@ -26,6 +26,12 @@ def backend() -> str:
 
 
 @pytest.fixture
+def database_url(private_database_url: str) -> str:
+    """A database of its own: the tests count the listeners connected to it."""
+    return private_database_url
+
+
+@pytest.fixture
 async def cache(settings: Settings) -> AsyncIterator[ReadCache]:
     started = ReadCache(settings)
     await started.start()

@@ -17,7 +17,7 @@ from telehealth.settings import Settings
 from telehealth.timers.service import schedule
 from telehealth.timeutil import utcnow
 from tests.handler_support import fire
-from tests.helpers import assert_problem, login
+from tests.helpers import assert_problem, sign_in
 
 JOB = "daily.disable_idle_accounts"
 
@@ -74,7 +74,7 @@ async def test_an_enabled_account_can_log_in_and_is_not_disabled_again(
     await _last_used(db, {"bs.xa5": 90})
     await _run_the_daily_job(db, settings)
     assert (await _active(db))["bs.xa5"] is False
-    admin = await login(client, "quantri")
+    admin = await sign_in(client, "quantri")
     listed = (await client.get("/api/admin/accounts?limit=200", headers=admin)).json()
     account = next(a for a in listed if a["username"] == "bs.xa5")
     enabled = await client.patch(
@@ -83,7 +83,7 @@ async def test_an_enabled_account_can_log_in_and_is_not_disabled_again(
     assert enabled.status_code == 200, enabled.text
     await _run_the_daily_job(db, settings)
     assert (await _active(db))["bs.xa5"] is True
-    await login(client, "bs.xa5")
+    await sign_in(client, "bs.xa5")
 
 
 async def test_the_last_administrator_is_not_disabled(db: Database, settings: Settings) -> None:

@@ -6,14 +6,25 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 import websockets
+from sqlmodel import col, select
 
+from telehealth.auth.models import Role, UserAccount
+from telehealth.consults.watchers import watchers
+from telehealth.db import Database
 from tests.conftest import RunningServer
-from tests.consult_support import accepted_request, own_patients, publish_week, service_of
+from tests.consult_support import (
+    accepted_request,
+    new_request,
+    own_patients,
+    publish_week,
+    service_of,
+)
 from tests.e2e.fhir_support import FHIR_JSON
 from tests.helpers import login
 from tests.integration.test_web_session import csrf_token, page_login
@@ -98,3 +109,47 @@ async def test_a_fhir_book_updates_open_pages(
     client: httpx.AsyncClient, server: RunningServer
 ) -> None:
     await _booked_page_hears(client, server, _through_fhir_book)
+
+
+async def _queues_showing(client: httpx.AsyncClient, db: Database, request_id: str) -> set[str]:
+    """The active accounts whose queue (``GET /api/consults``) lists the request."""
+    async with db.unit_of_work() as session:
+        accounts = (await session.exec(select(UserAccount).where(col(UserAccount.active)))).all()
+    showing = set()
+    for account in accounts:
+        if account.role not in (Role.REQUESTER, Role.SPECIALIST, Role.COORDINATOR):
+            continue
+        queue = await client.get("/api/consults", headers=await login(client, account.username))
+        assert queue.status_code == 200, queue.text
+        if request_id in [r["id"] for r in queue.json()]:
+            showing.add(account.username)
+    return showing
+
+
+async def _watching(db: Database, request_id: str) -> set[str]:
+    async with db.unit_of_work() as session:
+        told = await watchers(session, uuid.UUID(request_id))
+        names = await session.exec(
+            select(UserAccount.username).where(col(UserAccount.id).in_(told))
+        )
+        return set(names.all())
+
+
+async def test_the_pages_told_are_those_whose_queue_shows_the_request(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    """Targeted at a hospital, untargeted, then assigned: the accounts told of a change are
+    exactly those whose queue lists the request."""
+    doctor = await login(client, "bs.xa1")
+    cardio = await login(client, "bs.tim")
+    hospital = (await service_of(client, cardio))["organization_id"]
+    patient = (await own_patients(client, doctor))[0]
+    targeted = await new_request(client, doctor, patient, target_organization_id=hospital)
+    untargeted = await new_request(client, doctor, patient)
+    for request in (targeted, untargeted):
+        showing = await _queues_showing(client, db, request["id"])
+        assert {"bs.xa1", "bs.tim", "dieuphoi"} <= showing and "bs.da" not in showing
+        assert await _watching(db, request["id"]) == showing
+    accepted = await client.post(f"/api/consults/{targeted['id']}/accept", json={}, headers=cardio)
+    assert accepted.status_code == 200, accepted.text
+    assert await _watching(db, targeted["id"]) == await _queues_showing(client, db, targeted["id"])

@@ -20,6 +20,7 @@ from sqlmodel import col, func, select
 from telehealth.auth.models import Role
 from telehealth.db import Database
 from telehealth.pubsub import asyncpg_dsn
+from telehealth.reactions import open_database
 from telehealth.rtc.closures import LISTENER_NAME, RoomClosures
 from telehealth.rtc.models import ParticipantRole, Room, RoomParticipant, RoomState
 from telehealth.rtc.service import ParticipantSpec, close_room, open_room_for
@@ -269,12 +270,22 @@ async def test_a_room_closes_when_its_appointment_ends(
 
 
 async def test_a_closing_missed_while_the_listener_was_away_still_ends_connections(
-    backend: str, db: Database, settings: Settings
+    backend: str, private_database_url: str, settings: Settings
 ) -> None:
     """A room ended while a process's listener was down (its notice lost) is found when the
     listener comes back, and that process's connections in it are let go."""
     if backend != "postgresql":
         pytest.skip("one process on SQLite: it hears its own closings, nothing is missed")
+    # A database of its own: the listener connections to it are counted below.
+    settings = settings.model_copy(update={"database_url": private_database_url})
+    db = open_database(settings)
+    try:
+        await _closing_missed_while_away(db, settings)
+    finally:
+        await db.dispose()
+
+
+async def _closing_missed_while_away(db: Database, settings: Settings) -> None:
     made = await make_room(db, settings)
     closures = RoomClosures(settings, db)
     await closures.start()

@@ -17,7 +17,7 @@ from telehealth.auth.models import AuditEvent, TwoFactor, UserAccount
 from telehealth.db import Database
 from telehealth.demo import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_PASSWORD
 from telehealth.settings import Settings
-from tests.helpers import AUTHENTICATORS, Authenticator, assert_problem, enrol_two_factor, login
+from tests.helpers import AUTHENTICATORS, Authenticator, assert_problem, enrol_two_factor, sign_in
 from tests.integration.test_web_session import csrf_token, page_login
 
 LOGIN = "/api/auth/login"
@@ -111,7 +111,7 @@ async def test_a_coordinator_must_enrol_before_anything_else(
 
 
 async def test_a_code_works_once_and_a_recovery_code_once(client: httpx.AsyncClient) -> None:
-    headers = await login(client, "dieuphoi")  # enrols, then logs in with a code
+    headers = await sign_in(client, "dieuphoi")  # enrols, then logs in with a code
     assert (await client.get("/api/auth/me", headers=headers)).status_code == 200
     app = AUTHENTICATORS["dieuphoi"]
     used = pyotp.TOTP(app.secret).at(app.last_step * 30)
@@ -131,7 +131,7 @@ async def test_a_code_works_once_and_a_recovery_code_once(client: httpx.AsyncCli
 async def test_wrong_codes_back_off_like_wrong_passwords(
     client: httpx.AsyncClient, db: Database, settings: Settings
 ) -> None:
-    await login(client, "dieuphoi")
+    await sign_in(client, "dieuphoi")
     app = AUTHENTICATORS["dieuphoi"]
     for _ in range(settings.login_max_failures):
         challenge = (await _password(client, "dieuphoi"))["challenge"]
@@ -148,7 +148,7 @@ async def test_wrong_codes_back_off_like_wrong_passwords(
 async def test_a_challenge_is_no_access_token_and_a_forged_one_is_refused(
     client: httpx.AsyncClient,
 ) -> None:
-    await login(client, "dieuphoi")
+    await sign_in(client, "dieuphoi")
     challenge = (await _password(client, "dieuphoi"))["challenge"]
     as_token = await client.get("/api/auth/me", headers={"Authorization": f"Bearer {challenge}"})
     assert as_token.status_code == 401
@@ -165,21 +165,21 @@ async def test_a_specialist_may_turn_it_on_and_off_and_a_coordinator_may_not_tur
     assert "access_token" in direct  # optional for specialists: no code, no enrolment
     await enrol_two_factor(client, "bs.tim", _bearer(direct))
     assert (await _password(client, "bs.tim"))["second_factor_required"] is True
-    headers = await login(client, "bs.tim")
+    headers = await sign_in(client, "bs.tim")
     wrong = await client.post(f"{ENROL}/off", json={"password": "not-it"}, headers=headers)
     assert_problem(wrong, 422, field="password")
     off = await client.post(f"{ENROL}/off", json={"password": DEMO_PASSWORD}, headers=headers)
     assert off.status_code == 204, off.text
     assert "access_token" in await _password(client, "bs.tim")
 
-    coordinator = await login(client, "dieuphoi")
+    coordinator = await sign_in(client, "dieuphoi")
     kept = await client.post(f"{ENROL}/off", json={"password": DEMO_PASSWORD}, headers=coordinator)
     assert_problem(kept, 403)
     assert (await _password(client, "dieuphoi"))["second_factor_required"] is True
 
 
 async def test_new_recovery_codes_replace_the_old_ones(client: httpx.AsyncClient) -> None:
-    headers = await login(client, "dieuphoi")
+    headers = await sign_in(client, "dieuphoi")
     app = AUTHENTICATORS["dieuphoi"]
     old = list(app.recovery_codes)
     renewed = await client.post(
@@ -197,16 +197,16 @@ async def test_new_recovery_codes_replace_the_old_ones(client: httpx.AsyncClient
 async def test_an_administrator_resets_a_lost_phone_and_others_may_not(
     client: httpx.AsyncClient, db: Database
 ) -> None:
-    coordinator = await login(client, "dieuphoi")
+    coordinator = await sign_in(client, "dieuphoi")
     me = (await client.get("/api/auth/me", headers=coordinator)).json()["id"]
-    specialist = await login(client, "bs.tim")
+    specialist = await sign_in(client, "bs.tim")
     not_allowed = await client.patch(
         f"/api/admin/accounts/{me}", json={"reset_two_factor": True}, headers=specialist
     )
     assert not_allowed.status_code == 403
     assert (await _password(client, "dieuphoi"))["second_factor_required"] is True
 
-    admin = await login(client, "quantri")
+    admin = await sign_in(client, "quantri")
 
     async def listed() -> bool:
         rows = (await client.get("/api/admin/accounts", headers=admin)).json()
@@ -248,7 +248,7 @@ async def test_system_clients_are_unaffected(client: httpx.AsyncClient) -> None:
 async def test_the_password_may_be_shorter_for_those_who_sign_in_with_a_code(
     client: httpx.AsyncClient,
 ) -> None:
-    admin = await login(client, "quantri")
+    admin = await sign_in(client, "quantri")
     station = (
         await client.get("/api/organizations", params={"moh_code": "82103"}, headers=admin)
     ).json()["items"][0]["id"]
@@ -270,13 +270,13 @@ async def test_the_password_may_be_shorter_for_those_who_sign_in_with_a_code(
     assert "16" in str(body["errors"])
 
     # A specialist who turns it on may choose a 12-character password.
-    headers = await login(client, "bs.tim")
+    headers = await sign_in(client, "bs.tim")
     change = {"current_password": DEMO_PASSWORD, "new_password": twelve}
     short = await client.post("/api/auth/password", json=change, headers=headers)
     assert_problem(short, 422, field="new_password")
     direct = await _password(client, "bs.tim")
     await enrol_two_factor(client, "bs.tim", _bearer(direct))
-    headers = await login(client, "bs.tim")
+    headers = await sign_in(client, "bs.tim")
     accepted = await client.post("/api/auth/password", json=change, headers=headers)
     assert accepted.status_code == 204, accepted.text
 
@@ -291,7 +291,7 @@ class TestRequiredForAll:
         assert body["identity"]["must_enrol_two_factor"] is True  # type: ignore[index]
         refused = await client.get("/api/patients", headers=_bearer(body))
         assert_problem(refused, 403)
-        headers = await login(client, "bs.xa1")  # enrols, then signs in with a code
+        headers = await sign_in(client, "bs.xa1")  # enrols, then signs in with a code
         assert (await client.get("/api/patients", headers=headers)).status_code == 200
         assert isinstance(AUTHENTICATORS["bs.xa1"], Authenticator)
 

@@ -17,7 +17,7 @@ from telehealth.auth.models import Role
 from telehealth.availability import service as availability
 from telehealth.availability.models import ExceptionKind
 from telehealth.availability.schemas import ExceptionCreate, RuleCreate
-from telehealth.consults import booking, desk, open_slots, queues
+from telehealth.consults import agenda, booking, open_slots, queues, rooms
 from telehealth.consults.models import AppointmentStatus, ConsultStatus
 from telehealth.consults.rules import escalation_due
 from telehealth.directory import service as directory
@@ -74,10 +74,10 @@ class DeskPages(Controller):
         if caller.principal.role == Role.COORDINATOR:
             rows.sort(key=lambda r: (r.assigned_practitioner_id is not None, r.id not in overdue))
         start, end = _local_day(settings, now.astimezone(ZoneInfo(settings.timezone)).date())
-        today = await desk.agenda(session, caller, start, end)
+        today = await agenda.agenda(session, caller, start, end)
         no_shows: list[Any] = []
         if caller.principal.role == Role.COORDINATOR:
-            no_shows = await desk.agenda(
+            no_shows = await agenda.agenda(
                 session, caller, start - timedelta(days=30), end, (AppointmentStatus.NO_SHOW,)
             )
         facilities = {
@@ -178,7 +178,7 @@ class DeskPages(Controller):
     ) -> Redirect:
         """To the consult-room page with a fresh join token (in the fragment, out of logs)."""
         async with audited_unit_of_work(db, caller) as session:
-            grant = await desk.join_consult(session, caller, settings, appointment_id)
+            grant = await rooms.join_consult(session, caller, settings, appointment_id)
         return Redirect(f"/room/{grant.room.id}#token={grant.token}", status_code=303)
 
     @post("/appointments/{appointment_id:uuid}/{action:str}")
