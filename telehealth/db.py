@@ -152,14 +152,25 @@ class Prepared:
     def __init__(self, statement: Any) -> None:
         self.statement = statement
         self._asyncpg: tuple[str, tuple[str, ...]] | None = None
+        self._constants: dict[str, Any] = {}  # values written into the statement
 
     def _compiled(self) -> tuple[str, tuple[str, ...]]:
         if self._asyncpg is None:
             compiled = self.statement.compile(
                 dialect=postgresql_asyncpg.dialect()  # type: ignore[no-untyped-call]
             )
+            # Values the statement holds (not parameters): sent as they are, so a constant
+            # must be of the type the driver takes (an enum's value, not the enum).
+            self._constants = {
+                name: compiled.binds[name].effective_value
+                for name in compiled.positiontup or ()
+                if compiled.binds[name].value is not None
+            }
             self._asyncpg = (str(compiled), tuple(compiled.positiontup or ()))
         return self._asyncpg
+
+    def _values(self, names: tuple[str, ...], params: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(params[name] if name in params else self._constants[name] for name in names)
 
     async def _driver(self, connection: AsyncConnection) -> Any:
         if connection.dialect.name != "postgresql":
@@ -171,7 +182,7 @@ class Prepared:
         if driver is None:
             return list((await connection.execute(self.statement, params)).all())
         sql, names = self._compiled()
-        return list(await driver.fetch(sql, *(params[name] for name in names)))
+        return list(await driver.fetch(sql, *self._values(names, params)))
 
     async def execute_many(self, connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
         driver = await self._driver(connection)
@@ -179,7 +190,7 @@ class Prepared:
             await connection.execute(self.statement, rows)
             return
         sql, names = self._compiled()
-        values = [tuple(row[name] for name in names) for row in rows]
+        values = [self._values(names, row) for row in rows]
         if len(values) == 1:
             await driver.execute(sql, *values[0])  # one round trip, no pipeline set-up
         else:

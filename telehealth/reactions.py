@@ -17,8 +17,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlmodel.ext.asyncio.session import AsyncSession
-
 from telehealth.consults.watchers import watchers
 from telehealth.db import Database
 from telehealth.fhir.writethrough import install_write_through, write_before_commit
@@ -39,8 +37,7 @@ def tell_open_pages(db: Database, publish: Publish) -> AfterCommit:
             return
         # Read on the autocommit connection: no BEGIN/COMMIT round trips for a read.
         async with db.read_only() as connection:
-            session = AsyncSession(bind=connection)
-            told = [(c, await watchers(session, c.entity_id)) for c in changed]
+            told = [(c, await watchers(connection, c.entity_id)) for c in changed]
         for change, accounts in told:
             if accounts:
                 event = {"kind": change.what, "id": str(change.entity_id)}

@@ -127,8 +127,9 @@ async def _queues_showing(client: httpx.AsyncClient, db: Database, request_id: s
 
 
 async def _watching(db: Database, request_id: str) -> set[str]:
+    async with db.read_only() as connection:
+        told = await watchers(connection, uuid.UUID(request_id))
     async with db.unit_of_work() as session:
-        told = await watchers(session, uuid.UUID(request_id))
         names = await session.exec(
             select(UserAccount.username).where(col(UserAccount.id).in_(told))
         )
