@@ -20,7 +20,6 @@ import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import select
 
-from telehealth.app import configure_logging
 from telehealth.auth import two_factor
 from telehealth.auth.audit import Actor, append_audit, audit_row
 from telehealth.auth.audit_keeping import export_lines, verify_chain
@@ -91,6 +90,9 @@ def serve(
     host: str | None, port: int | None, demo: bool, apply_migrations: bool | None, workers: int
 ) -> None:
     """Run the service."""
+    # Here, not at the top: the application's imports cost every other command a second.
+    from telehealth.app import configure_logging
+
     settings = Settings()
     configure_logging(settings.log_level)
     if workers > 1 and settings.is_sqlite:
