@@ -43,8 +43,7 @@ from telehealth.consults import rules
 from telehealth.consults.models import ActivityType, ConsultRequest, ConsultStatus, Priority
 from telehealth.demo import DEMO_PASSWORD, seed_demo
 from telehealth.directory.models import Patient, PractitionerRole
-from telehealth.migrate import upgrade
-from telehealth.reactions import open_database
+from telehealth.reactions import open_database, upgrade_database
 from telehealth.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -516,7 +515,7 @@ async def main() -> None:
     await _admin(f'CREATE DATABASE "{name}"')
     try:
         url, dsn = _url(name), _url(name, "postgresql")
-        await asyncio.to_thread(upgrade, url)
+        await asyncio.to_thread(upgrade_database, url)
         paced_size = max(200, args.bookings // 3)
         api_work, bare_work, api_paced, bare_paced = await prepare(
             url, [args.bookings, args.bookings, paced_size, paced_size]

@@ -63,8 +63,7 @@ from telehealth.demo import (  # noqa: E402
 )
 from telehealth.directory.identifiers import fold_name  # noqa: E402
 from telehealth.directory.models import FacilityLevel, Gender, Organization, Patient  # noqa: E402
-from telehealth.migrate import upgrade  # noqa: E402
-from telehealth.reactions import open_database  # noqa: E402
+from telehealth.reactions import open_database, upgrade_database  # noqa: E402
 from telehealth.settings import Settings  # noqa: E402
 
 APPOINTMENTS_SMALL = 1_000
@@ -270,7 +269,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         )
     server = None
     try:
-        await asyncio.to_thread(upgrade, url)
+        await asyncio.to_thread(upgrade_database, url)
         db = open_database(Settings(database_url=url, data_dir=Path(tempfile.gettempdir())))
         async with db.unit_of_work() as session:
             await seed_demo(session)

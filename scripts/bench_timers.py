@@ -30,7 +30,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from telehealth.migrate import upgrade
+from telehealth.reactions import upgrade_database
 
 sys.path.insert(0, str(Path(__file__).parent))
 import bench_audit
@@ -227,7 +227,9 @@ async def main(timers: int, processes: int) -> dict[str, Any]:
     dsn = database_dsn(name)
     services: list[Any] = []
     try:
-        await asyncio.to_thread(upgrade, dsn.replace("postgresql://", "postgresql+asyncpg://", 1))
+        await asyncio.to_thread(
+            upgrade_database, dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
+        )
         pool = await asyncpg.create_pool(dsn, min_size=2, max_size=4)
         data_dir = Path(tempfile.mkdtemp(prefix=name))
         services = await start_services(dsn, processes, data_dir)

@@ -36,8 +36,8 @@ from telehealth.demo import (
 )
 from telehealth.directory.models import Organization
 from telehealth.errors import NotFound, TelehealthError
-from telehealth.migrate import head_revision, schema_state, upgrade
-from telehealth.reactions import open_database
+from telehealth.migrate import head_revision, schema_state
+from telehealth.reactions import open_database, upgrade_database
 from telehealth.settings import Settings
 from telehealth.timeutil import as_utc
 
@@ -65,7 +65,7 @@ def migrate() -> None:
     """Apply database migrations up to the newest."""
     settings = Settings()
     try:
-        upgrade(settings.resolved_database_url)
+        upgrade_database(settings.resolved_database_url)
     except (OSError, SQLAlchemyError) as exc:
         raise click.ClickException(f"cannot migrate: {exc.__class__.__name__}: {exc}") from exc
     click.echo(f"database schema is current ({head_revision()})")
@@ -100,7 +100,7 @@ def serve(
     if workers > 1:
         _share_metrics(settings)
     if apply_migrations if apply_migrations is not None else settings.is_sqlite:
-        upgrade(settings.resolved_database_url)
+        upgrade_database(settings.resolved_database_url)
     state = _with_db(settings, schema_state)
     if not state.is_current:
         raise click.ClickException(
@@ -161,7 +161,7 @@ def _seed_and_show(settings: Settings) -> None:
 def seed_demo_command() -> None:
     """Load the demo province (once) and print its logins."""
     settings = Settings()
-    upgrade(settings.resolved_database_url) if settings.is_sqlite else None
+    upgrade_database(settings.resolved_database_url) if settings.is_sqlite else None
     _seed_and_show(settings)
 
 

@@ -15,7 +15,6 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from telehealth.db import Database, create_engine
-from telehealth.fhir.writethrough import backfill
 from telehealth.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -41,25 +40,13 @@ def head_revision() -> str:
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
-    """Apply migrations up to ``revision``; blocking, so call it outside the event loop.
-    At head, rows that predate their FHIR mapping (or were inserted by SQL, like the
-    specialties) are given their first FHIR version."""
+    """Apply migrations up to ``revision``; blocking, so call it outside the event loop. The
+    schema only: ``telehealth.reactions.upgrade_database`` also writes the FHIR versions."""
     config = alembic_config(database_url)
     current = asyncio.run(_current_revision(database_url))
     if current in SQUASHED_HEADS:
         command.stamp(config, SQUASHED_HEADS[current], purge=True)
     command.upgrade(config, revision)
-    if revision == "head":
-        asyncio.run(_backfill_fhir(database_url))
-
-
-async def _backfill_fhir(database_url: str) -> None:
-    db = Database(Settings(database_url=database_url))
-    try:
-        async with db.unit_of_work() as session:
-            await backfill(session)
-    finally:
-        await db.dispose()
 
 
 @dataclass(frozen=True)

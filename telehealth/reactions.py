@@ -14,13 +14,15 @@ After commit:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
 from telehealth.consults.watchers import watchers
 from telehealth.db import Database
-from telehealth.fhir.writethrough import install_write_through, write_before_commit
+from telehealth.fhir.writethrough import backfill, install_write_through, write_before_commit
 from telehealth.journal import AfterCommit, Journal, Listeners
+from telehealth.migrate import upgrade
 from telehealth.pubsub import user_channel
 from telehealth.settings import Settings
 
@@ -56,3 +58,20 @@ def open_database(settings: Settings, publish: Publish | None = None) -> Databas
     if publish is not None:
         listeners.after_commit.append(tell_open_pages(db, publish))
     return db
+
+
+def upgrade_database(database_url: str) -> None:
+    """Migrations to head, then the FHIR versions the write-through would have written for rows
+    that have none (rows older than their FHIR mapping, or inserted by a migration's SQL, like
+    the specialties). Blocking: call it outside the event loop."""
+    upgrade(database_url)
+    asyncio.run(_backfill(database_url))
+
+
+async def _backfill(database_url: str) -> None:
+    db = open_database(Settings(database_url=database_url))
+    try:
+        async with db.unit_of_work() as session:
+            await backfill(session)
+    finally:
+        await db.dispose()

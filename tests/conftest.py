@@ -38,8 +38,7 @@ from litestar import Litestar
 from telehealth.app import create_app
 from telehealth.db import Database
 from telehealth.demo import seed_demo
-from telehealth.migrate import upgrade
-from telehealth.reactions import open_database
+from telehealth.reactions import open_database, upgrade_database
 from telehealth.settings import Settings
 
 PG_ADMIN_DSN = os.environ.get(
@@ -86,7 +85,7 @@ class Template:
 
 
 async def _seed(url: str) -> None:
-    await asyncio.to_thread(upgrade, url)
+    await asyncio.to_thread(upgrade_database, url)
     db = open_database(Settings(database_url=url))
     try:
         async with db.unit_of_work() as session:

@@ -7,8 +7,8 @@ import uuid
 from litestar import Controller, get, post
 from litestar.params import FromPath, JSONBody
 
-from telehealth.consent import service
 from telehealth.consent.schemas import ConsentCreate, ConsentRead, WithdrawalInput
+from telehealth.consults import consents
 from telehealth.http.dependencies import CallerDep, SessionDep
 
 
@@ -26,7 +26,7 @@ class ConsentController(Controller):
     ) -> list[ConsentRead]:
         """Record the patient's consent to each purpose named (nothing is assumed), with how
         it was given."""
-        rows = await service.record_consents(session, caller, patient_id, data)
+        rows = await consents.record_consents(session, caller, patient_id, data)
         return [ConsentRead.model_validate(row) for row in rows]
 
     @get("/")
@@ -34,7 +34,7 @@ class ConsentController(Controller):
         self, patient_id: FromPath[uuid.UUID], session: SessionDep, caller: CallerDep
     ) -> list[ConsentRead]:
         """Every consent of the patient, withdrawn ones too, newest first."""
-        rows = await service.list_consents(session, caller, patient_id)
+        rows = await consents.list_consents(session, caller, patient_id)
         return [ConsentRead.model_validate(row) for row in rows]
 
     @post("/{consent_id:uuid}/withdraw", status_code=200)
@@ -47,7 +47,7 @@ class ConsentController(Controller):
         caller: CallerDep,
     ) -> ConsentRead:
         """The patient withdraws this consent: what it allowed stops from now on."""
-        consent = await service.withdraw_consent(
+        consent = await consents.withdraw_consent(
             session, caller, patient_id, consent_id, data.reason
         )
         return ConsentRead.model_validate(consent)

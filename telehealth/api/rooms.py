@@ -13,6 +13,8 @@ from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromPath, JSONBody
 from litestar.response import File
 
+from telehealth.consults import rooms
+from telehealth.consults.rooms import patient_of_room
 from telehealth.http.dependencies import (
     CallerDep,
     ChannelsDep,
@@ -20,7 +22,6 @@ from telehealth.http.dependencies import (
     SessionDep,
     SettingsDep,
 )
-from telehealth.rtc import service
 from telehealth.rtc.models import Room, RoomParticipant
 from telehealth.rtc.schemas import InviteCreate, JoinRead, ParticipantRead, RoomRead
 from telehealth.rtc.signalling import RoomConnection, Transport
@@ -52,7 +53,7 @@ class RoomController(Controller):
     async def read(
         self, room_id: FromPath[uuid.UUID], session: SessionDep, caller: CallerDep
     ) -> RoomRead:
-        return _room_read(*await service.room_for_caller(session, caller, room_id))
+        return _room_read(*await rooms.room_for_caller(session, caller, room_id))
 
     @post("/{room_id:uuid}/participants")
     async def invite(
@@ -62,7 +63,7 @@ class RoomController(Controller):
         session: SessionDep,
         caller: CallerDep,
     ) -> list[ParticipantRead]:
-        people = await service.invite_participant(session, caller, room_id, data.user_id)
+        people = await rooms.invite_participant(session, caller, room_id, data.user_id)
         return [ParticipantRead.model_validate(p) for p in people]
 
     @post("/{room_id:uuid}/join")
@@ -73,7 +74,7 @@ class RoomController(Controller):
         caller: CallerDep,
         settings: SettingsDep,
     ) -> JoinRead:
-        grant = await service.issue_join(session, caller, settings, room_id)
+        grant = await rooms.issue_join(session, caller, settings, room_id)
         return JoinRead(
             room_id=grant.room.id,
             token=grant.token,
@@ -112,6 +113,7 @@ async def room_socket(
         socket.app.state.room_closures,
         room_id,
         Transport(send=socket.send_json, receive=receive, close=close),
+        patient_of_room,
     )
     with contextlib.suppress(WebSocketDisconnect):
         await connection.serve()

@@ -26,7 +26,7 @@ from telehealth.auth.models import UserAccount
 from telehealth.auth.principal import Caller
 from telehealth.availability.models import Slot, SlotStatus
 from telehealth.availability.service import SLOT_TAKEN
-from telehealth.consent.service import require_consent_for
+from telehealth.consent.checks import require_consent_for
 from telehealth.consults import rules
 from telehealth.consults.booking_effects import write_appointment_side_effects
 from telehealth.consults.models import (

@@ -26,7 +26,7 @@ from telehealth.auth.access import (
 from telehealth.auth.models import Role, UserAccount
 from telehealth.auth.principal import Caller, Principal
 from telehealth.availability.models import Slot, SlotStatus
-from telehealth.consent.service import require_consent_for
+from telehealth.consent.checks import require_consent_for
 from telehealth.consults import rules
 from telehealth.consults.models import (
     Appointment,

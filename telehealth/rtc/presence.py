@@ -17,10 +17,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.auth.models import UserAccount
+from telehealth.consent.checks import active_purposes
 from telehealth.consent.models import ConsentPurpose
-from telehealth.consent.service import active_purposes
-from telehealth.consults.models import Appointment
-from telehealth.errors import NotFound, PermissionDenied
+from telehealth.errors import PermissionDenied
 from telehealth.rtc import rules
 from telehealth.rtc.credentials import JoinClaims, read_join_token
 from telehealth.rtc.models import (
@@ -203,20 +202,6 @@ async def give_consent(
 
 def recording_permitted(people: list[RosterEntry]) -> bool:
     return rules.recording_allowed({str(p.user_id): p.consented for p in people if p.connected})
-
-
-async def patient_of_room(session: AsyncSession, room_id: uuid.UUID) -> uuid.UUID:
-    """The patient whose consult the room is for."""
-    patient = (
-        await session.exec(
-            select(Appointment.patient_id)
-            .join(Room, col(Room.appointment_id) == col(Appointment.id))
-            .where(col(Room.id) == room_id)
-        )
-    ).first()
-    if patient is None:
-        raise NotFound("No such room")
-    return patient
 
 
 async def patient_consents_to_recording(session: AsyncSession, patient_id: uuid.UUID) -> bool:

@@ -1,5 +1,5 @@
 """Recordings stop when the patient withdraws consent: this process hears every withdrawal
-(``consent.service.WITHDRAWN``, from any process once it commits) and ends its recordings of
+(``consent.checks.WITHDRAWN``, from any process once it commits) and ends its recordings of
 that patient's sessions at once. After its listener was lost and is back, it checks every
 recording it holds against the consents in the database, since notices sent meanwhile are lost.
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 import uuid
 
+from telehealth.consent.checks import WITHDRAWN, active_purposes
 from telehealth.consent.models import ConsentPurpose
-from telehealth.consent.service import WITHDRAWN, active_purposes
 from telehealth.db import Database
 from telehealth.notices import CatchingUp
 from telehealth.rtc.media import MediaPeers

@@ -1,8 +1,9 @@
-"""Room use cases: open a room for an appointment, invite, hand out join tokens, close.
+"""Rooms themselves: open one for an appointment, add people, open it when its window
+starts, close it, record what happened in it. Who may see, join or invite into a room follows
+its consult, so those use cases live with the consults (``telehealth.consults.rooms``).
 
-Booking and the ``room.open`` timer call :func:`open_room_for`; people call the others through
-``/api/rooms``. State changes are conditional UPDATEs, so two processes racing to open, activate
-or close a room cannot both win.
+Booking and the ``room.open`` timer call :func:`open_room_for`. State changes are conditional
+UPDATEs, so two processes racing to open, activate or close a room cannot both win.
 """
 
 from __future__ import annotations
@@ -21,24 +22,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.auth.access import (
     NO_SUCH_ROOM,
-    ConsultParties,
-    Service,
-    check_room_invite,
-    check_room_read,
-    may_be_invited,
 )
-from telehealth.auth.login import principal_of
-from telehealth.auth.models import UserAccount
-from telehealth.auth.principal import Caller, Principal
-from telehealth.consults.models import Appointment, ConsultRequest
-from telehealth.consults.parties import caller_services, parties
 from telehealth.db import core_connection, insert_rows, table_of
-from telehealth.directory.models import PractitionerRole
-from telehealth.errors import InvalidInput, NotFound, PermissionDenied
+from telehealth.errors import NotFound
 from telehealth.journal import journal
 from telehealth.rtc import rules
 from telehealth.rtc.closures import announce_closed
-from telehealth.rtc.credentials import JoinClaims, ice_servers, issue_join_token
 from telehealth.rtc.models import (
     ParticipantRole,
     Room,
@@ -132,13 +121,13 @@ async def open_room_for(
     journal(session).tell(
         ("room_of", appointment_id), room.id
     )  # for the Appointment's FHIR version
-    await _add_participants(session, room.id, participants, added_by=None)
+    await add_participants(session, room.id, participants, added_by=None)
     if rules.should_open(room.state, window, now):
-        await _open(session, room, now)
+        await open_now(session, room, now)
     return room
 
 
-async def _add_participants(
+async def add_participants(
     session: AsyncSession,
     room_id: uuid.UUID,
     people: Sequence[ParticipantSpec],
@@ -166,7 +155,7 @@ async def _add_participants(
     )
 
 
-async def _open(session: AsyncSession, room: Room, now: datetime) -> None:
+async def open_now(session: AsyncSession, room: Room, now: datetime) -> None:
     await session.exec(
         update(Room)
         .where(col(Room.id) == room.id, col(Room.state) == RoomState.SCHEDULED)
@@ -189,131 +178,6 @@ async def participants_of(session: AsyncSession, room_id: uuid.UUID) -> list[Roo
         .order_by(col(RoomParticipant.created_at))
     )
     return list(rows.all())
-
-
-@dataclass(frozen=True)
-class RoomConsult:
-    """What decides who may see a room: its consult's parties and the hospital it is booked at."""
-
-    parties: ConsultParties
-    hospital_id: uuid.UUID
-    patient_id: uuid.UUID
-
-
-@dataclass(frozen=True)
-class SeenRoom:
-    """A room, its consult and people, and the caller's consult services: all an access
-    decision about the room needs."""
-
-    room: Room
-    consult: RoomConsult
-    services: frozenset[Service]
-    people: list[RoomParticipant]
-
-    def participant(self, user_id: uuid.UUID) -> RoomParticipant | None:
-        return next((p for p in self.people if p.user_id == user_id), None)
-
-    def check_read(self, principal: Principal) -> None:
-        """Refused (404) unless the caller sees the consult or was invited into the room."""
-        person = self.participant(principal.id)
-        invited = person is not None and person.role == ParticipantRole.INVITED
-        check_room_read(principal, self.consult.parties, self.services, invited)
-
-
-async def consult_of(session: AsyncSession, room: Room) -> RoomConsult:
-    """The room's consult request and the hospital of the service it is booked with."""
-    request, hospital_id = (
-        await session.exec(
-            select(ConsultRequest, PractitionerRole.organization_id)
-            .join(Appointment, col(Appointment.request_id) == col(ConsultRequest.id))
-            .join(
-                PractitionerRole, col(PractitionerRole.id) == col(Appointment.practitioner_role_id)
-            )
-            .where(col(Appointment.id) == room.appointment_id)
-        )
-    ).one()
-    return RoomConsult(parties(request), hospital_id, request.patient_id)
-
-
-async def _seen(
-    session: AsyncSession,
-    caller: Caller,
-    room_id: uuid.UUID,
-    action: str,
-    detail: str | None = None,
-) -> SeenRoom:
-    """The room with what decides access to it, the access noted for the audit log."""
-    room = await load_room(session, room_id)
-    consult = await consult_of(session, room)
-    caller.note(action, "Room", room.id, patient_id=consult.patient_id, detail=detail)
-    services = await caller_services(session, caller.principal)
-    return SeenRoom(room, consult, services, await participants_of(session, room.id))
-
-
-async def room_for_caller(
-    session: AsyncSession, caller: Caller, room_id: uuid.UUID
-) -> tuple[Room, list[RoomParticipant]]:
-    """A room seen by those who see its consult, and by the people invited into it."""
-    seen = await _seen(session, caller, room_id, "read")
-    seen.check_read(caller.principal)
-    return seen.room, seen.people
-
-
-async def invite_participant(
-    session: AsyncSession,
-    caller: Caller,
-    room_id: uuid.UUID,
-    user_id: uuid.UUID,
-) -> list[RoomParticipant]:
-    """A coordinator adds a second specialist or an interpreter to a room not yet ended: only
-    someone who could see the consult, or a specialist of the hospital holding it."""
-    seen = await _seen(session, caller, room_id, "invite", detail=f"user {user_id}")
-    check_room_invite(caller.principal, seen.consult.parties, seen.services)
-    if seen.room.state == RoomState.ENDED:
-        raise rules.RoomClosed("Phòng khám đã đóng. / The consult room is closed.")
-    account = await session.get(UserAccount, user_id)
-    if account is None or not account.active:
-        raise InvalidInput.for_field("user_id", "no active account with this id")
-    invitee = principal_of(account)
-    invitee_services = await caller_services(session, invitee)
-    if not may_be_invited(
-        invitee, seen.consult.parties, invitee_services, seen.consult.hospital_id
-    ):
-        raise InvalidInput.for_field(
-            "user_id",
-            "only clinicians who may see this consult (of its requesting facility, or "
-            "specialists of the hospital holding it) can be invited",
-        )
-    spec = ParticipantSpec(user_id, ParticipantRole.INVITED)
-    await _add_participants(session, seen.room.id, [spec], added_by=caller.principal.id)
-    return await participants_of(session, seen.room.id)
-
-
-async def issue_join(
-    session: AsyncSession, caller: Caller, settings: Settings, room_id: uuid.UUID
-) -> JoinGrant:
-    """A join token and ICE servers for a participant of a room that is open now."""
-    now = utcnow()
-    seen = await _seen(session, caller, room_id, "join-token")
-    principal = caller.principal
-    seen.check_read(principal)
-    person = seen.participant(principal.id)
-    if person is None:
-        raise PermissionDenied(
-            "Bạn không phải người tham gia buổi hội chẩn này. / "
-            "You are not a participant of this consult."
-        )
-    room = seen.room
-    rules.check_joinable(room.state, window_of(room), now)
-    if rules.should_open(room.state, window_of(room), now):
-        await _open(session, room, now)
-    claims = JoinClaims(room.id, principal.id, person.role.value, principal.name)
-    return JoinGrant(
-        room=room,
-        token=issue_join_token(settings, claims, now),
-        ice_servers=ice_servers(settings, str(principal.id), now, room.closes_at),
-        expires_in_s=settings.join_token_ttl_s,
-    )
 
 
 async def close_room(

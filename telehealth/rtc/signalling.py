@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from telehealth.consent.models import ConsentPurpose
 from telehealth.consent.rules import missing_consent
 from telehealth.db import Database
@@ -75,6 +77,11 @@ def refusal_of(exc: TelehealthError) -> tuple[str, int]:
     return "refused", 4400  # pragma: no cover - TelehealthError is last above
 
 
+# The patient whose consult a room is for: rooms know appointments only by id, so the edge
+# that opens a connection passes the consults' answer (``telehealth.consults.rooms``).
+PatientOfRoom = Callable[[AsyncSession, uuid.UUID], Awaitable[uuid.UUID]]
+
+
 @dataclass
 class Transport:
     """What the connection needs from a WebSocket (kept abstract to stay framework-free)."""
@@ -94,8 +101,10 @@ class RoomConnection:
         closures: RoomClosures,
         room_id: uuid.UUID,
         transport: Transport,
+        patient_of_room: PatientOfRoom,
     ) -> None:
         self.db, self.settings, self.channels = db, settings, channels
+        self.patient_of_room = patient_of_room
         self.relay, self.media, self.closures = relay, relay.media, closures
         self.room_id, self.io = room_id, transport
         self.connection_id = secrets.token_hex(8)
@@ -340,7 +349,7 @@ class RoomConnection:
     async def _patient_consenting(self) -> uuid.UUID:
         """The room's patient, if they consent to recording now; refused otherwise."""
         async with self.db.unit_of_work() as session:
-            patient = await presence.patient_of_room(session, self.room_id)
+            patient = await self.patient_of_room(session, self.room_id)
             consents = await presence.patient_consents_to_recording(session, patient)
         if not consents:
             raise MediaRefused(

@@ -24,7 +24,7 @@ DOMAIN = (
     "telehealth.rtc.service",
     "telehealth.availability.service",
     "telehealth.directory.service",
-    "telehealth.consent.service",
+    "telehealth.consults.consents",
     "telehealth.notifications.service",
     "telehealth.db",
 )

@@ -14,9 +14,9 @@ from litestar.response import Redirect, Template
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.auth.audit import audited_unit_of_work
-from telehealth.consent import service
 from telehealth.consent.models import ConsentPurpose
 from telehealth.consent.schemas import ConsentCreate, WithdrawalInput
+from telehealth.consults import consents
 from telehealth.errors import TelehealthError
 from telehealth.http.dependencies import CallerDep, DatabaseDep
 from telehealth.web.forms import FormState, posted, refused, validate
@@ -75,7 +75,7 @@ class ConsentPages(Controller):
         change = (
             None
             if data is None
-            else partial(service.record_consents, caller=caller, patient_id=patient_id, data=data)
+            else partial(consents.record_consents, caller=caller, patient_id=patient_id, data=data)
         )
         return await self._saved_or_refused(request, db, caller, patient_id, form, change)
 
@@ -96,7 +96,7 @@ class ConsentPages(Controller):
             None
             if data is None
             else partial(
-                service.withdraw_consent,
+                consents.withdraw_consent,
                 caller=caller,
                 patient_id=patient_id,
                 consent_id=consent_id,

@@ -13,9 +13,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from telehealth.auth.audit import audited_unit_of_work
 from telehealth.auth.principal import Caller
-from telehealth.consent import service as consent
 from telehealth.consent.models import ConsentMethod, ConsentPurpose
-from telehealth.consults import patient_access
+from telehealth.consults import consents, patient_access
 from telehealth.directory import service
 from telehealth.directory.identifiers import CCCD_PROVINCE_CODES
 from telehealth.directory.models import Gender, Patient
@@ -77,8 +76,8 @@ async def patient_page(
         patient=patient,
         facility=facility,
         saved=bool(request.query_params.get("saved")),
-        consents=await consent.list_consents(session, caller, patient_id),
-        scans=[(s.id, s.filename) for s in await consent.scans_of(session, patient_id)],
+        consents=await consents.list_consents(session, caller, patient_id),
+        scans=[(s.id, s.filename) for s in await consents.scans_of(session, patient_id)],
         purposes=list(ConsentPurpose),
         methods=list(ConsentMethod),
         consent_form=consent_form,

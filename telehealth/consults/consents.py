@@ -1,5 +1,7 @@
-"""Consent use cases: record (one row per purpose), list, withdraw; and the checks other areas
-make before what a consent allows (sending a request, booking, recording a session).
+"""A patient's consents as their doctors record them: record (one row per purpose), list,
+withdraw, and the signed paper scans among the consult attachments. With the consults: who may
+read or write a patient's consents follows the patient's record, and a consent may name the
+request and the scan it was given for.
 
 Every read and change is audited like a patient read: noted before access is checked.
 """
@@ -16,7 +18,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from telehealth.auth.access import check_consent_write
 from telehealth.auth.principal import Caller
 from telehealth.consent import rules
-from telehealth.consent.models import ConsentPurpose, PatientConsent
+from telehealth.consent.checks import WITHDRAWN, active_purposes
+from telehealth.consent.models import PatientConsent
 from telehealth.consent.schemas import ConsentCreate
 from telehealth.consults.models import ConsultAttachment, ConsultRequest
 from telehealth.consults.patient_access import readable_patient
@@ -26,9 +29,6 @@ from telehealth.notices import announce
 from telehealth.timeutil import utcnow
 
 NO_SUCH_CONSENT = "No such consent of this patient"
-# Heard by every process once a withdrawal commits ("<patient id> <purpose>"): the one that
-# records the patient's session stops it (``rtc.recording_consent``).
-WITHDRAWN = "consent_withdrawn"
 
 
 async def _writable_patient(
@@ -58,34 +58,6 @@ async def _check_links(session: AsyncSession, patient: Patient, data: ConsentCre
             raise InvalidInput.for_field(
                 "scan_attachment_id", "is not an attachment of a request of this patient"
             )
-
-
-async def active_purposes(
-    session: AsyncSession, patient_id: uuid.UUID, *, lock: bool = False
-) -> set[ConsentPurpose]:
-    """The purposes the patient consents to now. ``lock`` holds the consent rows until the
-    transaction ends (PostgreSQL), so a withdrawal waits for the action it would have stopped,
-    and the action after it sees the withdrawal."""
-    statement = select(PatientConsent.purpose).where(
-        PatientConsent.patient_id == patient_id, col(PatientConsent.withdrawn_at).is_(None)
-    )
-    if lock:
-        statement = statement.with_for_update()
-    return {ConsentPurpose(purpose) for purpose in (await session.exec(statement)).all()}
-
-
-async def require_consent(
-    session: AsyncSession, patient_id: uuid.UUID, purpose: ConsentPurpose
-) -> None:
-    """409 naming the consent to record, unless the patient consents to ``purpose`` now."""
-    rules.check_consented(purpose, await active_purposes(session, patient_id, lock=True))
-
-
-async def require_consent_for(session: AsyncSession, patient_id: uuid.UUID, action: str) -> None:
-    """The consent a consult ``action`` needs (``rules.required_purpose``), if any."""
-    purpose = rules.required_purpose(action)
-    if purpose is not None:
-        await require_consent(session, patient_id, purpose)
 
 
 async def record_consents(
