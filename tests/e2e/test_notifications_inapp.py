@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from pathlib import Path
 
 import httpx
 import pytest
@@ -23,15 +22,9 @@ from tests.helpers import assert_problem, login
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
+def settings(settings: Settings) -> Settings:
     """The server runs its scheduler here, polling often."""
-    return Settings(
-        database_url=database_url,
-        data_dir=tmp_path,
-        secret_key="test-signing-key-" + "x" * 32,
-        scheduler_enabled=True,
-        timer_poll_s=0.1,
-    )
+    return settings.model_copy(update={"scheduler_enabled": True, "timer_poll_s": 0.1})
 
 
 async def account_id(db: Database, username: str) -> uuid.UUID:
