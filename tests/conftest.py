@@ -25,7 +25,7 @@ import socket
 import sqlite3
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -189,7 +189,7 @@ class House:
         url = await template.clone(directory)
         settings = _test_settings(url, directory)
         if template.backend == "sqlite":
-            with sqlite3.connect(Path(template.location)) as seed:
+            with closing(sqlite3.connect(Path(template.location))) as seed:
                 tables = [name for (name,) in seed.execute(_SQLITE_TABLES)]
             return cls(template, url, settings, tables, {})
         connection = await asyncpg.connect(_plain_dsn(url))
