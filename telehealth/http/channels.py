@@ -13,11 +13,6 @@ Backends, chosen by ``TELEHEALTH_CHANNELS_BACKEND`` (``auto`` by default):
   fails on payloads over 8000 bytes and stops delivering once its listener connection dies;
   this one publishes through a small pool, stores larger payloads in ``channel_spill`` and
   notifies their id, and reconnects its listener (re-LISTENing every channel) after a loss.
-  An event for several channels (a booking tells every watcher of the request) is one
-  notification on ``telehealth_fanout`` naming them, which every process hears and hands to
-  its own subscribers: PostgreSQL queues one notification, not one per channel, whether or
-  not anyone listens (one per channel cost a booking through the API about 10 % of its
-  throughput, BENCHMARKS.md).
 
 Every backend is wrapped in :class:`CountedSubscriptions`: the plugin decides to unsubscribe a
 channel (its last subscriber left) before it awaits the leaving subscriber's task, so a page's
@@ -44,8 +39,6 @@ NOTIFY_LIMIT = 7900  # PostgreSQL refuses NOTIFY payloads of 8000 bytes or more
 _SPILL_MARK = "\x01spill:"
 _SPILL_KEEP_S = 120
 LISTENER_NAME = "telehealth-channels-listener"
-# Every process listens here: "<channel> <channel> ...\n<payload>" for the channels named.
-FANOUT = "telehealth_fanout"
 
 
 async def _keep_as_is(_connection: asyncpg.Connection) -> None:
@@ -72,7 +65,6 @@ class PostgresChannelsBackend(ChannelsBackend):
             self._dsn, min_size=1, max_size=self._pool_size, reset=_keep_as_is
         )
         await self._listener.start()
-        await self._listener.listen([FANOUT])
 
     async def on_shutdown(self) -> None:
         await self._listener.stop()
@@ -80,13 +72,6 @@ class PostgresChannelsBackend(ChannelsBackend):
             await self._pool.close()
 
     def _on_notify(self, channel: str, text: str) -> None:
-        if channel == FANOUT:
-            named, _, payload = text.partition("\n")
-            data = payload.encode()
-            for each in named.split():
-                if each in self._listener.channels:
-                    self._queue.put_nowait((each, data))
-            return
         if text.startswith(_SPILL_MARK):
             asyncio.get_running_loop().create_task(self._fetch_spill(channel, text))
             return
@@ -103,21 +88,15 @@ class PostgresChannelsBackend(ChannelsBackend):
     async def publish(self, data: bytes, channels: Iterable[str]) -> None:
         if self._pool is None:
             raise RuntimeError("channels backend not started")
-        text, named = data.decode(), list(channels)
-        fanned = f"{' '.join(named)}\n{text}"
+        text = data.decode()
         async with self._pool.acquire() as connection:
-            if len(named) == 1 and len(data) < NOTIFY_LIMIT:
-                await connection.execute("SELECT pg_notify($1, $2)", named[0], text)
-                return
-            if len(fanned.encode()) < NOTIFY_LIMIT:
-                await connection.execute("SELECT pg_notify($1, $2)", FANOUT, fanned)
-                return
-            if len(data) < NOTIFY_LIMIT:  # too many channels to name in one notification
+            if len(data) < NOTIFY_LIMIT:
+                # One round trip whatever the number of channels (a booking tells several).
                 await connection.execute(
-                    "SELECT pg_notify(c, $2) FROM unnest($1::text[]) AS c", named, text
+                    "SELECT pg_notify(c, $2) FROM unnest($1::text[]) AS c", list(channels), text
                 )
                 return
-            for channel in named:
+            for channel in channels:
                 await connection.execute(
                     "WITH spill AS (INSERT INTO channel_spill (channel, payload, created_at) "
                     "VALUES ($1, $2, now()) RETURNING id) "
